@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, each a target; imports only go downward:
+//   COpenBLAS, CHDF5, CKernels  <-  Tensors  <-  Autodiff  <-  ... <- thoughtcrime (CLI)
+// C kernels are always compiled with optimisation so that debug test builds stay usable.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]
+
+let package = Package(
+    name: "ThoughtCrime",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "thoughtcrime", targets: ["thoughtcrime"]),
+        .executable(name: "thoughtcrime-bench", targets: ["ThoughtCrimeBench"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "Autodiff", targets: ["Autodiff"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: kernelFlags),
+        .target(
+            name: "Tensors",
+            dependencies: ["COpenBLAS", "CKernels", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Autodiff", dependencies: ["Tensors", "CKernels", "COpenBLAS"]),
+        .executableTarget(
+            name: "thoughtcrime",
+            dependencies: [
+                "Tensors", "Autodiff", "CHDF5",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "COpenBLAS"],
+            path: "Sources/ThoughtCrimeBench"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
+        .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,64 @@
+import Tensors
+
+/// Records differentiable operations in the order they ran and replays their backward
+/// functions in reverse.
+///
+/// An operation is recorded only when one of its inputs requires a gradient, so inference on
+/// frozen weights records nothing. Gradients of intermediate results are released as soon as
+/// their producer has consumed them.
+///
+/// Usage:
+/// ```
+/// let tape = Tape()
+/// let y = try tape.linear(x, w)
+/// let loss = try tape.sum(y)
+/// try tape.backward(loss)   // w.grad now holds d loss / d w
+/// ```
+public final class Tape {
+    struct Node {
+        let op: String
+        let output: Variable
+        let backward: (Tensor) throws -> Void
+    }
+
+    private var nodes: [Node] = []
+
+    public init() {}
+
+    /// Number of operations recorded so far.
+    public var recordedCount: Int { nodes.count }
+
+    /// Creates the output variable of an op and records its backward function when any input
+    /// requires a gradient. `backward` receives the gradient of the output.
+    func output(
+        _ value: Tensor, op: String, inputs: [Variable?],
+        backward: @escaping (Tensor) throws -> Void
+    ) -> Variable {
+        let needsGrad = inputs.contains { $0?.requiresGrad == true }
+        let out = Variable(output: value, requiresGrad: needsGrad)
+        if needsGrad { nodes.append(Node(op: op, output: out, backward: backward)) }
+        return out
+    }
+
+    /// Runs the backward pass from a scalar `loss`, accumulating into the `grad` of every
+    /// variable that requires one, then clears the tape.
+    public func backward(_ loss: Variable, seed: Float = 1) throws {
+        guard loss.value.count == 1 else {
+            throw TensorError.invalidShape(op: "backward", shape: loss.shape, expected: "a scalar loss")
+        }
+        guard loss.requiresGrad else {
+            throw TensorError.invalidArgument(
+                op: "backward", message: "the loss does not depend on any variable that requires a gradient")
+        }
+        loss.gradBuffer()[flat: 0] += seed
+        for node in nodes.reversed() {
+            guard let g = node.output.grad else { continue }
+            try node.backward(g)
+            if !node.output.isLeaf { node.output.grad = nil }
+        }
+        nodes.removeAll()
+    }
+
+    /// Forgets all recorded operations without running them.
+    public func reset() { nodes.removeAll() }
+}

@@ -1,0 +1,82 @@
+#ifndef THOUGHTCRIME_KERNELS_H
+#define THOUGHTCRIME_KERNELS_H
+// Hand-written C kernels for the work OpenBLAS does not cover. Every kernel takes plain
+// pointers and a row or element range so the Swift side can split work across threads.
+// Layouts are row-major Float32; shapes are given in the comments as [rows, cols].
+#include <stddef.h>
+#include <stdint.h>
+
+// ---- CPU identification (cpu.c) ----
+typedef struct {
+    int is_intel, is_amd;
+    int family, model, stepping;
+    int sse3, ssse3, sse4_1, sse4_2, avx, avx2, fma, f16c;
+    int avx512f, avx512bw, avx512vl, avx512dq, avx512cd, avx512_bf16, avx512_vnni;
+    int amx_tile, amx_bf16, amx_int8;
+    int os_saves_avx, os_saves_avx512;
+} tc_cpu_info;
+void tc_cpu_detect(tc_cpu_info *info);
+
+// ---- elementwise (elementwise.c); n elements ----
+void tc_add(const float *a, const float *b, float *out, size_t n);        // out = a + b
+void tc_mul(const float *a, const float *b, float *out, size_t n);        // out = a * b
+void tc_scale(const float *x, float s, float *out, size_t n);             // out = s * x
+void tc_axpy(float alpha, const float *x, float *y, size_t n);            // y += alpha * x
+void tc_mul_accumulate(const float *a, const float *b, float *y, size_t n); // y += a * b
+void tc_fill(float *x, float value, size_t n);
+
+// ---- reductions and softmax (reduce.c) ----
+double tc_sum(const float *x, size_t n);
+float tc_max(const float *x, size_t n);
+double tc_dot(const float *a, const float *b, size_t n);
+// x, out: [rows, cols]; out may alias x
+void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols);
+
+// ---- RMSNorm (rmsnorm.c); x, y, dx, dy: [rows, d]; w, dw: [d]; rstd: [rows] ----
+void tc_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd,
+                        size_t row_begin, size_t row_end, size_t d, float eps);
+// dx += ..., dw_partial += ... over rows [row_begin, row_end); either output may be NULL.
+void tc_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd,
+                         float *dx, float *dw_partial, size_t row_begin, size_t row_end, size_t d);
+
+// ---- rotary position embedding (rope.c); x, y: [tokens, heads, head_dim] ----
+// interleaved != 0 rotates pairs (2i, 2i+1) (GGUF / llama.cpp layout); otherwise pairs
+// (i, i + head_dim/2) (Hugging Face half rotation). direction = +1 forward, -1 inverse.
+// accumulate != 0 adds into y instead of writing it. y may alias x when accumulate == 0.
+void tc_rope(const float *x, float *y, const int32_t *positions, size_t token_begin,
+             size_t token_end, size_t heads, size_t head_dim, float theta_base, int interleaved,
+             int direction, int accumulate);
+
+// ---- causal grouped-query attention (attention.c), one batch row ----
+// q, out, dq: [T, Hq*D]; k, v, dk, dv: [T, Hkv*D]; seg_start[i] = first position of token
+// i's packed sequence (attention never crosses it); lse: [Hq, T]; scratch: 2*T floats.
+void tc_attention_forward(const float *q, const float *k, const float *v,
+                          const int32_t *seg_start, float *out, float *lse, size_t T, size_t Hq,
+                          size_t Hkv, size_t D, float scale, size_t head_begin, size_t head_end,
+                          float *scratch);
+// Gradients for the query heads that share kv head kv_head; dq, dk, dv accumulate.
+void tc_attention_backward(const float *q, const float *k, const float *v,
+                           const int32_t *seg_start, const float *out, const float *lse,
+                           const float *dout, float *dq, float *dk, float *dv, size_t T,
+                           size_t Hq, size_t Hkv, size_t D, float scale, size_t kv_head,
+                           float *scratch);
+
+// ---- SwiGLU (swiglu.c); gate, up, out, dgate, dup, dout: n elements ----
+void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n);
+void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,
+                        float *dup, size_t n); // dgate, dup accumulate; either may be NULL
+
+// ---- dropout (dropout.c): counter-based mask, so forward and backward agree without storing it
+// y (+)= x * keep(seed, offset + i) / (1 - p) for i in [0, n)
+void tc_dropout(const float *x, float *y, size_t n, uint64_t offset, uint64_t seed, float p,
+                int accumulate);
+
+// ---- cross-entropy over vocabulary chunks (crossentropy.c) ----
+// logits: [rows, cols] with leading dimension ld; row_max, row_sum: [rows] running state.
+void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_t ld,
+                            float *row_max, float *row_sum);
+// logits := (softmax(logits) - onehot(target_local)) * scale, using the final lse per row;
+// target_local[r] < 0 or >= cols means the row's target lies in another chunk.
+void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
+                          const int32_t *target_local, float scale);
+#endif

@@ -1,0 +1,169 @@
+import COpenBLAS
+
+/// Matrix products through OpenBLAS's cblas_sgemm.
+public enum GEMM {
+    /// C = alpha * op(A) * op(B) + beta * C on raw row-major buffers, where op(A) is M x K and
+    /// op(B) is K x N. Leading dimensions are the row strides of the stored matrices.
+    public static func run(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // BLAS leaves C untouched only for beta == 1; make the empty product explicit.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+            transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a,
+            Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+extension Tensor {
+    /// The matrix product op(self) x op(other) of two rank-2 tensors.
+    ///
+    /// Usage: `let y = try x.matmul(w, transposeOther: true)  // [n, in] x [out, in]^T`
+    public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false)
+        throws -> Tensor
+    {
+        guard shape.rank == 2 else {
+            throw TensorError.invalidShape(op: "matmul", shape: shape, expected: "rank 2")
+        }
+        guard other.shape.rank == 2 else {
+            throw TensorError.invalidShape(op: "matmul", shape: other.shape, expected: "rank 2")
+        }
+        let (m, k) = transposeSelf ? (shape[1], shape[0]) : (shape[0], shape[1])
+        let (k2, n) = transposeOther ? (other.shape[1], other.shape[0]) : (other.shape[0], other.shape[1])
+        guard k == k2 else {
+            throw TensorError.shapeMismatch(op: "matmul", lhs: shape, rhs: other.shape)
+        }
+        let out = Tensor(uninitialized: [m, n])
+        GEMM.run(
+            transposeA: transposeSelf, transposeB: transposeOther, m: m, n: n, k: k,
+            a: pointer, lda: shape[1], b: other.pointer, ldb: other.shape[1], c: out.pointer, ldc: n)
+        return out
+    }
+
+    /// Batched matrix product of rank-3 tensors: out[i] = op(self[i]) x op(other[i]).
+    ///
+    /// Usage: `let s = try q.batchedMatmul(k, transposeOther: true)  // [b, t, d] x [b, t, d]^T`
+    public func batchedMatmul(
+        _ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false
+    ) throws -> Tensor {
+        guard shape.rank == 3 else {
+            throw TensorError.invalidShape(op: "batchedMatmul", shape: shape, expected: "rank 3")
+        }
+        guard other.shape.rank == 3 else {
+            throw TensorError.invalidShape(op: "batchedMatmul", shape: other.shape, expected: "rank 3")
+        }
+        let batch = shape[0]
+        let (m, k) = transposeSelf ? (shape[2], shape[1]) : (shape[1], shape[2])
+        let (k2, n) = transposeOther ? (other.shape[2], other.shape[1]) : (other.shape[1], other.shape[2])
+        guard other.shape[0] == batch, k == k2 else {
+            throw TensorError.shapeMismatch(op: "batchedMatmul", lhs: shape, rhs: other.shape)
+        }
+        let out = Tensor(uninitialized: [batch, m, n])
+        let aStride = shape[1] * shape[2], bStride = other.shape[1] * other.shape[2]
+        for i in 0..<batch {
+            GEMM.run(
+                transposeA: transposeSelf, transposeB: transposeOther, m: m, n: n, k: k,
+                a: pointer + i * aStride, lda: shape[2], b: other.pointer + i * bStride,
+                ldb: other.shape[2], c: out.pointer + i * m * n, ldc: n)
+        }
+        return out
+    }
+}
+
+extension GEMM {
+    /// One disagreement found by `verify`.
+    public struct Mismatch: Error, CustomStringConvertible {
+        public let m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
+        public let maxError: Float
+        public var description: String {
+            "sgemm \(m)x\(n)x\(k) transA=\(transposeA) transB=\(transposeB): max error \(maxError)"
+        }
+    }
+
+    /// Row-major C = alpha op(A) op(B) + beta C computed with plain loops in Double; the
+    /// reference `verify` checks OpenBLAS against.
+    public static func reference(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float, c: inout [Float], ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc = 0.0
+                for p in 0..<k {
+                    let av = transposeA ? a[p * lda + i] : a[i * lda + p]
+                    let bv = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                    acc += Double(av) * Double(bv)
+                }
+                c[i * ldc + j] = Float(Double(alpha) * acc + Double(beta) * Double(c[i * ldc + j]))
+            }
+        }
+    }
+
+    /// Checks the sgemm kernels OpenBLAS is running against `reference` on odd shapes, every
+    /// transpose combination, non-trivial alpha/beta and padded leading dimensions. Returns the
+    /// number of products checked; throws the first mismatch.
+    @discardableResult
+    public static func verify(tolerance: Float = 1e-4) throws -> Int {
+        let shapes = [(1, 1, 1), (3, 5, 7), (17, 13, 9), (33, 65, 31), (70, 3, 129), (127, 96, 80)]
+        var state: UInt64 = 0x1234_5678_9abc_def1
+        func next() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+        }
+        var checked = 0
+        for (m, n, k) in shapes {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let (ar, ac) = transposeA ? (k, m) : (m, k)
+                    let (br, bc) = transposeB ? (n, k) : (k, n)
+                    let lda = ac + 3, ldb = bc + 1, ldc = n + 2
+                    let a = (0..<(ar * lda)).map { _ in next() }
+                    let b = (0..<(br * ldb)).map { _ in next() }
+                    let c0 = (0..<(m * ldc)).map { _ in next() }
+                    var expected = c0, actual = c0
+                    reference(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                        alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb, beta: -0.5, c: &expected, ldc: ldc)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            actual.withUnsafeMutableBufferPointer { cp in
+                                run(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                    alpha: 0.75, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!,
+                                    ldb: ldb, beta: -0.5, c: cp.baseAddress!, ldc: ldc)
+                            }
+                        }
+                    }
+                    var worst: Float = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            let e = expected[i * ldc + j], g = actual[i * ldc + j]
+                            worst = Swift.max(worst, abs(e - g) / Swift.max(1, abs(e)))
+                        }
+                        // padding columns beyond n must be left untouched
+                        for j in n..<ldc where actual[i * ldc + j] != c0[i * ldc + j] {
+                            worst = .infinity
+                        }
+                    }
+                    if !(worst <= tolerance) {
+                        throw Mismatch(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, maxError: worst)
+                    }
+                    checked += 1
+                }
+            }
+        }
+        return checked
+    }
+}
+
+/// Number of threads OpenBLAS uses for one product.
+public func openblasThreads() -> Int32 { openblas_get_num_threads() }
+
+/// Sets the number of threads OpenBLAS uses for one product.
+public func setOpenblasThreads(_ n: Int32) { openblas_set_num_threads(n) }

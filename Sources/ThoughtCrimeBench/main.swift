@@ -1,0 +1,2 @@
+import Tensors
+OpenBLASCoreSelection.ensureFastKernels()

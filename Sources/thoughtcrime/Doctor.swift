@@ -1,0 +1,50 @@
+import ArgumentParser
+import CHDF5
+import Foundation
+import Tensors
+
+/// `thoughtcrime doctor`: what this machine gives the toolkit, and a check that the BLAS
+/// kernels in use compute correct products.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report CPU features, the OpenBLAS kernels in use and library versions; verify sgemm.")
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        let cpu = CPUFeatures.current
+        let core = OpenBLASCoreSelection.activeCore
+        let preferred = OpenBLASCoreSelection.preferredCore(for: cpu)
+        let checked: Int
+        var failure: String?
+        do { checked = try GEMM.verify() } catch {
+            checked = 0
+            failure = "\(error)"
+        }
+        let h5 = tc_h5_version()
+        let report: [String: Any] = [
+            "cpu": cpu.description,
+            "openblas_core": core,
+            "preferred_core": preferred ?? "none",
+            "openblas_coretype_env": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "",
+            "restarted": ProcessInfo.processInfo.environment[OpenBLASCoreSelection.restartMarker] != nil,
+            "openblas_threads": Int(openblasThreads()),
+            "sgemm_checks_passed": checked,
+            "sgemm_failure": failure ?? "",
+            "hdf5_version": "\(h5 / 10000).\(h5 / 100 % 100).\(h5 % 100)",
+            "cores": ProcessInfo.processInfo.activeProcessorCount,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("CPU              \(cpu)")
+            print("OpenBLAS core    \(core) (preferred for this CPU: \(preferred ?? "any"))")
+            print("BLAS threads     \(openblasThreads())")
+            print("HDF5             \(report["hdf5_version"]!)")
+            print(failure.map { "sgemm check      FAILED: \($0)" } ?? "sgemm check      \(checked) products match the reference")
+        }
+        if failure != nil { throw ExitCode(1) }
+    }
+}
