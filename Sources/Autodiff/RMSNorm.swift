@@ -19,6 +19,7 @@ extension Tape {
             tc_rmsnorm_forward(xp, wp, yp, rp, r.lowerBound, r.upperBound, d, eps)
         }
         return output(y, op: "rmsNorm", inputs: [x, weight]) { dy in
+            let rp = rstd.pointer  // keeps rstd's storage alive until the backward pass
             let dx = x.requiresGrad ? x.gradBuffer().pointer : nil
             guard weight.requiresGrad else {
                 ThreadPool.shared.parallelFor(rows, minChunk: 16) { r in

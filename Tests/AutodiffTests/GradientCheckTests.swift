@@ -1,0 +1,82 @@
+import Autodiff
+import Tensors
+import XCTest
+
+/// One finite-difference gradient check per differentiable op (tolerances in GradientCheck.swift).
+final class GradientCheckTests: XCTestCase {
+    var rng = TestRNG(seed: 1)
+
+    func testLinearWithBias() throws {
+        let x = rng.variable([5, 7]), w = rng.variable([4, 7]), b = rng.variable([4])
+        try checkGradients([x, w, b]) { try $0.linear(x, w, bias: b) }
+    }
+
+    func testLinearOnRank3Input() throws {
+        let x = rng.variable([2, 3, 6]), w = rng.variable([5, 6])
+        try checkGradients([x, w]) { try $0.linear(x, w) }
+    }
+
+    func testMatmulPlainAndTransposed() throws {
+        let a = rng.variable([3, 4]), b = rng.variable([4, 5]), bt = rng.variable([5, 4])
+        try checkGradients([a, b]) { try $0.matmul(a, b) }
+        try checkGradients([a, bt]) { try $0.matmul(a, bt, transposeB: true) }
+    }
+
+    func testAddMulScaleSumReshape() throws {
+        let a = rng.variable([3, 4]), b = rng.variable([3, 4])
+        try checkGradients([a, b]) { t in
+            let s = try t.add(a, b)
+            let p = try t.mul(s, a)  // a appears twice: gradients must accumulate
+            return try t.reshape(try t.scale(p, by: -1.5), to: [4, 3])
+        }
+        try checkGradients([a]) { try $0.sum(a) }
+    }
+
+    func testEmbeddingWithRepeatedIds() throws {
+        let table = rng.variable([6, 4])
+        try checkGradients([table]) { try $0.embedding([3, 0, 3, 5], table: table) }
+    }
+
+    func testRMSNorm() throws {
+        let x = rng.variable([6, 8]), w = rng.variable([8])
+        try checkGradients([x, w]) { try $0.rmsNorm(x, weight: w, eps: 1e-5) }
+    }
+
+    func testRotaryBothConventions() throws {
+        let x = rng.variable([5, 2 * 8])
+        let positions: [Int32] = [0, 1, 2, 0, 7]
+        for convention in RotaryConvention.allCases {
+            try checkGradients([x]) {
+                try $0.rotary(x, positions: positions, headDim: 8, base: 10_000, convention: convention)
+            }
+        }
+    }
+
+    func testGroupedQueryAttentionWithPackedSequences() throws {
+        // batch 2 of 5 tokens; row 0 packs sequences of 3 and 2 tokens; 4 query heads, 2 kv heads
+        let layout = try PackedSequences(seqLen: 5, rows: [[3, 2], [5]])
+        let q = rng.variable([10, 4 * 4]), k = rng.variable([10, 2 * 4]), v = rng.variable([10, 2 * 4])
+        try checkGradients([q, k, v]) {
+            try $0.attention(q, k, v, heads: 4, kvHeads: 2, headDim: 4, layout: layout)
+        }
+    }
+
+    func testSwiGLU() throws {
+        let g = rng.variable([4, 6], scale: 3), u = rng.variable([4, 6])
+        try checkGradients([g, u]) { try $0.swiglu(gate: g, up: u) }
+    }
+
+    func testDropoutWithFixedSeed() throws {
+        let x = rng.variable([8, 8])
+        try checkGradients([x]) { try $0.dropout(x, probability: 0.3, seed: 99) }
+    }
+
+    func testCrossEntropyAcrossVocabularyChunksWithIgnoredPositions() throws {
+        let h = rng.variable([5, 6]), head = rng.variable([11, 6])
+        let targets: [Int32] = [3, -1, 10, 0, -1]
+        try checkGradients([h, head]) { t in
+            // vocab 11 in chunks of 4: the last chunk is partial
+            try t.scale(try t.crossEntropy(hidden: h, head: head, targets: targets, vocabChunk: 4).loss, by: 1)
+        }
+    }
+}
