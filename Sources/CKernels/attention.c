@@ -1,16 +1,14 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
+#include "tc_vector.h"
 #include <math.h>
 
-static inline float dot_f(const float *a, const float *b, size_t n) {
-    float s = 0.f;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+
 
 // For query head h (kv head h / (Hq/Hkv)) and token i, attends to j in [seg_start[i], i]:
 //   p_j = softmax_j(scale * q_i . k_j),  out_i = sum_j p_j v_j,  lse[h, i] = log sum_j exp(...)
 // Only lse is kept for the backward pass; probabilities are recomputed there.
-void tc_attention_forward(const float *q, const float *k, const float *v,
+TC_MULTIVERSION void tc_attention_forward(const float *q, const float *k, const float *v,
                           const int32_t *seg_start, float *out, float *lse, size_t T, size_t Hq,
                           size_t Hkv, size_t D, float scale, size_t head_begin, size_t head_end,
                           float *scratch) {
@@ -23,7 +21,7 @@ void tc_attention_forward(const float *q, const float *k, const float *v,
             const float *qi = q + i * ldq + h * D;
             float m = -INFINITY;
             for (size_t j = s; j <= i; j++) {
-                float sc = dot_f(qi, k + j * ldkv + g * D, D) * scale;
+                float sc = tc_dot_f(qi, k + j * ldkv + g * D, D) * scale;
                 scratch[j] = sc;
                 m = sc > m ? sc : m;
             }
@@ -50,7 +48,7 @@ void tc_attention_forward(const float *q, const float *k, const float *v,
 //   dk_j += scale ds_j q_i;       dv_j += p_j dout_i
 // One call owns kv head kv_head and all query heads that read it, so calls for different
 // kv heads never write the same memory.
-void tc_attention_backward(const float *q, const float *k, const float *v,
+TC_MULTIVERSION void tc_attention_backward(const float *q, const float *k, const float *v,
                            const int32_t *seg_start, const float *out, const float *lse,
                            const float *dout, float *dq, float *dk, float *dv, size_t T,
                            size_t Hq, size_t Hkv, size_t D, float scale, size_t kv_head,
@@ -64,12 +62,12 @@ void tc_attention_backward(const float *q, const float *k, const float *v,
             const float *qi = q + i * ldq + h * D;
             const float *doi = dout + i * ldq + h * D;
             float l = lse[h * T + i];
-            float delta = dot_f(doi, out + i * ldq + h * D, D);
+            float delta = tc_dot_f(doi, out + i * ldq + h * D, D);
             for (size_t j = s; j <= i; j++) {
                 const float *kj = k + j * ldkv + kv_head * D;
                 const float *vj = v + j * ldkv + kv_head * D;
-                p[j] = expf(dot_f(qi, kj, D) * scale - l);
-                ds[j] = p[j] * (dot_f(doi, vj, D) - delta) * scale;
+                p[j] = expf(tc_dot_f(qi, kj, D) * scale - l);
+                ds[j] = p[j] * (tc_dot_f(doi, vj, D) - delta) * scale;
             }
             if (dq) {
                 float *dqi = dq + i * ldq + h * D;

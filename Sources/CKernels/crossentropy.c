@@ -1,7 +1,8 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
 #include <math.h>
 
-void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_t ld,
+TC_MULTIVERSION void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_t ld,
                             float *row_max, float *row_sum) {
     for (size_t r = 0; r < rows; r++) {
         const float *lr = logits + r * ld;
@@ -16,7 +17,7 @@ void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_
     }
 }
 
-void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
+TC_MULTIVERSION void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
                           const int32_t *target_local, float scale) {
     for (size_t r = 0; r < rows; r++) {
         float *lr = logits + r * ld;

@@ -1,4 +1,5 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
 
 // SplitMix64 finaliser over (seed, element index): each element's keep decision depends only
 // on the seed and its index, so the backward pass regenerates the forward mask exactly and
@@ -9,7 +10,7 @@ static inline uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-void tc_dropout(const float *x, float *y, size_t n, uint64_t offset, uint64_t seed, float p,
+TC_MULTIVERSION void tc_dropout(const float *x, float *y, size_t n, uint64_t offset, uint64_t seed, float p,
                 int accumulate) {
     float keep_scale = 1.f / (1.f - p);
     uint64_t key = mix64(seed + 0x9e3779b97f4a7c15ULL);

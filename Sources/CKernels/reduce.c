@@ -1,9 +1,10 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
 #include <math.h>
 
 // Sums in float lanes of 16 (vectorisable), folding each 4096-element block into a double so
 // that long reductions do not lose precision.
-double tc_sum(const float *x, size_t n) {
+TC_MULTIVERSION double tc_sum(const float *x, size_t n) {
     double total = 0.0;
     size_t i = 0;
     while (i < n) {
@@ -21,7 +22,7 @@ double tc_sum(const float *x, size_t n) {
     return total;
 }
 
-double tc_dot(const float *a, const float *b, size_t n) {
+TC_MULTIVERSION double tc_dot(const float *a, const float *b, size_t n) {
     double total = 0.0;
     size_t i = 0;
     while (i < n) {
@@ -39,13 +40,13 @@ double tc_dot(const float *a, const float *b, size_t n) {
     return total;
 }
 
-float tc_max(const float *x, size_t n) {
+TC_MULTIVERSION float tc_max(const float *x, size_t n) {
     float m = -INFINITY;
     for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
 
-void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols) {
+TC_MULTIVERSION void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = out + r * cols;

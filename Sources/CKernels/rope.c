@@ -1,9 +1,10 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
 #include <math.h>
 
 // Frequencies follow Hugging Face: inv_freq[i] = 1 / base^(2i / head_dim) in float32 and
 // angle = position * inv_freq in float32, so logits line up with transformers' rounding.
-void tc_rope(const float *x, float *y, const int32_t *positions, size_t token_begin,
+TC_MULTIVERSION void tc_rope(const float *x, float *y, const int32_t *positions, size_t token_begin,
              size_t token_end, size_t heads, size_t head_dim, float theta_base, int interleaved,
              int direction, int accumulate) {
     size_t half = head_dim / 2;

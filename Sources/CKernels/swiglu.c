@@ -1,8 +1,9 @@
 #include "tc_kernels.h"
+#include "tc_multiversion.h"
 #include <math.h>
 
 // out = silu(gate) * up, silu(g) = g * sigmoid(g)
-void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n) {
+TC_MULTIVERSION void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         float sig = 1.f / (1.f + expf(-g));
@@ -11,7 +12,7 @@ void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n)
 }
 
 // d silu(g)/dg = sig * (1 + g * (1 - sig))
-void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,
+TC_MULTIVERSION void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,
                         float *dup, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
