@@ -14,6 +14,9 @@ let package = Package(
         .executable(name: "thoughtcrime-bench", targets: ["ThoughtCrimeBench"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Autodiff", targets: ["Autodiff"]),
+        .library(name: "ModelFormats", targets: ["ModelFormats"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Models", targets: ["Models"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +34,9 @@ let package = Package(
             name: "Tensors",
             dependencies: ["COpenBLAS", "CKernels", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Autodiff", dependencies: ["Tensors", "CKernels", "COpenBLAS"]),
+        .target(name: "ModelFormats", dependencies: ["Tensors", "CKernels"]),
+        .target(name: "Tokenizers", dependencies: ["ModelFormats"]),
+        .target(name: "Models", dependencies: ["Autodiff", "Tensors", "CKernels", "ModelFormats", "Tokenizers"]),
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
@@ -44,6 +50,9 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

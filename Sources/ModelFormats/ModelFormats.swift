@@ -1,0 +1,1 @@
+// ModelFormats: GGUF and safetensors readers/writers, HF config.json (in progress).

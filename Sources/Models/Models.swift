@@ -1,0 +1,1 @@
+// Models: Llama/Qwen transformer (in progress).

@@ -1,0 +1,7 @@
+import XCTest
+
+final class ModelFormatsFixturesTests: XCTestCase {
+    func testFixturesFolderIsBundled() throws {
+        XCTAssertNotNil(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+    }
+}
