@@ -23,7 +23,11 @@ public final class Tape {
 
     private var nodes: [Node] = []
 
-    public init() {}
+    /// False for inference: ops then never record and their outputs never require gradients,
+    /// even when trainable parameters (such as adapters) take part.
+    public let isRecording: Bool
+
+    public init(recording: Bool = true) { isRecording = recording }
 
     /// Number of operations recorded so far.
     public var recordedCount: Int { nodes.count }
@@ -34,7 +38,7 @@ public final class Tape {
         _ value: Tensor, op: String, inputs: [Variable?],
         backward: @escaping (Tensor) throws -> Void
     ) -> Variable {
-        let needsGrad = inputs.contains { $0?.requiresGrad == true }
+        let needsGrad = isRecording && inputs.contains { $0?.requiresGrad == true }
         let out = Variable(output: value, requiresGrad: needsGrad)
         if needsGrad { nodes.append(Node(op: op, output: out, backward: backward)) }
         return out

@@ -89,3 +89,36 @@ TC_MULTIVERSION void tc_attention_backward(const float *q, const float *k, const
         }
     }
 }
+
+TC_MULTIVERSION void tc_attention_cached(const float *q, const float *k, const float *v, float *out, size_t n,
+                         size_t start, size_t Hq, size_t Hkv, size_t D, float scale,
+                         size_t head_begin, size_t head_end, float *scratch) {
+    size_t group = Hq / Hkv;
+    size_t ldq = Hq * D, ldkv = Hkv * D;
+    for (size_t h = head_begin; h < head_end; h++) {
+        size_t g = h / group;
+        for (size_t t = 0; t < n; t++) {
+            size_t last = start + t;
+            const float *qt = q + t * ldq + h * D;
+            float m = -INFINITY;
+            for (size_t j = 0; j <= last; j++) {
+                float sc = tc_dot_f(qt, k + j * ldkv + g * D, D) * scale;
+                scratch[j] = sc;
+                m = sc > m ? sc : m;
+            }
+            float sum = 0.f;
+            for (size_t j = 0; j <= last; j++) {
+                scratch[j] = expf(scratch[j] - m);
+                sum += scratch[j];
+            }
+            float inv = 1.f / sum;
+            float *ot = out + t * ldq + h * D;
+            for (size_t d = 0; d < D; d++) ot[d] = 0.f;
+            for (size_t j = 0; j <= last; j++) {
+                const float *vj = v + j * ldkv + g * D;
+                float p = scratch[j] * inv;
+                for (size_t d = 0; d < D; d++) ot[d] += p * vj[d];
+            }
+        }
+    }
+}

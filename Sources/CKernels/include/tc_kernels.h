@@ -61,6 +61,13 @@ void tc_attention_backward(const float *q, const float *k, const float *v,
                            size_t Hq, size_t Hkv, size_t D, float scale, size_t kv_head,
                            float *scratch);
 
+// Attention of n new tokens at positions [start, start+n) against a KV cache holding positions
+// [0, start+n) of the same sequence (inference; no backward). q, out: [n, Hq*D];
+// k, v: [start+n, Hkv*D]; scratch: start+n floats.
+void tc_attention_cached(const float *q, const float *k, const float *v, float *out, size_t n,
+                         size_t start, size_t Hq, size_t Hkv, size_t D, float scale,
+                         size_t head_begin, size_t head_end, float *scratch);
+
 // ---- SwiGLU (swiglu.c); gate, up, out, dgate, dup, dout: n elements ----
 void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n);
 void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,

@@ -1,0 +1,113 @@
+import Autodiff
+import Foundation
+import Tensors
+
+/// When a sequence stops growing.
+public struct StopCriteria: Sendable {
+    /// Token ids that end a sequence (EOS, <|im_end|>); they are not included in the output.
+    public var tokenIDs: Set<Int32>
+    /// Strings that end a sequence when the decoded output contains them; the output is cut
+    /// before the string.
+    public var strings: [String]
+    public var maxNewTokens: Int
+
+    public init(tokenIDs: Set<Int32> = [], strings: [String] = [], maxNewTokens: Int = 128) {
+        self.tokenIDs = tokenIDs; self.strings = strings; self.maxNewTokens = maxNewTokens
+    }
+}
+
+/// One generated continuation.
+public struct GenerationResult: Equatable, Sendable {
+    public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length }
+    /// Generated ids, without the stop token.
+    public var ids: [Int32]
+    /// Decoded text, cut before a stop string (empty when no detokenizer was given).
+    public var text: String
+    public var finishReason: FinishReason
+}
+
+/// Batched generation with per-sequence KV caches: prompts of different lengths are prefilled
+/// together, then every live sequence advances one token per step.
+///
+/// Sequence i samples with its own generator seeded from (seed, i), so its output does not
+/// depend on what else is in the batch.
+///
+/// Usage:
+/// ```
+/// let results = try Generator(model: model, detokenize: tok.decode).generate(
+///     prompts: [ids], sampling: .greedy, stop: StopCriteria(tokenIDs: [2], maxNewTokens: 32))
+/// ```
+public struct Generator {
+    public let model: TransformerModel
+    public let detokenize: (([Int32]) -> String)?
+
+    public init(model: TransformerModel, detokenize: (([Int32]) -> String)? = nil) {
+        self.model = model
+        self.detokenize = detokenize
+    }
+
+    /// Generates continuations of `prompts`; `onToken(sequence, id)` streams each new token.
+    public func generate(
+        prompts: [[Int32]], sampling: SamplingParameters, stop: StopCriteria,
+        onToken: ((Int, Int32) -> Void)? = nil
+    ) throws -> [GenerationResult] {
+        try sampling.validate()
+        guard stop.maxNewTokens >= 0 else { throw ModelError.invalidInput("max new tokens must be >= 0") }
+        for (i, p) in prompts.enumerated() {
+            guard !p.isEmpty else { throw ModelError.invalidInput("prompt \(i) is empty") }
+            guard p.count + stop.maxNewTokens <= model.config.contextLength else {
+                throw ModelError.invalidInput(
+                    "prompt \(i) has \(p.count) tokens; with \(stop.maxNewTokens) new tokens it exceeds the context of \(model.config.contextLength)")
+            }
+        }
+        let caches = prompts.map { model.makeCache(capacity: $0.count + stop.maxNewTokens) }
+        var rngs = prompts.indices.map { SeededGenerator(seed: sampling.seed &+ UInt64($0) &* 0x9E37_79B9_7F4A_7C15) }
+        var results = prompts.map { _ in GenerationResult(ids: [], text: "", finishReason: .length) }
+        var live = Array(prompts.indices)
+        guard stop.maxNewTokens > 0 else { return results }
+
+        // Prefill: every prompt at once; the logits of each prompt's last row pick its first token.
+        var batchTokens = prompts.flatMap { $0 }
+        var batchCaches = caches
+        var counts = prompts.map(\.count)
+        while !live.isEmpty {
+            let batch = try CachedBatch(caches: batchCaches, newTokens: counts)
+            let hidden = try model.hiddenStates(Tape(recording: false), tokens: batchTokens, context: .cached(batch))
+            var lastRows: [Int] = [], row = 0
+            for n in counts { row += n; lastRows.append(row - 1) }
+            let logits = model.logits(hidden: hidden.value, rows: lastRows)
+            var stillLive: [Int] = []
+            for (slot, s) in live.enumerated() {
+                let vocab = model.config.vocabSize
+                let id = Sampler.sample(
+                    UnsafeBufferPointer(start: logits.pointer + slot * vocab, count: vocab), parameters: sampling, rng: &rngs[s])
+                if stop.tokenIDs.contains(id) {
+                    results[s].finishReason = .stopToken
+                    continue
+                }
+                results[s].ids.append(id)
+                onToken?(s, id)
+                if let detokenize, !stop.strings.isEmpty {
+                    let text = detokenize(results[s].ids)
+                    if let cut = stop.strings.compactMap({ text.range(of: $0)?.lowerBound }).min() {
+                        results[s].text = String(text[..<cut])
+                        results[s].finishReason = .stopString
+                        continue
+                    }
+                }
+                if results[s].ids.count >= stop.maxNewTokens { continue }
+                stillLive.append(s)
+            }
+            live = stillLive
+            batchTokens = live.map { results[$0].ids.last ?? 0 }
+            batchCaches = live.map { caches[$0] }
+            counts = live.map { _ in 1 }
+        }
+        if let detokenize {
+            for i in results.indices where results[i].finishReason != .stopString {
+                results[i].text = detokenize(results[i].ids)
+            }
+        }
+        return results
+    }
+}

@@ -1,0 +1,144 @@
+import Autodiff
+import CKernels
+import Tensors
+
+/// Something added to a frozen linear layer's output, such as a LoRA adapter. Defined here so
+/// models can host adapters without depending on the layer that implements them.
+public protocol LinearAdapter: AnyObject {
+    /// Returns base + the adapter's contribution for input x.
+    func callAsFunction(_ tape: Tape, input x: Variable, base: Variable) throws -> Variable
+}
+
+/// A frozen projection with an optional frozen bias and an optional adapter.
+///
+/// Usage: `let y = try layer(tape, x)`
+public final class Linear {
+    /// Hugging Face module path, e.g. "model.layers.0.self_attn.q_proj".
+    public let name: String
+    public let weight: FrozenMatrix
+    public let bias: Variable?
+    public var adapter: LinearAdapter?
+
+    public init(name: String, weight: FrozenMatrix, bias: Tensor? = nil) {
+        self.name = name
+        self.weight = weight
+        self.bias = bias.map { Variable($0) }
+    }
+
+    public var inFeatures: Int { weight.columns }
+    public var outFeatures: Int { weight.rows }
+
+    public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
+        let y = try tape.linear(x, frozen: weight, bias: bias)
+        guard let adapter else { return y }
+        return try adapter(tape, input: x, base: y)
+    }
+}
+
+/// Root-mean-square normalisation with a frozen weight.
+public final class RMSNorm {
+    public let weight: Variable
+    public let eps: Float
+
+    public init(weight: Tensor, eps: Float) {
+        self.weight = Variable(weight)
+        self.eps = eps
+    }
+
+    public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
+        try tape.rmsNorm(x, weight: weight, eps: eps)
+    }
+}
+
+/// Grouped-query self-attention with rotary positions (half-rotation, the Hugging Face layout;
+/// GGUF Llama weights are un-permuted into it when loaded).
+public final class Attention {
+    public let q, k, v, o: Linear
+    /// Per-head RMSNorm on q and k (Qwen3), applied before the rotary embedding.
+    public let qNorm, kNorm: RMSNorm?
+    let heads, kvHeads, headDim: Int
+    let ropeBase: Float
+
+    public init(q: Linear, k: Linear, v: Linear, o: Linear, qNorm: RMSNorm?, kNorm: RMSNorm?, config: TransformerConfig) {
+        self.q = q; self.k = k; self.v = v; self.o = o
+        self.qNorm = qNorm; self.kNorm = kNorm
+        heads = config.headCount; kvHeads = config.kvHeadCount; headDim = config.headDim
+        ropeBase = config.ropeBase
+    }
+
+    /// Shapes: x [rows, hidden] -> [rows, hidden].
+    public func callAsFunction(_ tape: Tape, _ x: Variable, layer: Int, context: AttentionContext) throws -> Variable {
+        let rows = x.shape.rows
+        var qs = try q(tape, x), ks = try k(tape, x)
+        let vs = try v(tape, x)
+        if let qNorm, let kNorm {
+            qs = try tape.reshape(try qNorm(tape, try tape.reshape(qs, to: [rows * heads, headDim])), to: [rows, heads * headDim])
+            ks = try tape.reshape(try kNorm(tape, try tape.reshape(ks, to: [rows * kvHeads, headDim])), to: [rows, kvHeads * headDim])
+        }
+        let positions = context.positions
+        qs = try tape.rotary(qs, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation)
+        ks = try tape.rotary(ks, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation)
+        let attended: Variable
+        switch context {
+        case .packed(let layout):
+            attended = try tape.attention(qs, ks, vs, heads: heads, kvHeads: kvHeads, headDim: headDim, layout: layout)
+        case .cached(let batch):
+            attended = Variable(cachedAttention(qs.value, ks.value, vs.value, layer: layer, batch: batch))
+        }
+        return try o(tape, attended)
+    }
+
+    /// Inference-only attention of new rows against each sequence's cache.
+    private func cachedAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, layer: Int, batch: CachedBatch) -> Tensor {
+        let out = Tensor(uninitialized: q.shape)
+        let qWidth = heads * headDim, kvWidth = kvHeads * headDim
+        let scale = 1 / Float(headDim).squareRoot()
+        var row = 0
+        for (cache, n) in zip(batch.caches, batch.newTokens) {
+            let start = cache.length
+            let (kc, vc) = cache.append(layer: layer, keys: k.pointer + row * kvWidth, values: v.pointer + row * kvWidth, count: n)
+            let qp = q.pointer + row * qWidth, op = out.pointer + row * qWidth
+            ThreadPool.shared.forEach(heads) { h in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: start + n)
+                defer { scratch.deallocate() }
+                tc_attention_cached(qp, kc, vc, op, n, start, heads, kvHeads, headDim, scale, h, h + 1, scratch)
+            }
+            row += n
+        }
+        return out
+    }
+}
+
+/// The SwiGLU feed-forward block: down(silu(gate(x)) * up(x)).
+public final class MLP {
+    public let gate, up, down: Linear
+
+    public init(gate: Linear, up: Linear, down: Linear) {
+        self.gate = gate; self.up = up; self.down = down
+    }
+
+    public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
+        try down(tape, try tape.swiglu(gate: try gate(tape, x), up: try up(tape, x)))
+    }
+}
+
+/// One pre-norm decoder block: h + attn(norm(h)), then h + mlp(norm(h)).
+public final class TransformerBlock {
+    public let attentionNorm: RMSNorm
+    public let attention: Attention
+    public let mlpNorm: RMSNorm
+    public let mlp: MLP
+
+    public init(attentionNorm: RMSNorm, attention: Attention, mlpNorm: RMSNorm, mlp: MLP) {
+        self.attentionNorm = attentionNorm; self.attention = attention
+        self.mlpNorm = mlpNorm; self.mlp = mlp
+    }
+
+    public func callAsFunction(_ tape: Tape, _ h: Variable, layer: Int, context: AttentionContext) throws -> Variable {
+        let a = try tape.add(h, try attention(tape, try attentionNorm(tape, h), layer: layer, context: context))
+        return try tape.add(a, try mlp(tape, try mlpNorm(tape, a)))
+    }
+
+    /// The seven projections, in Hugging Face module order.
+    public var linears: [Linear] { [attention.q, attention.k, attention.v, attention.o, mlp.gate, mlp.up, mlp.down] }
+}

@@ -1,1 +1,0 @@
-// Models: Llama/Qwen transformer (in progress).

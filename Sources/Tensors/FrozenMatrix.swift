@@ -1,0 +1,49 @@
+/// A weight matrix W [rows = out features, columns = in features] that is multiplied but never
+/// trained: the frozen base weights of a model. Implementations may keep W in a compressed form
+/// (quantised blocks) and expand it on the fly.
+public protocol FrozenMatrix: AnyObject {
+    var rows: Int { get }
+    var columns: Int { get }
+    /// Bytes this matrix occupies in memory.
+    var byteCount: Int { get }
+    /// y [n, rows] = x [n, columns] . W^T, or y += ... when `accumulate`.
+    func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool)
+    /// dx [n, columns] += dy [n, rows] . W, the input gradient of `multiply`.
+    func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, accumulateInto dx: UnsafeMutablePointer<Float>)
+    /// Row r of W, expanded to Float32 (for embedding lookups and exports).
+    func row(_ r: Int, into destination: UnsafeMutablePointer<Float>)
+}
+
+/// A frozen matrix held as a plain Float32 tensor.
+///
+/// Usage: `let w = try DenseMatrix(Tensor(shape: [out, in], scalars: values))`
+public final class DenseMatrix: FrozenMatrix {
+    public let tensor: Tensor
+
+    public init(_ tensor: Tensor) throws {
+        guard tensor.shape.rank == 2 else {
+            throw TensorError.invalidShape(op: "DenseMatrix", shape: tensor.shape, expected: "[out, in]")
+        }
+        self.tensor = tensor
+    }
+
+    public var rows: Int { tensor.shape[0] }
+    public var columns: Int { tensor.shape[1] }
+    public var byteCount: Int { tensor.count * MemoryLayout<Float>.stride }
+
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        GEMM.run(
+            transposeA: false, transposeB: true, m: n, n: rows, k: columns, a: x, lda: columns,
+            b: tensor.pointer, ldb: columns, beta: accumulate ? 1 : 0, c: y, ldc: rows)
+    }
+
+    public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, accumulateInto dx: UnsafeMutablePointer<Float>) {
+        GEMM.run(
+            transposeA: false, transposeB: false, m: n, n: columns, k: rows, a: dy, lda: rows,
+            b: tensor.pointer, ldb: columns, beta: 1, c: dx, ldc: columns)
+    }
+
+    public func row(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
+        destination.update(from: tensor.pointer + r * columns, count: columns)
+    }
+}
