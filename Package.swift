@@ -21,6 +21,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,10 +38,14 @@ let package = Package(
         .target(name: "ModelFormats", dependencies: ["Tensors", "CKernels"]),
         .target(name: "Tokenizers", dependencies: ["ModelFormats"]),
         .target(name: "Models", dependencies: ["Autodiff", "Tensors", "CKernels", "ModelFormats", "Tokenizers"]),
+        .target(name: "LoRA", dependencies: ["Models", "Autodiff", "Tensors", "ModelFormats"]),
+        .target(
+            name: "Training",
+            dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "Yams"]),
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
-                "Tensors", "Autodiff", "CHDF5",
+                "Tensors", "Autodiff", "CHDF5", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -52,6 +57,8 @@ let package = Package(
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,1 @@
+// Training: datasets, rendering, optimiser, schedules, trainer, HDF5 checkpoints (in progress).

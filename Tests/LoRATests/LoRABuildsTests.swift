@@ -1,0 +1,6 @@
+import LoRA
+import XCTest
+
+final class LoRABuildsTests: XCTestCase {
+    func testModuleLinks() {}
+}

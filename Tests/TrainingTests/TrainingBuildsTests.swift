@@ -1,0 +1,6 @@
+import Training
+import XCTest
+
+final class TrainingBuildsTests: XCTestCase {
+    func testModuleLinks() {}
+}
