@@ -1,0 +1,110 @@
+import Autodiff
+import Models
+import Tensors
+
+/// A low-rank update of one frozen projection: y = W x + scale * B (A dropout(x)).
+///
+/// A [rank, in] starts Kaiming-uniform (a = sqrt(5), as PEFT and torch.nn.Linear initialise
+/// it: bound 1/sqrt(in)), B [out, rank] starts at zero, so a fresh adapter leaves the model
+/// unchanged. Dropout applies to the adapter's input only, during training.
+///
+/// Usage: `layer.adapter = LoRAAdapter(module: layer.name, inFeatures: 576, outFeatures: 576, spec: spec, seed: 1)`
+public final class LoRAAdapter: LinearAdapter {
+    public let module: String
+    public let a: Variable
+    public let b: Variable
+    public var scale: Float
+    public let dropout: Float
+    /// Seed of the current step's dropout mask; the trainer sets it before each forward pass.
+    public var dropoutSeed: UInt64 = 0
+
+    public init(module: String, a: Tensor, b: Tensor, scale: Float, dropout: Float = 0) throws {
+        guard a.shape.rank == 2, b.shape.rank == 2, b.shape[1] == a.shape[0] else {
+            throw LoRAError.shapeMismatch(module: module, tensor: "lora_B", expected: [b.shape.dims.first ?? 0, a.shape.dims.first ?? 0], found: b.shape.dims)
+        }
+        self.module = module
+        self.a = Variable(a, requiresGrad: true)
+        self.b = Variable(b, requiresGrad: true)
+        self.scale = scale
+        self.dropout = dropout
+    }
+
+    /// A fresh adapter initialised as PEFT does, deterministically from `seed`.
+    public convenience init(module: String, inFeatures: Int, outFeatures: Int, spec: LoRASpec, seed: UInt64) throws {
+        let a = Tensor(uninitialized: [spec.rank, inFeatures])
+        var rng = SeededGenerator(seed: seed)
+        let bound = 1 / Double(inFeatures).squareRoot()
+        for i in 0..<a.count { a[flat: i] = Float((rng.nextUnit() * 2 - 1) * bound) }
+        try self.init(module: module, a: a, b: Tensor(zeros: [outFeatures, spec.rank]), scale: spec.scale, dropout: spec.dropout)
+    }
+
+    public var rank: Int { a.shape[0] }
+    public var inFeatures: Int { a.shape[1] }
+    public var outFeatures: Int { b.shape[0] }
+
+    public func callAsFunction(_ tape: Tape, input x: Variable, base: Variable) throws -> Variable {
+        let xd = tape.isRecording && dropout > 0 ? try tape.dropout(x, probability: dropout, seed: dropoutSeed) : x
+        // [rows, in] -> [rows, rank] -> [rows, out]
+        let delta = try tape.linear(try tape.linear(xd, a), b)
+        return try tape.add(base, try tape.scale(delta, by: scale))
+    }
+
+    /// scale * B A, the dense update this adapter adds to W [out, in] (for merging and export checks).
+    public func deltaWeight() throws -> Tensor {
+        try b.value.matmul(a.value).scaled(by: scale)
+    }
+}
+
+/// The adapters attached to one model, keyed by Hugging Face module path.
+public final class LoRAModel {
+    public let spec: LoRASpec
+    public let model: TransformerModel
+    /// In model order (layer, then q, k, v, o, gate, up, down).
+    public let adapters: [LoRAAdapter]
+
+    /// Creates fresh adapters for the spec's targets and attaches them to `model`'s layers.
+    ///
+    /// Usage: `let lora = try LoRAModel(attachingTo: model, spec: spec, seed: 1234)`
+    public init(attachingTo model: TransformerModel, spec: LoRASpec, seed: UInt64) throws {
+        let layerCount = model.blocks.count
+        for l in spec.layers ?? [] where l < 0 || l >= layerCount {
+            throw LoRAError.layerOutOfRange(layer: l, layerCount: layerCount)
+        }
+        let layers = Set(spec.layers ?? Array(0..<layerCount))
+        var adapters: [LoRAAdapter] = []
+        for (l, block) in model.blocks.enumerated() where layers.contains(l) {
+            for linear in block.linears {
+                guard let short = linear.name.split(separator: ".").last.map(String.init),
+                    spec.targetModules.contains(short)
+                else { continue }
+                // Distinct, reproducible initialisation per module.
+                let moduleSeed = seed &+ UInt64(adapters.count + 1) &* 0x9E37_79B9_7F4A_7C15
+                let adapter = try LoRAAdapter(
+                    module: linear.name, inFeatures: linear.inFeatures, outFeatures: linear.outFeatures,
+                    spec: spec, seed: moduleSeed)
+                linear.adapter = adapter
+                adapters.append(adapter)
+            }
+        }
+        self.spec = spec
+        self.model = model
+        self.adapters = adapters
+    }
+
+    /// Trainable parameters: A and B of every adapter, in a fixed order.
+    public var parameters: [Variable] { adapters.flatMap { [$0.a, $0.b] } }
+
+    public var parameterCount: Int { adapters.reduce(0) { $0 + $1.a.value.count + $1.b.value.count } }
+
+    public func adapter(for module: String) -> LoRAAdapter? { adapters.first { $0.module == module } }
+
+    /// Sets every adapter's dropout seed for the next forward pass.
+    public func setDropoutSeed(_ seed: UInt64) {
+        for (i, a) in adapters.enumerated() { a.dropoutSeed = seed &+ UInt64(i) &* 0xD1B5_4A32_D192_ED03 }
+    }
+
+    /// Removes the adapters from the model's layers.
+    public func detach() {
+        for block in model.blocks { for linear in block.linears where adapters.contains(where: { $0 === linear.adapter }) { linear.adapter = nil } }
+    }
+}

@@ -1,6 +1,0 @@
-import LoRA
-import XCTest
-
-final class LoRABuildsTests: XCTestCase {
-    func testModuleLinks() {}
-}
