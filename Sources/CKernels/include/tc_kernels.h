@@ -17,6 +17,10 @@ typedef struct {
 } tc_cpu_info;
 void tc_cpu_detect(tc_cpu_info *info);
 
+// ---- hashing (hash.c) ----
+// Continues a 64-bit FNV-1a-style hash over n bytes, eight bytes per step.
+uint64_t tc_hash_bytes(uint64_t state, const void *bytes, size_t n);
+
 // ---- elementwise (elementwise.c); n elements ----
 void tc_add(const float *a, const float *b, float *out, size_t n);        // out = a + b
 void tc_mul(const float *a, const float *b, float *out, size_t n);        // out = a * b

@@ -1,0 +1,186 @@
+import CKernels
+import Foundation
+import ModelFormats
+import Tensors
+
+/// How the frozen base weights are held in memory.
+public enum WeightStorage: String, Sendable, CaseIterable {
+    /// Dequantised once at load: fastest products, 4 bytes per weight.
+    case float32
+    /// Kept in the file's block format and expanded panel by panel while multiplying.
+    case quantized
+}
+
+/// A model read from disk, with what identifies it.
+public final class LoadedModel {
+    public let model: TransformerModel
+    /// The file or directory it came from.
+    public let path: String
+    /// Identifies the weights (FNV-1a over the tensor data), for refusing mismatched checkpoints.
+    public let fingerprint: String
+    /// Where the weights came from, which decides how adapters map onto other tools' layouts.
+    public let source: Source
+    /// The GGUF file, when the model came from one (its tokenizer metadata lives there).
+    public let gguf: GGUFFile?
+
+    public enum Source: String, Sendable { case gguf, safetensors }
+
+    init(model: TransformerModel, path: String, fingerprint: String, source: Source, gguf: GGUFFile?) {
+        self.model = model; self.path = path; self.fingerprint = fingerprint; self.source = source; self.gguf = gguf
+    }
+}
+
+/// Reads Llama, Qwen2 and Qwen3 models from GGUF files or Hugging Face safetensors directories.
+///
+/// GGUF files converted from Llama checkpoints store q_proj and k_proj rows permuted for
+/// llama.cpp's interleaved rotary embedding; the loader undoes that permutation so that every
+/// model runs with Hugging Face's half-rotation layout and adapters are directly PEFT-shaped.
+///
+/// Usage: `let loaded = try ModelLoader.load(path: "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf")`
+public enum ModelLoader {
+    public static func load(path: String, weights: WeightStorage = .float32) throws -> LoadedModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelError.io(path: path, reason: "no such file or directory (expected a .gguf file or a Hugging Face model directory with config.json and *.safetensors)")
+        }
+        if isDirectory.boolValue || path.hasSuffix(".safetensors") {
+            return try loadSafetensors(path: path)
+        }
+        return try loadGGUF(path: path, weights: weights)
+    }
+
+    // MARK: GGUF
+
+    static func loadGGUF(path: String, weights: WeightStorage) throws -> LoadedModel {
+        let file = try GGUFFile(path: path)
+        let name = (path as NSString).lastPathComponent
+        guard let archName = file.metadata["general.architecture"]?.stringValue else {
+            throw ModelError.invalidInput("\(name): metadata key 'general.architecture' is missing")
+        }
+        guard let architecture = ModelArchitecture(rawValue: archName) else {
+            throw ModelError.unsupported("\(name): architecture '\(archName)'; supported: \(ModelArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = file.metadata["\(archName).\(key)"]?.intValue else {
+                throw ModelError.invalidInput("\(name): metadata key '\(archName).\(key)' is missing or not an integer")
+            }
+            return v
+        }
+        func double(_ key: String, default value: Double) -> Double {
+            file.metadata["\(archName).\(key)"]?.doubleValue ?? value
+        }
+        guard let embd = file.tensorInfo(named: "token_embd.weight"), embd.dimensions.count == 2 else {
+            throw ModelError.missingTensor(name: "token_embd.weight", file: name)
+        }
+        let hidden = try int("embedding_length"), heads = try int("attention.head_count")
+        let config = TransformerConfig(
+            architecture: architecture, vocabSize: embd.dimensions[1], hiddenSize: hidden,
+            intermediateSize: try int("feed_forward_length"), layerCount: try int("block_count"),
+            headCount: heads,
+            kvHeadCount: file.metadata["\(archName).attention.head_count_kv"]?.intValue ?? heads,
+            headDim: file.metadata["\(archName).attention.key_length"]?.intValue,
+            rmsNormEps: Float(double("attention.layer_norm_rms_epsilon", default: 1e-6)),
+            ropeBase: Float(double("rope.freq_base", default: 10_000)),
+            contextLength: try int("context_length"),
+            tiedEmbeddings: file.tensorInfo(named: "output.weight") == nil)
+        try config.validate()
+
+        func info(_ tensor: String, _ shape: [Int]) throws -> GGUFTensorInfo {
+            guard let i = file.tensorInfo(named: tensor) else { throw ModelError.missingTensor(name: tensor, file: name) }
+            guard i.shape.dims == shape else {
+                throw ModelError.tensorShape(name: tensor, file: name, expected: shape, found: i.shape.dims)
+            }
+            return i
+        }
+        func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor { try file.dequantize(try info(tensor, shape)) }
+        func matrix(_ tensor: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> FrozenMatrix {
+            let i = try info(tensor, shape)
+            if weights == .quantized && i.type != .f32 {
+                return try QuantizedMatrix(file: file, tensor: i, rowOrder: rowOrder)
+            }
+            var t = try file.dequantize(i)
+            if let order = rowOrder { t = reorderRows(t, order) }
+            return try DenseMatrix(t)
+        }
+        let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
+        let qRows = config.headCount * hd, kvRows = config.kvHeadCount * hd
+        // convert_hf_to_gguf permutes Llama q/k rows; Qwen GGUFs keep Hugging Face order.
+        let qOrder = architecture == .llama ? ggufToHFRowOrder(heads: config.headCount, headDim: hd) : nil
+        let kOrder = architecture == .llama ? ggufToHFRowOrder(heads: config.kvHeadCount, headDim: hd) : nil
+
+        var blocks: [TransformerBlock] = []
+        for l in 0..<config.layerCount {
+            let b = "blk.\(l)", p = "model.layers.\(l)"
+            func bias(_ t: String, _ n: Int) throws -> Tensor? {
+                config.attentionBias ? try dense("\(b).\(t).bias", [n]) : nil
+            }
+            let attention = Attention(
+                q: Linear(name: "\(p).self_attn.q_proj", weight: try matrix("\(b).attn_q.weight", [qRows, d], rowOrder: qOrder), bias: try bias("attn_q", qRows)),
+                k: Linear(name: "\(p).self_attn.k_proj", weight: try matrix("\(b).attn_k.weight", [kvRows, d], rowOrder: kOrder), bias: try bias("attn_k", kvRows)),
+                v: Linear(name: "\(p).self_attn.v_proj", weight: try matrix("\(b).attn_v.weight", [kvRows, d]), bias: try bias("attn_v", kvRows)),
+                o: Linear(name: "\(p).self_attn.o_proj", weight: try matrix("\(b).attn_output.weight", [d, qRows])),
+                qNorm: config.qkNorm ? RMSNorm(weight: try dense("\(b).attn_q_norm.weight", [hd]), eps: config.rmsNormEps) : nil,
+                kNorm: config.qkNorm ? RMSNorm(weight: try dense("\(b).attn_k_norm.weight", [hd]), eps: config.rmsNormEps) : nil,
+                config: config)
+            let mlp = MLP(
+                gate: Linear(name: "\(p).mlp.gate_proj", weight: try matrix("\(b).ffn_gate.weight", [ffn, d])),
+                up: Linear(name: "\(p).mlp.up_proj", weight: try matrix("\(b).ffn_up.weight", [ffn, d])),
+                down: Linear(name: "\(p).mlp.down_proj", weight: try matrix("\(b).ffn_down.weight", [d, ffn])))
+            blocks.append(TransformerBlock(
+                attentionNorm: RMSNorm(weight: try dense("\(b).attn_norm.weight", [d]), eps: config.rmsNormEps),
+                attention: attention,
+                mlpNorm: RMSNorm(weight: try dense("\(b).ffn_norm.weight", [d]), eps: config.rmsNormEps),
+                mlp: mlp))
+        }
+        let model = try TransformerModel(
+            config: config, embedding: try dense("token_embd.weight", [config.vocabSize, d]), blocks: blocks,
+            finalNorm: RMSNorm(weight: try dense("output_norm.weight", [d]), eps: config.rmsNormEps),
+            outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]))
+        var hasher = Fingerprinter()
+        for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
+        return LoadedModel(model: model, path: path, fingerprint: hasher.value, source: .gguf, gguf: file)
+    }
+
+    /// For each Hugging Face row r (per head: pair s in {0,1} at s*hd/2 + i), the GGUF row that
+    /// holds it (2i + s): the inverse of convert_hf_to_gguf's `permute`.
+    public static func ggufToHFRowOrder(heads: Int, headDim: Int) -> [Int] {
+        var order = [Int](repeating: 0, count: heads * headDim)
+        let half = headDim / 2
+        for h in 0..<heads {
+            for s in 0..<2 {
+                for i in 0..<half { order[h * headDim + s * half + i] = h * headDim + 2 * i + s }
+            }
+        }
+        return order
+    }
+
+    static func reorderRows(_ t: Tensor, _ order: [Int]) -> Tensor {
+        let cols = t.shape[1]
+        let out = Tensor(uninitialized: t.shape)
+        for (r, src) in order.enumerated() { (out.pointer + r * cols).update(from: t.pointer + src * cols, count: cols) }
+        return out
+    }
+
+    // MARK: safetensors
+
+    static func loadSafetensors(path: String) throws -> LoadedModel {
+        throw ModelError.unsupported("\(path): safetensors loading is not available yet")
+    }
+}
+
+/// 64-bit FNV-1a over names and bytes, printed as hex: cheap enough to run over a whole model
+/// at load, strong enough to tell two base models apart.
+struct Fingerprinter {
+    private var state: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ bytes: UnsafeRawBufferPointer) {
+        if let base = bytes.baseAddress { state = tc_hash_bytes(state, base, bytes.count) }
+    }
+
+    mutating func add(_ string: String) {
+        var s = string
+        s.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+    }
+
+    var value: String { "fnv1a64:" + String(state, radix: 16) }
+}

@@ -1,0 +1,68 @@
+import Autodiff
+import Foundation
+import ModelFormats
+import Models
+import Tensors
+import XCTest
+
+final class ModelLoaderTests: XCTestCase {
+    func allLogits(_ model: TransformerModel, _ ids: [Int32]) throws -> Tensor {
+        let layout = try PackedSequences(batch: 1, seqLen: ids.count)
+        let h = try model.hiddenStates(Tape(recording: false), tokens: ids, context: .packed(layout))
+        return model.logits(hidden: h.value, rows: Array(ids.indices))
+    }
+
+    func assertMatches(_ model: TransformerModel, _ fixture: TinyLogitsFixture, accuracy: Float, file: StaticString = #filePath, line: UInt = #line) throws {
+        for seq in fixture.sequences {
+            let logits = try allLogits(model, seq.input_ids)
+            var worst: Float = 0
+            for (p, row) in seq.logits.enumerated() {
+                for (v, expected) in row.enumerated() { worst = max(worst, abs(logits[p, v] - expected)) }
+            }
+            XCTAssertLessThanOrEqual(worst, accuracy, "max abs logit difference", file: file, line: line)
+        }
+    }
+
+    /// A Llama GGUF stores q/k rows permuted (convert_hf_to_gguf); the loader undoes it, so the
+    /// model computes what transformers computes from the original checkpoint.
+    func testLlamaGGUFGivesTheSameLogitsAsTheHuggingFaceCheckpoint() throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama.gguf").path)
+        XCTAssertEqual(loaded.model.config.architecture, .llama)
+        XCTAssertFalse(loaded.model.config.tiedEmbeddings)
+        try assertMatches(loaded.model, try Fixtures.json("tiny-llama/logits.json", as: TinyLogitsFixture.self), accuracy: 1e-4)
+    }
+
+    func testQuantizedAndDequantizedStorageGiveTheSameLogits() throws {
+        let fixture = try Fixtures.json("tiny-llama-q8_0_logits.json", as: TinyLogitsFixture.self)
+        let path = Fixtures.url("tiny-llama-q8_0.gguf").path
+        let dense = try ModelLoader.load(path: path, weights: .float32)
+        let quantized = try ModelLoader.load(path: path, weights: .quantized)
+        XCTAssertTrue(quantized.model.blocks[0].attention.q.weight is QuantizedMatrix)
+        XCTAssertLessThan(quantized.model.weightBytes, dense.model.weightBytes)
+        try assertMatches(dense.model, fixture, accuracy: 1e-4)
+        try assertMatches(quantized.model, fixture, accuracy: 1e-4)
+        XCTAssertEqual(dense.fingerprint, quantized.fingerprint)
+    }
+
+    func testGGUFToHFRowOrderInvertsConvertHFToGGUFsPermute() {
+        // head dim 4: GGUF rows (0,1,2,3) hold HF rows (0,2,1,3)
+        XCTAssertEqual(ModelLoader.ggufToHFRowOrder(heads: 2, headDim: 4), [0, 2, 1, 3, 4, 6, 5, 7])
+    }
+
+    func testMissingPathFailsSayingWhatWasExpected() {
+        XCTAssertThrowsError(try ModelLoader.load(path: "/nonexistent/model.gguf")) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/model.gguf: no such file"), "\(error)")
+        }
+    }
+
+    func testUnsupportedArchitectureIsNamed() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tc-arch-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = GGUFWriter()
+        try writer.setMetadata("general.architecture", .string("mamba"))
+        try writer.write(to: path)
+        XCTAssertThrowsError(try ModelLoader.load(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("architecture 'mamba'"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Autodiff
+import Foundation
+import Models
+import Tensors
+import XCTest
+
+/// The real base model against transformers (which dequantises the same GGUF to fp32).
+final class SmolLM2ReferenceTests: XCTestCase {
+    static var cache: [WeightStorage: LoadedModel] = [:]
+
+    func load(_ storage: WeightStorage) throws -> LoadedModel {
+        let path = try Fixtures.smolLM2()
+        if let m = Self.cache[storage] { return m }
+        let m = try ModelLoader.load(path: path, weights: storage)
+        Self.cache[storage] = m
+        return m
+    }
+
+    func checkLogits(_ storage: WeightStorage) throws {
+        let model = try load(storage).model
+        XCTAssertEqual(model.config.layerCount, 30)
+        XCTAssertEqual(model.config.vocabSize, 49152)
+        XCTAssertTrue(model.config.tiedEmbeddings)
+        let fixture = try Fixtures.json("smollm2_logits.json", as: SmolLM2LogitsFixture.self)
+        var worst: Float = 0
+        for prompt in fixture.prompts {
+            let layout = try PackedSequences(batch: 1, seqLen: prompt.input_ids.count)
+            let h = try model.hiddenStates(Tape(recording: false), tokens: prompt.input_ids, context: .packed(layout))
+            let logits = model.logits(hidden: h.value, rows: Array(prompt.input_ids.indices))
+            let vocab = model.config.vocabSize
+            for p in prompt.input_ids.indices {
+                let row = UnsafeBufferPointer(start: logits.pointer + p * vocab, count: vocab)
+                for (id, expected) in zip(prompt.top_ids[p], prompt.top_logits[p]) {
+                    worst = max(worst, abs(row[Int(id)] - expected))
+                }
+                let ourBest = row.indices.max { row[$0] < row[$1] }!
+                let m = row[ourBest]
+                let s = row.reduce(0.0) { $0 + exp(Double($1 - m)) }
+                XCTAssertEqual(Double(m) + log(s), prompt.logsumexp[p], accuracy: 2e-3, "\(prompt.name) position \(p) logsumexp")
+                // the reference's best token is ours too, unless the two are within rounding
+                if ourBest != Int(prompt.top_ids[p][0]) {
+                    XCTAssertEqual(row[ourBest], row[Int(prompt.top_ids[p][0])], accuracy: 2e-3)
+                }
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 2e-3, "max abs logit difference over top-10 ids (\(storage))")
+        print("SmolLM2 \(storage): max abs logit difference vs transformers \(worst)")
+    }
+
+    func testLogitsMatchTransformersWithDequantizedWeights() throws { try checkLogits(.float32) }
+
+    func testLogitsMatchTransformersWithQuantizedWeights() throws { try checkLogits(.quantized) }
+
+    func testGreedyGenerationMatchesTransformers() throws {
+        let model = try load(.float32).model
+        let fixture = try Fixtures.json("smollm2_greedy.json", as: SmolLM2GreedyFixture.self)
+        let results = try Generator(model: model).generate(
+            prompts: fixture.generations.map(\.prompt_ids), sampling: .greedy,
+            stop: StopCriteria(tokenIDs: Set(fixture.eos_token_ids), maxNewTokens: fixture.max_new_tokens))
+        for (result, expected) in zip(results, fixture.generations) {
+            let expectedIDs = expected.stopped_at_eos ? Array(expected.generated_ids.dropLast()) : expected.generated_ids
+            XCTAssertEqual(result.ids, expectedIDs, expected.generated_text)
+            XCTAssertEqual(result.finishReason, expected.stopped_at_eos ? .stopToken : .length)
+        }
+    }
+
+    func testScoresAreTheReferenceLogProbabilities() throws {
+        let model = try load(.float32).model
+        let prompt = try Fixtures.json("smollm2_logits.json", as: SmolLM2LogitsFixture.self).prompts[0]
+        let scores = try Scorer(model: model).score(prompt.input_ids, from: 1)
+        for s in scores {
+            let expected = Double(prompt.next_token_logits[s.position - 1]) - prompt.logsumexp[s.position - 1]
+            XCTAssertEqual(Double(s.logProbability), expected, accuracy: 3e-3)
+        }
+    }
+}
