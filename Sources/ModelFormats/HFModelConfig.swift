@@ -70,7 +70,7 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
         case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers"
         case numAttentionHeads = "num_attention_heads", numKeyValueHeads = "num_key_value_heads"
         case headDim = "head_dim", rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta"
-        case ropeScaling = "rope_scaling", vocabSize = "vocab_size"
+        case ropeScaling = "rope_scaling", ropeParameters = "rope_parameters", vocabSize = "vocab_size"
         case tieWordEmbeddings = "tie_word_embeddings", maxPositionEmbeddings = "max_position_embeddings"
         case attentionBias = "attention_bias", mlpBias = "mlp_bias", hiddenAct = "hidden_act"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
@@ -92,8 +92,21 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
         headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
-        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10000
-        ropeScaling = try c.decodeIfPresent([String: HFJSONValue].self, forKey: .ropeScaling)
+        // transformers 5 writes rope settings as "rope_parameters": {"rope_theta", "rope_type"};
+        // older configs have a top-level rope_theta and an optional rope_scaling.
+        let ropeParameters = try c.decodeIfPresent([String: HFJSONValue].self, forKey: .ropeParameters)
+        if let theta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) {
+            ropeTheta = theta
+        } else if case .number(let theta)? = ropeParameters?["rope_theta"] {
+            ropeTheta = theta
+        } else {
+            ropeTheta = 10000
+        }
+        var scaling = try c.decodeIfPresent([String: HFJSONValue].self, forKey: .ropeScaling)
+        if scaling == nil, let parameters = ropeParameters, case .string(let type)? = parameters["rope_type"], type != "default" {
+            scaling = parameters
+        }
+        ropeScaling = scaling
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048

@@ -164,7 +164,80 @@ public enum ModelLoader {
     // MARK: safetensors
 
     static func loadSafetensors(path: String) throws -> LoadedModel {
-        throw ModelError.unsupported("\(path): safetensors loading is not available yet")
+        let directory = path.hasSuffix(".safetensors") ? (path as NSString).deletingLastPathComponent : path
+        let configPath = (directory as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw ModelError.io(path: directory, reason: "no config.json next to the safetensors weights")
+        }
+        let hf = try HFModelConfig(contentsOf: configPath)
+        if let scaling = hf.ropeScaling, !scaling.isEmpty {
+            let type = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue ?? "unknown"
+            throw ModelError.unsupported("\(configPath): rope scaling '\(type)' (only plain rotary embeddings are implemented)")
+        }
+        guard hf.hiddenAct == "silu", !hf.mlpBias else {
+            throw ModelError.unsupported("\(configPath): hidden_act '\(hf.hiddenAct)' / mlp_bias \(hf.mlpBias); only SiLU-gated MLPs without bias are implemented")
+        }
+        let architecture: ModelArchitecture = switch hf.architecture {
+        case .llama: .llama
+        case .qwen2: .qwen2
+        case .qwen3: .qwen3
+        }
+        let config = TransformerConfig(
+            architecture: architecture, vocabSize: hf.vocabSize, hiddenSize: hf.hiddenSize,
+            intermediateSize: hf.intermediateSize, layerCount: hf.numHiddenLayers, headCount: hf.numAttentionHeads,
+            kvHeadCount: hf.numKeyValueHeads, headDim: hf.headDimension, rmsNormEps: Float(hf.rmsNormEps),
+            ropeBase: Float(hf.ropeTheta), contextLength: hf.maxPositionEmbeddings, tiedEmbeddings: hf.tieWordEmbeddings)
+        try config.validate()
+        if architecture == .llama && hf.hasQKVBias {
+            throw ModelError.unsupported("\(configPath): attention_bias on a Llama model")
+        }
+        let weights = try SafetensorsCheckpoint(path: path)
+        let name = (directory as NSString).lastPathComponent
+        func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor {
+            guard let info = weights.tensorInfo(named: tensor) else { throw ModelError.missingTensor(name: tensor, file: name) }
+            guard info.shape.dims == shape else {
+                throw ModelError.tensorShape(name: tensor, file: name, expected: shape, found: info.shape.dims)
+            }
+            return try weights.tensor(named: tensor)
+        }
+        func linear(_ module: String, _ out: Int, _ inF: Int, bias: Bool = false) throws -> Linear {
+            Linear(name: module, weight: try DenseMatrix(try dense("\(module).weight", [out, inF])),
+                   bias: bias ? try dense("\(module).bias", [out]) : nil)
+        }
+        let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
+        let qRows = config.headCount * hd, kvRows = config.kvHeadCount * hd
+        var blocks: [TransformerBlock] = []
+        for l in 0..<config.layerCount {
+            let p = "model.layers.\(l)"
+            let bias = config.attentionBias
+            let attention = Attention(
+                q: try linear("\(p).self_attn.q_proj", qRows, d, bias: bias),
+                k: try linear("\(p).self_attn.k_proj", kvRows, d, bias: bias),
+                v: try linear("\(p).self_attn.v_proj", kvRows, d, bias: bias),
+                o: try linear("\(p).self_attn.o_proj", d, qRows),
+                qNorm: config.qkNorm ? RMSNorm(weight: try dense("\(p).self_attn.q_norm.weight", [hd]), eps: config.rmsNormEps) : nil,
+                kNorm: config.qkNorm ? RMSNorm(weight: try dense("\(p).self_attn.k_norm.weight", [hd]), eps: config.rmsNormEps) : nil,
+                config: config)
+            let mlp = MLP(
+                gate: try linear("\(p).mlp.gate_proj", ffn, d), up: try linear("\(p).mlp.up_proj", ffn, d),
+                down: try linear("\(p).mlp.down_proj", d, ffn))
+            blocks.append(TransformerBlock(
+                attentionNorm: RMSNorm(weight: try dense("\(p).input_layernorm.weight", [d]), eps: config.rmsNormEps),
+                attention: attention,
+                mlpNorm: RMSNorm(weight: try dense("\(p).post_attention_layernorm.weight", [d]), eps: config.rmsNormEps),
+                mlp: mlp))
+        }
+        let model = try TransformerModel(
+            config: config, embedding: try dense("model.embed_tokens.weight", [config.vocabSize, d]), blocks: blocks,
+            finalNorm: RMSNorm(weight: try dense("model.norm.weight", [d]), eps: config.rmsNormEps),
+            outputHead: config.tiedEmbeddings ? nil : try dense("lm_head.weight", [config.vocabSize, d]))
+        var hasher = Fingerprinter()
+        for tensor in weights.tensorNames.sorted() {
+            guard let info = weights.tensorInfo(named: tensor), let file = weights.files[tensor] else { continue }
+            hasher.add(tensor)
+            hasher.add(file.rawBytes(of: info))
+        }
+        return LoadedModel(model: model, path: path, fingerprint: hasher.value, source: .safetensors, gguf: nil)
     }
 }
 

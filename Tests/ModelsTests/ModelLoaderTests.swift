@@ -66,3 +66,48 @@ final class ModelLoaderTests: XCTestCase {
         }
     }
 }
+
+/// Hugging Face safetensors checkpoints made by transformers (tiny random models).
+final class SafetensorsModelTests: XCTestCase {
+    func check(_ directory: String, architecture: ModelArchitecture, logits: String) throws {
+        let loaded = try ModelLoader.load(path: Fixtures.url(directory).path)
+        XCTAssertEqual(loaded.model.config.architecture, architecture)
+        XCTAssertEqual(loaded.source, .safetensors)
+        let fixture = try Fixtures.json(logits, as: TinyLogitsFixture.self)
+        for seq in fixture.sequences {
+            let layout = try PackedSequences(batch: 1, seqLen: seq.input_ids.count)
+            let h = try loaded.model.hiddenStates(Tape(recording: false), tokens: seq.input_ids, context: .packed(layout))
+            let out = loaded.model.logits(hidden: h.value, rows: Array(seq.input_ids.indices))
+            var worst: Float = 0
+            for (p, row) in seq.logits.enumerated() { for (v, e) in row.enumerated() { worst = max(worst, abs(out[p, v] - e)) } }
+            XCTAssertLessThanOrEqual(worst, 1e-4, "\(directory)")
+        }
+    }
+
+    func testLlamaWithUntiedHead() throws { try check("tiny-llama", architecture: .llama, logits: "tiny-llama/logits.json") }
+
+    func testShardedLlamaLoadsThroughItsIndex() throws {
+        try check("tiny-llama-sharded", architecture: .llama, logits: "tiny-llama/logits.json")
+        XCTAssertEqual(
+            try ModelLoader.load(path: Fixtures.url("tiny-llama-sharded").path).fingerprint,
+            try ModelLoader.load(path: Fixtures.url("tiny-llama").path).fingerprint)
+    }
+
+    func testQwen2WithQKVBiasAndTiedEmbeddings() throws {
+        try check("tiny-qwen2", architecture: .qwen2, logits: "tiny-qwen2/logits.json")
+    }
+
+    func testQwen3WithPerHeadQKNorm() throws {
+        try check("tiny-qwen3", architecture: .qwen3, logits: "tiny-qwen3/logits.json")
+    }
+
+    func testUnsupportedArchitectureInConfigIsNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tc-cfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"architectures": ["GPT2LMHeadModel"], "hidden_size": 8}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        XCTAssertThrowsError(try ModelLoader.load(path: dir.path)) { error in
+            XCTAssertTrue("\(error)".contains("GPT2LMHeadModel"), "\(error)")
+        }
+    }
+}
