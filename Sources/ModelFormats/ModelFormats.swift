@@ -1,1 +1,0 @@
-// ModelFormats: GGUF and safetensors readers/writers, HF config.json (in progress).
