@@ -1,0 +1,164 @@
+/// Who wrote a chat message.
+public enum ChatRole: String, Sendable, Equatable {
+    case system, user, assistant
+}
+
+/// One turn of a conversation. `reasoning` is the assistant's chain of thought, rendered in a
+/// `<think>` block when the `ChainOfThought` mode keeps it.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: ChatRole
+    public var content: String
+    public var reasoning: String?
+
+    /// Usage: `ChatMessage(.assistant, "4", reasoning: "2 + 2 = 4")`
+    public init(_ role: ChatRole, _ content: String, reasoning: String? = nil) {
+        self.role = role
+        self.content = content
+        self.reasoning = reasoning
+    }
+}
+
+/// How reasoning appears in a rendered conversation (Qwen3's `<think>` convention, applied to
+/// every ChatML family).
+public enum ChainOfThought: Sendable, Equatable {
+    /// No think markup anywhere; `reasoning` is dropped (SmolLM2's and Qwen2.5's native format).
+    case none
+    /// Every assistant turn is "<think>\n\n</think>\n\n" + content, and the generation prompt
+    /// ends with that empty block (Qwen3 `enable_thinking=False`).
+    case disabled
+    /// Assistant turns with reasoning are "<think>\n" + reasoning + "\n</think>\n\n" + content;
+    /// the generation prompt opens "<think>\n".
+    case keep
+    /// As `keep`, and the generation prompt opens "<think>\n" + `prefill` (e.g. "Okay").
+    case enabled(prefill: String)
+}
+
+/// Token ids of a rendered conversation with the tokens the assistant produced marked.
+public struct RenderedConversation: Sendable, Equatable {
+    public var ids: [Int32]
+    /// True for tokens the assistant produced: its content, its think block and the closing
+    /// `<|im_end|>`; false for role headers, the newline after `<|im_end|>`, other roles'
+    /// turns and the generation prompt.
+    public var assistantMask: [Bool]
+}
+
+/// ChatML chat templates (`<|im_start|>{role}\n{content}<|im_end|>\n`) as SmolLM2, Qwen2.5 and
+/// Qwen3 define them; they differ only in the system message inserted when the conversation
+/// does not start with one.
+///
+/// Usage:
+/// ```
+/// let template = ChatTemplate.smolLM2
+/// let prompt = template.render([ChatMessage(.user, "Hi")], addGenerationPrompt: true)
+/// let rendered = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: .keep)
+/// ```
+public struct ChatTemplate: Sendable, Equatable {
+    /// Inserted as the first message when the conversation does not start with a system message.
+    public var defaultSystemMessage: String?
+
+    public init(defaultSystemMessage: String?) {
+        self.defaultSystemMessage = defaultSystemMessage
+    }
+
+    /// SmolLM2-Instruct: inserts "You are a helpful AI assistant named SmolLM, trained by Hugging Face".
+    public static let smolLM2 = ChatTemplate(
+        defaultSystemMessage: "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    /// Qwen2 / Qwen2.5-Instruct: inserts "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    public static let qwen2 = ChatTemplate(
+        defaultSystemMessage: "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+    /// Qwen3: no default system message.
+    public static let qwen3 = ChatTemplate(defaultSystemMessage: nil)
+
+    /// Picks the template from a model's Jinja chat template (GGUF `tokenizer.chat_template`);
+    /// nil when it is not one of the supported ChatML variants.
+    public static func recognise(jinja source: String) -> ChatTemplate? {
+        guard source.contains("<|im_start|>") else { return nil }
+        if source.contains("named SmolLM") { return .smolLM2 }
+        if source.contains("You are Qwen, created by Alibaba Cloud") { return .qwen2 }
+        if source.contains("<think>") { return .qwen3 }
+        return nil
+    }
+
+    public static let imStart = "<|im_start|>"
+    public static let imEnd = "<|im_end|>"
+
+    /// The conversation as text.
+    ///
+    /// Usage: `ChatTemplate.qwen3.render(messages, chainOfThought: .disabled, addGenerationPrompt: true)`
+    public func render(
+        _ messages: [ChatMessage], chainOfThought: ChainOfThought = .none, addGenerationPrompt: Bool = false
+    ) -> String {
+        segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt)
+            .map(\.text).joined()
+    }
+
+    /// The conversation as token ids with an assistant mask. Each segment (role header, body,
+    /// `<|im_end|>`, newline) is tokenised on its own so that the mask boundaries are exact; this
+    /// is also how the model sees them at generation time (the prompt ends after the header).
+    /// For ordinary conversations the ids equal `tokenizer.encode(render(...))`; they can differ
+    /// only when an assistant body starts with whitespace, which the full-text pre-tokenizer
+    /// would glue onto the header's newline.
+    public func renderTokens(
+        _ messages: [ChatMessage], tokenizer: BPETokenizer, chainOfThought: ChainOfThought = .none,
+        addGenerationPrompt: Bool = false
+    ) -> RenderedConversation {
+        var rendered = RenderedConversation(ids: [], assistantMask: [])
+        for segment in segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt) {
+            let ids = tokenizer.encode(segment.text, parseSpecialTokens: true, addBOS: false)
+            rendered.ids += ids
+            rendered.assistantMask += Array(repeating: segment.producedByAssistant, count: ids.count)
+        }
+        return rendered
+    }
+
+    struct Segment {
+        let text: String
+        let producedByAssistant: Bool
+    }
+
+    func segments(_ messages: [ChatMessage], chainOfThought: ChainOfThought, addGenerationPrompt: Bool) -> [Segment] {
+        var turns = messages
+        // SmolLM2's template inserts inside its message loop, so an empty conversation gets no
+        // system message; Qwen2.5's checks messages[0] before the loop and always inserts.
+        let startsWithoutSystem = turns.first.map { $0.role != .system } ?? (self != .smolLM2)
+        if startsWithoutSystem, let defaultSystemMessage {
+            turns.insert(ChatMessage(.system, defaultSystemMessage), at: 0)
+        }
+        var result: [Segment] = []
+        for message in turns {
+            result.append(Segment(text: Self.imStart + message.role.rawValue + "\n", producedByAssistant: false))
+            let isAssistant = message.role == .assistant
+            let body = isAssistant ? assistantBody(message, chainOfThought: chainOfThought) : message.content
+            if !body.isEmpty { result.append(Segment(text: body, producedByAssistant: isAssistant)) }
+            result.append(Segment(text: Self.imEnd, producedByAssistant: isAssistant))
+            result.append(Segment(text: "\n", producedByAssistant: false))
+        }
+        if addGenerationPrompt {
+            var prompt = Self.imStart + "assistant\n"
+            switch chainOfThought {
+            case .none: break
+            case .disabled: prompt += Self.emptyThinkBlock
+            case .keep: prompt += "<think>\n"
+            case let .enabled(prefill): prompt += "<think>\n" + prefill
+            }
+            result.append(Segment(text: prompt, producedByAssistant: false))
+        }
+        return result
+    }
+
+    static let emptyThinkBlock = "<think>\n\n</think>\n\n"
+
+    private func assistantBody(_ message: ChatMessage, chainOfThought: ChainOfThought) -> String {
+        // A content that already carries its think block is kept as written.
+        if message.content.contains("<think>"), message.content.contains("</think>") { return message.content }
+        switch chainOfThought {
+        case .none:
+            return message.content
+        case .disabled:
+            return Self.emptyThinkBlock + message.content
+        case .keep, .enabled:
+            guard let reasoning = message.reasoning else { return message.content }
+            return "<think>\n" + reasoning + "\n</think>\n\n" + message.content
+        }
+    }
+}

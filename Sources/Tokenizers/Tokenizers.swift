@@ -1,1 +1,0 @@
-// Tokenizers: byte-level BPE and chat templates (in progress).
