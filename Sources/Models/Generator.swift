@@ -86,7 +86,6 @@ public struct Generator {
                     continue
                 }
                 results[s].ids.append(id)
-                onToken?(s, id)
                 if let detokenize, !stop.strings.isEmpty {
                     let text = detokenize(results[s].ids)
                     if let cut = stop.strings.compactMap({ text.range(of: $0)?.lowerBound }).min() {
@@ -95,6 +94,7 @@ public struct Generator {
                         continue
                     }
                 }
+                onToken?(s, id)
                 if results[s].ids.count >= stop.maxNewTokens { continue }
                 stillLive.append(s)
             }

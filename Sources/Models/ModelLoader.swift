@@ -2,6 +2,7 @@ import CKernels
 import Foundation
 import ModelFormats
 import Tensors
+import Tokenizers
 
 /// How the frozen base weights are held in memory.
 public enum WeightStorage: String, Sendable, CaseIterable {
@@ -22,11 +23,37 @@ public final class LoadedModel {
     public let source: Source
     /// The GGUF file, when the model came from one (its tokenizer metadata lives there).
     public let gguf: GGUFFile?
+    /// The tokenizer shipped with the weights (GGUF metadata or tokenizer.json), when present.
+    public let tokenizer: BPETokenizer?
+    /// The chat template shipped with the weights, when it is a recognised ChatML variant.
+    public let chatTemplate: ChatTemplate?
 
     public enum Source: String, Sendable { case gguf, safetensors }
 
-    init(model: TransformerModel, path: String, fingerprint: String, source: Source, gguf: GGUFFile?) {
+    init(model: TransformerModel, path: String, fingerprint: String, source: Source, gguf: GGUFFile?,
+         tokenizer: BPETokenizer?, chatTemplate: ChatTemplate?) throws {
+        if let tokenizer, tokenizer.vocabularySize > model.config.vocabSize {
+            throw ModelError.invalidInput(
+                "\(path): the tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary has \(model.config.vocabSize) rows")
+        }
         self.model = model; self.path = path; self.fingerprint = fingerprint; self.source = source; self.gguf = gguf
+        self.tokenizer = tokenizer; self.chatTemplate = chatTemplate
+    }
+
+    /// The tokenizer, or an error saying the weights came without one.
+    public func requireTokenizer() throws -> BPETokenizer {
+        guard let tokenizer else {
+            throw ModelError.invalidInput("\(path): no tokenizer found (expected tokenizer.ggml.* metadata in a GGUF, or tokenizer.json beside safetensors)")
+        }
+        return tokenizer
+    }
+
+    /// Identifies the tokenizer (vocabulary and merges order), for refusing mismatched checkpoints.
+    public var tokenizerFingerprint: String {
+        guard let tokenizer else { return "none" }
+        var hasher = Fingerprinter()
+        for t in tokenizer.tokens { hasher.add(t); hasher.add("\u{0}") }
+        return hasher.value
     }
 }
 
@@ -138,7 +165,12 @@ public enum ModelLoader {
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]))
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
-        return LoadedModel(model: model, path: path, fingerprint: hasher.value, source: .gguf, gguf: file)
+        let hasTokenizer = file.metadata["tokenizer.ggml.model"] != nil
+        let hasTemplate = file.metadata["tokenizer.chat_template"] != nil
+        return try LoadedModel(
+            model: model, path: path, fingerprint: hasher.value, source: .gguf, gguf: file,
+            tokenizer: hasTokenizer ? try BPETokenizer(gguf: file) : nil,
+            chatTemplate: hasTemplate ? try ChatTemplate(gguf: file) : nil)
     }
 
     /// For each Hugging Face row r (per head: pair s in {0,1} at s*hd/2 + i), the GGUF row that
@@ -237,7 +269,29 @@ public enum ModelLoader {
             hasher.add(tensor)
             hasher.add(file.rawBytes(of: info))
         }
-        return LoadedModel(model: model, path: path, fingerprint: hasher.value, source: .safetensors, gguf: nil)
+        // tokenizer_config.json names BOS/EOS and carries the Jinja chat template.
+        var template: ChatTemplate?
+        var specialTokens: [String: String] = [:]
+        let tokenizerConfig = (directory as NSString).appendingPathComponent("tokenizer_config.json")
+        if let data = FileManager.default.contents(atPath: tokenizerConfig),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            if let jinja = object["chat_template"] as? String { template = ChatTemplate.recognise(jinja: jinja) }
+            for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+                if let s = object[key] as? String { specialTokens[key] = s }
+                if let d = object[key] as? [String: Any], let s = d["content"] as? String { specialTokens[key] = s }
+            }
+        }
+        let tokenizerPath = (directory as NSString).appendingPathComponent("tokenizer.json")
+        var tokenizer: BPETokenizer?
+        if let data = FileManager.default.contents(atPath: tokenizerPath) {
+            tokenizer = try BPETokenizer(
+                tokenizerJSON: data, bosToken: specialTokens["bos_token"], eosToken: specialTokens["eos_token"],
+                unknownToken: specialTokens["unk_token"], paddingToken: specialTokens["pad_token"], source: tokenizerPath)
+        }
+        return try LoadedModel(
+            model: model, path: path, fingerprint: hasher.value, source: .safetensors, gguf: nil,
+            tokenizer: tokenizer, chatTemplate: template)
     }
 }
 

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Models
+
+/// Options every command that runs a model shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "GGUF file or Hugging Face model directory.")
+    var model = "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(name: .long, help: "Keep frozen weights as 'float32' (fastest) or 'quantized' (least memory).")
+    var weights: WeightStorage = .float32
+
+    func load() throws -> LoadedModel {
+        do {
+            return try ModelLoader.load(path: model, weights: weights)
+        } catch let error as ModelError {
+            if case .io = error, model == ModelOptions().model {
+                throw ValidationError("\(error)\nRun scripts/fetch-model.sh to fetch the default base model.")
+            }
+            throw error
+        }
+    }
+}
+
+extension WeightStorage: ExpressibleByArgument {}
+
+/// Whether standard output is an interactive terminal.
+var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+
+func printJSON(_ object: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
