@@ -55,6 +55,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
+        // Runs the built `thoughtcrime` binary as a user would.
+        .testTarget(name: "CLITests"),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors"]),

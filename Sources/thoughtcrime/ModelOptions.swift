@@ -4,8 +4,10 @@ import Models
 
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
+    static let defaultModel = "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf"
+
     @Option(name: .long, help: "GGUF file or Hugging Face model directory.")
-    var model = "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf"
+    var model = ModelOptions.defaultModel
 
     @Option(name: .long, help: "Keep frozen weights as 'float32' (fastest) or 'quantized' (least memory).")
     var weights: WeightStorage = .float32
@@ -14,7 +16,7 @@ struct ModelOptions: ParsableArguments {
         do {
             return try ModelLoader.load(path: model, weights: weights)
         } catch let error as ModelError {
-            if case .io = error, model == ModelOptions().model {
+            if case .io = error, model == ModelOptions.defaultModel {
                 throw ValidationError("\(error)\nRun scripts/fetch-model.sh to fetch the default base model.")
             }
             throw error

@@ -12,33 +12,13 @@ final class CommandLineKernelTests: XCTestCase {
         let sgemm_failure: String
     }
 
-    func thoughtcrimeBinary() throws -> URL {
-        // The test runner lives in the build products directory beside the executable.
-        let runner = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = runner.deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("thoughtcrime")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw XCTSkip("thoughtcrime binary not built beside the tests; run `swift build` first")
-    }
-
     func runDoctor(environment extra: [String: String]) throws -> DoctorReport {
-        let process = Process()
-        process.executableURL = try thoughtcrimeBinary()
-        process.arguments = ["doctor", "--json"]
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "OPENBLAS_CORETYPE")
         for (k, v) in extra { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, String(decoding: data, as: UTF8.self))
-        return try JSONDecoder().decode(DoctorReport.self, from: data)
+        let result = try CLI.run(["doctor", "--json"], environment: env)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try JSONDecoder().decode(DoctorReport.self, from: Data(result.stdout.utf8))
     }
 
     func testCLIRunsPreferredKernelsAndTheyComputeCorrectProducts() throws {

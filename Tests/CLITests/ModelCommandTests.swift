@@ -1,0 +1,73 @@
+import Foundation
+import XCTest
+
+/// `generate`, `tokenize`, `score` and `inspect` on the real base model, as a user runs them.
+final class ModelCommandTests: XCTestCase {
+    func testGenerateAnswersTheCapitalOfFranceGreedily() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["generate", "What is the capital of France?", "--max-tokens", "16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "The capital of France is Paris.")
+    }
+
+    func testGenerateBatchesSeveralPromptsAsJSON() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["generate", "--json", "--max-tokens", "8", "--temperature", "0.8", "--seed", "5", "Hi", "Name a colour."])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let replies = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        XCTAssertEqual(replies?.count, 2)
+        XCTAssertEqual(replies?[1]["prompt"] as? String, "Name a colour.")
+        let again = try CLI.run(["generate", "--json", "--max-tokens", "8", "--temperature", "0.8", "--seed", "5", "Hi", "Name a colour."])
+        XCTAssertEqual(again.stdout, r.stdout, "same seed, same samples")
+    }
+
+    func testThinkOnOpensAThinkBlockWithThePrefill() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["generate", "--think", "on", "--prefill", "Okay", "--max-tokens", "4", "Hello"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("<think>\nOkay"), r.stdout)
+    }
+
+    func testTokenizeReportsIdsAndPieces() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["tokenize", "--json", "Hello world<|im_end|>"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(object?["ids"] as? [Int], [19556, 905, 2])
+        XCTAssertEqual(object?["pieces"] as? [String], ["Hello", " world", "<|im_end|>"])
+    }
+
+    func testScoreGivesPerTokenLogProbabilitiesOfACompletion() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["score", "--json", "--prompt", "What is the capital of France?", "--completion", "The capital of France is Paris."])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let tokens = object?["tokens"] as? [[String: Any]]
+        XCTAssertEqual(tokens?.count, 7)
+        XCTAssertEqual(tokens?.last?["piece"] as? String, ".")
+        let total = object?["total_logprob"] as? Double ?? 0
+        XCTAssertLessThan(total, 0)
+        XCTAssertGreaterThan(total, -10, "the model's own greedy answer is likely")
+    }
+
+    func testInspectSummarisesTheGGUF() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["inspect", "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf", "--max-tensors", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("general.architecture: \"llama\""))
+        XCTAssertTrue(r.stdout.contains("tensor types: F32 x61, Q4_1 x210, Q8_0 x1"))
+        XCTAssertTrue(r.stdout.contains("parameters: 134.5M"))
+    }
+
+    func testMissingModelFailsWithAClearMessage() throws {
+        let r = try CLI.run(["generate", "--model", "/nonexistent/m.gguf", "hi"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("/nonexistent/m.gguf: no such file or directory"), r.stderr)
+    }
+
+    func testInspectOfAnUnreadableFileFailsNamingIt() throws {
+        let r = try CLI.run(["inspect", "/nonexistent/file.gguf"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("/nonexistent/file.gguf"), r.stderr)
+    }
+}
