@@ -3,10 +3,8 @@
 #include <math.h>
 
 TC_MULTIVERSION void tc_adamw_step(float *param, const float *grad, float *m, float *v, size_t n,
-                                   float beta1, float beta2, float eps, float decay_factor,
-                                   float step_size, float bias_correction2_sqrt) {
-    const float one_minus_beta1 = 1.0f - beta1;
-    const float one_minus_beta2 = 1.0f - beta2;
+                                   float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
+                                   float decay_factor, float step_size, float bias_correction2_sqrt) {
     for (size_t i = 0; i < n; i++) {
         const float g = grad[i];
         const float p = param[i] * decay_factor;

@@ -10,10 +10,11 @@
 ///   p -= step_size * m / (sqrt(v)/bias_correction2_sqrt + eps)
 /// The caller computes the scalars in double, as torch does in Python:
 ///   decay_factor = 1 - lr*weight_decay, step_size = lr/(1-beta1^t),
-///   bias_correction2_sqrt = sqrt(1-beta2^t).
+///   bias_correction2_sqrt = sqrt(1-beta2^t), and 1-beta1, 1-beta2 (1 - 0.999f in float is
+///   off by 5e-5 relative, enough to drift from torch).
 void tc_adamw_step(float *param, const float *grad, float *m, float *v, size_t n,
-                   float beta1, float beta2, float eps, float decay_factor,
-                   float step_size, float bias_correction2_sqrt);
+                   float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
+                   float decay_factor, float step_size, float bias_correction2_sqrt);
 
 /// Sum of x[i]^2, accumulated in double so that millions of small gradients do not lose
 /// precision.

@@ -101,8 +101,8 @@ public final class AdamW {
             guard let grad = p.grad else { continue }
             tc_adamw_step(
                 p.value.pointer, grad.pointer, moment.m.pointer, moment.v.pointer, p.value.count,
-                Float(beta1), Float(beta2), Float(epsilon), Float(decayFactor), Float(stepSize),
-                Float(biasCorrection2Sqrt))
+                Float(1 - beta1), Float(beta2), Float(1 - beta2), Float(epsilon), Float(decayFactor),
+                Float(stepSize), Float(biasCorrection2Sqrt))
         }
     }
 
