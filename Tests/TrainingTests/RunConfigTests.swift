@@ -173,3 +173,13 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(config.data.train, "data/medical/train.jsonl")
     }
 }
+
+final class ConfigReferenceTests: XCTestCase {
+    func testReferenceDocumentContainsTheSchemaTable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/config-reference.md"), encoding: .utf8)
+        if !document.contains(ConfigSchema.referenceTable()) {
+            XCTFail("docs/config-reference.md is out of date; paste this table:\n" + ConfigSchema.referenceTable())
+        }
+    }
+}

@@ -167,6 +167,18 @@ public enum ConfigSchema {
         key("logging.every", .int(min: 1, max: nil), .int(1), "Log metrics every N optimiser steps."),
     ]
 
+    /// The Markdown table of docs/config-reference.md: key, type and range, default, meaning.
+    /// A test keeps the document equal to this, so the reference cannot drift from the parser.
+    public static func referenceTable() -> String {
+        var lines = ["| key | accepts | default | meaning |", "| --- | --- | --- | --- |"]
+        for key in keys {
+            let accepts = key.kind.expectation + (key.nullable ? " or null" : "")
+            let defaultText = key.defaultValue.map { "`\(ConfigYAML.format($0))`" } ?? "**required**"
+            lines.append("| `\(key.path)` | \(accepts) | \(defaultText) | \(key.meaning) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// Keys by dotted path.
     public static let keysByPath: [String: ConfigKey] = Dictionary(
         uniqueKeysWithValues: keys.map { ($0.path, $0) })
