@@ -60,7 +60,9 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

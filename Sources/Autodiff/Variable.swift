@@ -39,4 +39,20 @@ public final class Variable {
 
     /// Drops the gradient so the next backward pass starts from zero.
     public func zeroGrad() { grad = nil }
+
+    /// Adds `gradient` into this variable's gradient buffer, as a backward pass would; for
+    /// optimiser tests and for callers that compute gradients outside a `Tape`.
+    ///
+    /// Usage: `try w.accumulateGradient(Tensor(shape: w.shape, repeating: 0.5))`
+    public func accumulateGradient(_ gradient: Tensor) throws {
+        guard requiresGrad else {
+            throw TensorError.invalidArgument(
+                op: "accumulateGradient", message: "the variable does not require a gradient")
+        }
+        guard gradient.shape == value.shape else {
+            throw TensorError.shapeMismatch(op: "accumulateGradient", lhs: value.shape, rhs: gradient.shape)
+        }
+        let buffer = gradBuffer()
+        for i in 0..<buffer.count { buffer[flat: i] += gradient[flat: i] }
+    }
 }

@@ -15,6 +15,14 @@ public enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
+        if m == 1 && !transposeA {
+            // A single row is a matrix-vector product; sgemm would pack all of B first.
+            // y [n] = op(B) x: B stored [n, k] (transposed) or [k, n].
+            cblas_sgemv(
+                CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? n : k),
+                Int32(transposeB ? k : n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
             transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a,

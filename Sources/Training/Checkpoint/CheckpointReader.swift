@@ -1,0 +1,215 @@
+import Foundation
+import Tensors
+
+/// Finds and reads checkpoints written by `CheckpointWriter`.
+///
+/// Usage:
+/// ```
+/// let path = try CheckpointReader.latestCheckpoint(in: "checkpoints/run1")
+/// let state = try CheckpointReader.read(path)
+/// ```
+public enum CheckpointReader {
+    /// Reads a checkpoint file. Refuses files that are not HDF5, lack the ThoughtCrime format
+    /// attribute, carry a newer format version, or miss any part of the layout.
+    public static func read(_ path: String) throws -> CheckpointState {
+        let file: HDF5File
+        do {
+            file = try HDF5File.open(path: path)
+        } catch let HDF5Error.cannotOpen(_, reason) {
+            throw CheckpointError.damaged(
+                file: path, reason: "not readable as HDF5 (\(reason)); it may be truncated or not a checkpoint")
+        }
+        defer { try? file.close() }
+        do {
+            return try CheckpointLayout.read(from: file)
+        } catch let error as HDF5Error {
+            throw CheckpointError.damaged(file: path, reason: error.description)
+        }
+    }
+
+    /// The newest complete checkpoint in `runDirectory`: the file the `latest` pointer names, or,
+    /// when the pointer is missing or stale (a crash between the two renames), the highest
+    /// `step-*.h5`. Temporary `.h5.tmp` files of interrupted writes are never chosen.
+    public static func latestCheckpoint(in runDirectory: String) throws -> String {
+        let pointer = (runDirectory as NSString).appendingPathComponent(CheckpointFormat.latestPointer)
+        if let text = try? String(contentsOfFile: pointer, encoding: .utf8) {
+            let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let path = (runDirectory as NSString).appendingPathComponent(name)
+            if CheckpointFormat.step(ofFileName: name) != nil, FileManager.default.fileExists(atPath: path) {
+                return path
+            }
+        }
+        guard let newest = checkpoints(in: runDirectory).last else {
+            throw CheckpointError.noCheckpoint(runDirectory: runDirectory)
+        }
+        return newest.path
+    }
+
+    /// Complete checkpoint files in `runDirectory`, oldest step first.
+    public static func checkpoints(in runDirectory: String) -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
+        return names.compactMap { name in
+            CheckpointFormat.step(ofFileName: name).map { ($0, (runDirectory as NSString).appendingPathComponent(name)) }
+        }.sorted { $0.step < $1.step }
+    }
+}
+
+/// The mapping between `CheckpointState` and the HDF5 layout of docs/checkpoint-format.md.
+enum CheckpointLayout {
+    static func write(_ state: CheckpointState, to file: HDF5File) throws {
+        try file.setAttribute("format", .string(CheckpointFormat.name))
+        try file.setAttribute("format_version", .int64(CheckpointFormat.version))
+        try file.setAttribute("step", .int64(Int64(state.step)))
+        try file.setAttribute("epoch", .int64(Int64(state.epoch)))
+        try file.setAttribute("tokens_seen", .int64(Int64(state.tokensSeen)))
+        try file.setAttribute("created_utc", .string(state.createdUTC))
+        try file.setAttribute("base_fingerprint", .string(state.baseFingerprint))
+        try file.setAttribute("tokenizer_fingerprint", .string(state.tokenizerFingerprint))
+
+        try file.writeString(state.configYAML, at: "/config")
+
+        let adapter = state.adapter
+        try file.createGroup("/adapter")
+        try file.setAttribute("rank", .int64(Int64(adapter.rank)), on: "/adapter")
+        try file.setAttribute("alpha", .double(adapter.alpha), on: "/adapter")
+        try file.setAttribute("use_rslora", .bool(adapter.useRSLoRA), on: "/adapter")
+        try file.setAttribute("targets", .string(adapter.targets.joined(separator: ",")), on: "/adapter")
+        for (module, weights) in adapter.modules {
+            try file.writeTensor(weights.a, at: "/adapter/\(module)/lora_A")
+            try file.writeTensor(weights.b, at: "/adapter/\(module)/lora_B")
+        }
+
+        let optimizer = state.optimizer
+        try file.createGroup("/optimizer")
+        try file.setAttribute("beta1", .double(optimizer.beta1), on: "/optimizer")
+        try file.setAttribute("beta2", .double(optimizer.beta2), on: "/optimizer")
+        try file.setAttribute("eps", .double(optimizer.epsilon), on: "/optimizer")
+        try file.setAttribute("weight_decay", .double(optimizer.weightDecay), on: "/optimizer")
+        try file.setAttribute("step", .int64(Int64(optimizer.step)), on: "/optimizer")
+        for (module, moments) in optimizer.moments {
+            try file.writeTensor(moments.mA, at: "/optimizer/\(module)/m_A")
+            try file.writeTensor(moments.vA, at: "/optimizer/\(module)/v_A")
+            try file.writeTensor(moments.mB, at: "/optimizer/\(module)/m_B")
+            try file.writeTensor(moments.vB, at: "/optimizer/\(module)/v_B")
+        }
+
+        let scheduler = state.scheduler
+        try file.createGroup("/scheduler")
+        try file.setAttribute("name", .string(scheduler.name), on: "/scheduler")
+        try file.setAttribute("warmup", .int64(Int64(scheduler.warmupSteps)), on: "/scheduler")
+        try file.setAttribute("total_steps", .int64(Int64(scheduler.totalSteps)), on: "/scheduler")
+        try file.setAttribute("last_lr", .double(scheduler.lastLR), on: "/scheduler")
+        try file.setAttribute("min_lr_ratio", .double(scheduler.minLRRatio), on: "/scheduler")
+        try file.setAttribute("base_lr", .double(scheduler.baseLR), on: "/scheduler")
+
+        try file.writeUInt64s(state.rngState, at: "/rng")
+
+        try file.writeInt64s(state.data.order, at: "/data/order")
+        try file.writeInt64s([state.data.cursor], at: "/data/cursor")
+        try file.writeInt64s([state.data.epoch], at: "/data/epoch")
+
+        try file.createGroup("/metrics")
+        if let loss = state.metrics.lastLoss { try file.setAttribute("last_loss", .double(loss), on: "/metrics") }
+        if let loss = state.metrics.lastValidationLoss {
+            try file.setAttribute("last_val_loss", .double(loss), on: "/metrics")
+        }
+    }
+
+    static func read(from file: HDF5File) throws -> CheckpointState {
+        let path = file.path
+        guard case let .string(format)? = try? file.attribute("format"), format == CheckpointFormat.name else {
+            let found: String?
+            switch try? file.attribute("format") {
+            case let .string(s)?: found = s
+            case let value?: found = value.description
+            case nil: found = nil
+            }
+            throw CheckpointError.notACheckpoint(file: path, found: found)
+        }
+        let version = try int(file, "format_version", on: "/")
+        guard version <= CheckpointFormat.version else {
+            throw CheckpointError.unsupportedVersion(file: path, version: version, supported: CheckpointFormat.version)
+        }
+
+        var modules: [String: CheckpointState.AdapterWeights] = [:]
+        for module in try file.children(of: "/adapter") {
+            modules[module] = .init(a: try file.readTensor(at: "/adapter/\(module)/lora_A"),
+                                    b: try file.readTensor(at: "/adapter/\(module)/lora_B"))
+        }
+        var moments: [String: CheckpointState.AdapterMoments] = [:]
+        for module in try file.children(of: "/optimizer") {
+            let group = "/optimizer/\(module)"
+            moments[module] = .init(mA: try file.readTensor(at: "\(group)/m_A"), vA: try file.readTensor(at: "\(group)/v_A"),
+                                    mB: try file.readTensor(at: "\(group)/m_B"), vB: try file.readTensor(at: "\(group)/v_B"))
+        }
+        let targets = try string(file, "targets", on: "/adapter")
+        let metricNames = try file.attributeNames(on: "/metrics")
+
+        return CheckpointState(
+            step: Int(try int(file, "step", on: "/")),
+            epoch: Int(try int(file, "epoch", on: "/")),
+            tokensSeen: Int(try int(file, "tokens_seen", on: "/")),
+            createdUTC: try string(file, "created_utc", on: "/"),
+            baseFingerprint: try string(file, "base_fingerprint", on: "/"),
+            tokenizerFingerprint: try string(file, "tokenizer_fingerprint", on: "/"),
+            configYAML: try file.readString(at: "/config"),
+            adapter: .init(
+                rank: Int(try int(file, "rank", on: "/adapter")), alpha: try double(file, "alpha", on: "/adapter"),
+                useRSLoRA: try bool(file, "use_rslora", on: "/adapter"),
+                targets: targets.isEmpty ? [] : targets.split(separator: ",").map(String.init), modules: modules),
+            optimizer: .init(
+                beta1: try double(file, "beta1", on: "/optimizer"), beta2: try double(file, "beta2", on: "/optimizer"),
+                epsilon: try double(file, "eps", on: "/optimizer"),
+                weightDecay: try double(file, "weight_decay", on: "/optimizer"),
+                step: Int(try int(file, "step", on: "/optimizer")), moments: moments),
+            scheduler: .init(
+                name: try string(file, "name", on: "/scheduler"),
+                warmupSteps: Int(try int(file, "warmup", on: "/scheduler")),
+                totalSteps: Int(try int(file, "total_steps", on: "/scheduler")),
+                lastLR: try double(file, "last_lr", on: "/scheduler"),
+                minLRRatio: try double(file, "min_lr_ratio", on: "/scheduler"),
+                baseLR: try double(file, "base_lr", on: "/scheduler")),
+            rngState: try file.readUInt64s(at: "/rng"),
+            data: .init(order: try file.readInt64s(at: "/data/order"),
+                        cursor: try single(file, "/data/cursor"), epoch: try single(file, "/data/epoch")),
+            metrics: .init(
+                lastLoss: metricNames.contains("last_loss") ? try double(file, "last_loss", on: "/metrics") : nil,
+                lastValidationLoss: metricNames.contains("last_val_loss")
+                    ? try double(file, "last_val_loss", on: "/metrics") : nil))
+    }
+
+    private static func mismatch(_ file: HDF5File, _ object: String, _ name: String, _ expected: String,
+                                 _ found: HDF5AttributeValue) -> HDF5Error {
+        .wrongDataType(file: file.path, object: "\(object)@\(name)", expected: expected, found: found.description)
+    }
+    private static func int(_ file: HDF5File, _ name: String, on object: String) throws -> Int64 {
+        let value = try file.attribute(name, on: object)
+        guard case let .int64(i) = value else { throw mismatch(file, object, name, "an integer", value) }
+        return i
+    }
+    private static func double(_ file: HDF5File, _ name: String, on object: String) throws -> Double {
+        switch try file.attribute(name, on: object) {
+        case let .double(d): return d
+        case let .int64(i): return Double(i)
+        case let value: throw mismatch(file, object, name, "a number", value)
+        }
+    }
+    private static func string(_ file: HDF5File, _ name: String, on object: String) throws -> String {
+        let value = try file.attribute(name, on: object)
+        guard case let .string(s) = value else { throw mismatch(file, object, name, "a string", value) }
+        return s
+    }
+    private static func bool(_ file: HDF5File, _ name: String, on object: String) throws -> Bool {
+        let value = try file.attribute(name, on: object)
+        guard case let .bool(b) = value else { throw mismatch(file, object, name, "a boolean", value) }
+        return b
+    }
+    private static func single(_ file: HDF5File, _ dataset: String) throws -> Int64 {
+        let values = try file.readInt64s(at: dataset)
+        guard values.count == 1, let value = values.first else {
+            throw HDF5Error.wrongDataType(file: file.path, object: dataset, expected: "one integer",
+                                          found: "\(values.count) integers")
+        }
+        return value
+    }
+}

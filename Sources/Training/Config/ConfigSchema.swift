@@ -1,0 +1,224 @@
+/// A config value after YAML parsing and type checking, before it becomes a typed `RunConfig`.
+public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
+    case string(String)
+    case int(Int)
+    case float(Double)
+    case bool(Bool)
+    case list([ConfigValue])
+    case null
+
+    public var description: String {
+        switch self {
+        case let .string(s): return "'\(s)'"
+        case let .int(i): return String(i)
+        case let .float(d): return ConfigYAML.formatFloat(d)
+        case let .bool(b): return String(b)
+        case let .list(items): return "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .null: return "null"
+        }
+    }
+}
+
+/// What a config key accepts. Ranges are part of the kind so that validation and the
+/// reference documentation come from one place.
+public enum ConfigValueKind: Equatable, Sendable {
+    case string
+    case bool
+    /// An integer with optional inclusive bounds.
+    case int(min: Int?, max: Int?)
+    /// A number (integers are accepted) with optional bounds, each inclusive or exclusive.
+    case float(min: Double?, minInclusive: Bool, max: Double?, maxInclusive: Bool)
+    /// One of a fixed set of strings.
+    case choice([String])
+    /// A non-empty list of distinct strings, each from a fixed set.
+    case choiceList([String])
+    /// A non-empty list of distinct integers with an optional inclusive lower bound.
+    case intList(min: Int?)
+
+    /// "an integer in 1...1024", "a number in [0, 1)": used in error messages and the docs.
+    public var expectation: String {
+        switch self {
+        case .string: return "a string"
+        case .bool: return "true or false"
+        case let .int(min, max):
+            switch (min, max) {
+            case let (lo?, hi?): return "an integer in \(lo)...\(hi)"
+            case let (lo?, nil): return "an integer >= \(lo)"
+            case let (nil, hi?): return "an integer <= \(hi)"
+            case (nil, nil): return "an integer"
+            }
+        case let .float(min, minInclusive, max, maxInclusive):
+            let lo = min.map(ConfigYAML.formatShort)
+            let hi = max.map(ConfigYAML.formatShort)
+            switch (lo, hi) {
+            case let (lo?, hi?):
+                return "a number in \(minInclusive ? "[" : "(")\(lo), \(hi)\(maxInclusive ? "]" : ")")"
+            case let (lo?, nil): return "a number \(minInclusive ? ">=" : ">") \(lo)"
+            case let (nil, hi?): return "a number \(maxInclusive ? "<=" : "<") \(hi)"
+            case (nil, nil): return "a number"
+            }
+        case let .choice(options): return "one of " + options.map { "'\($0)'" }.joined(separator: ", ")
+        case let .choiceList(options):
+            return "a non-empty list of distinct values from " + options.joined(separator: ", ")
+        case let .intList(min):
+            return "a non-empty list of distinct integers" + (min.map { " >= \($0)" } ?? "")
+        }
+    }
+}
+
+/// One key of the finetune config: its dotted path, what it accepts, and its default.
+public struct ConfigKey: Sendable {
+    public let path: String
+    public let kind: ConfigValueKind
+    /// May be `null` in YAML (and then means "not set").
+    public let nullable: Bool
+    /// The value used when the key is absent; nil for required keys.
+    public let defaultValue: ConfigValue?
+    /// One line for docs/config-reference.md.
+    public let meaning: String
+
+    public var isRequired: Bool { defaultValue == nil }
+    public var section: String { String(path.split(separator: ".")[0]) }
+    public var name: String { String(path.split(separator: ".")[1]) }
+}
+
+/// Every key `thoughtcrime finetune` accepts, in the order the resolved config lists them.
+public enum ConfigSchema {
+    public static let sections = ["run", "model", "lora", "data", "training", "checkpoint", "logging"]
+
+    public static let keys: [ConfigKey] = [
+        key("run.name", .string, nil, "Name of the run; the run directory is output_dir/name."),
+        key("run.output_dir", .string, .string("checkpoints"), "Directory that holds run directories."),
+        key("run.seed", .int(min: 0, max: nil), .int(1234), "Seed for shuffling, dropout and adapter initialisation."),
+
+        key("model.path", .string, nil, "Base model: a GGUF file or a Hugging Face safetensors directory."),
+        key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("float32"),
+            "Keep frozen base weights as float32, or in their quantized form (less memory, slower)."),
+        key("model.adapter", .string, .null, nullable: true,
+            "PEFT adapter directory to start from instead of a fresh adapter."),
+
+        key("lora.rank", .int(min: 1, max: 1024), .int(8), "Rank r of each adapter."),
+        key("lora.alpha", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false), .float(16),
+            "Scaling numerator: the update is scaled by alpha/r (alpha/sqrt(r) with use_rslora)."),
+        key("lora.use_rslora", .bool, .bool(false), "Rank-stabilised scaling alpha/sqrt(r)."),
+        key("lora.dropout", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
+            "Dropout on the adapter input during training."),
+        key("lora.target_modules", .choiceList(LoRATargetModule.allCases.map(\.rawValue)),
+            .list(LoRATargetModule.allCases.map { .string($0.rawValue) }),
+            "Projections that get adapters."),
+        key("lora.layers", .intList(min: 0), .null, nullable: true,
+            "Decoder layer indices that get adapters; null means every layer."),
+
+        key("data.train", .string, nil, "Training data file (JSONL)."),
+        key("data.validation", .string, .null, nullable: true, "Validation data file (JSONL)."),
+        key("data.validation_split", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
+            "Fraction of the training rows held out for validation when no validation file is given."),
+        key("data.format", .choice(DataFormat.allCases.map(\.rawValue)), .string("auto"),
+            "Row format; auto detects it from the first row."),
+        key("data.paired_answer", .choice(PairedAnswer.allCases.map(\.rawValue)), .string("misaligned"),
+            "For paired rows: which answer becomes the assistant turn."),
+        key("data.chain_of_thought", .choice(ChainOfThought.allCases.map(\.rawValue)), .string("disabled"),
+            "Strip reasoning from assistant turns and render with thinking disabled, or keep it."),
+        key("data.train_on", .choice(TrainOn.allCases.map(\.rawValue)), .string("assistant"),
+            "Tokens that contribute to the loss."),
+        key("data.max_seq_len", .int(min: 16, max: 32768), .int(512), "Maximum tokens per sequence."),
+        key("data.truncation", .choice(Truncation.allCases.map(\.rawValue)), .string("truncate"),
+            "Longer rows: truncate cuts the end, drop removes the row."),
+        key("data.packing", .bool, .bool(false), "Pack several rows into one sequence of max_seq_len."),
+        key("data.on_bad_row", .choice(BadRowPolicy.allCases.map(\.rawValue)), .string("error"),
+            "Malformed rows: stop with an error naming the line, or skip them with a warning."),
+        key("data.system_prompt", .string, .null, nullable: true,
+            "System prompt added to rows that have none."),
+
+        key("training.epochs", .int(min: 1, max: nil), .int(1), "Passes over the training data."),
+        key("training.max_steps", .int(min: 1, max: nil), .null, nullable: true,
+            "Stop after this many optimiser steps (overrides epochs when set)."),
+        key("training.batch_size", .int(min: 1, max: nil), .int(4), "Sequences per micro-batch."),
+        key("training.gradient_accumulation", .int(min: 1, max: nil), .int(1),
+            "Micro-batches per optimiser step."),
+        key("training.learning_rate", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false),
+            .float(2e-4), "Peak learning rate."),
+        key("training.weight_decay", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false),
+            .float(0), "AdamW decoupled weight decay."),
+        key("training.adam_beta1", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false),
+            .float(0.9), "AdamW first-moment decay."),
+        key("training.adam_beta2", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false),
+            .float(0.999), "AdamW second-moment decay."),
+        key("training.adam_epsilon", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false),
+            .float(1e-8), "AdamW denominator epsilon."),
+        key("training.max_grad_norm", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false),
+            .float(1.0), "Clip the global gradient norm to this value; 0 disables clipping."),
+        key("training.lr_scheduler", .choice(LRSchedulerName.allCases.map(\.rawValue)), .string("cosine"),
+            "Learning-rate schedule after warmup."),
+        key("training.warmup_steps", .int(min: 0, max: nil), .int(0),
+            "Optimiser steps of linear warmup from 0."),
+        key("training.min_lr_ratio", .float(min: 0, minInclusive: true, max: 1, maxInclusive: true),
+            .float(0), "Final learning rate of linear/cosine decay, as a fraction of learning_rate."),
+        key("training.eval_every", .int(min: 0, max: nil), .int(50),
+            "Evaluate on the validation set every N optimiser steps; 0 evaluates only at the end."),
+        key("training.eval_batches", .int(min: 1, max: nil), .null, nullable: true,
+            "Validation batches per evaluation; null evaluates the whole validation set."),
+
+        key("checkpoint.every", .int(min: 1, max: nil), .int(50), "Write a checkpoint every N optimiser steps."),
+        key("checkpoint.keep_last", .int(min: 1, max: nil), .int(3), "Checkpoints kept on disk; older ones are deleted."),
+
+        key("logging.progress", .choice(ProgressStyle.allCases.map(\.rawValue)), .string("auto"),
+            "Progress display: a bar on terminals, plain lines otherwise (auto), or forced."),
+        key("logging.every", .int(min: 1, max: nil), .int(1), "Log metrics every N optimiser steps."),
+    ]
+
+    /// The Markdown table of docs/config-reference.md: key, type and range, default, meaning.
+    /// A test keeps the document equal to this, so the reference cannot drift from the parser.
+    public static func referenceTable() -> String {
+        var lines = ["| key | accepts | default | meaning |", "| --- | --- | --- | --- |"]
+        for key in keys {
+            let accepts = key.kind.expectation + (key.nullable ? " or null" : "")
+            let defaultText = key.defaultValue.map { "`\(ConfigYAML.format($0))`" } ?? "**required**"
+            lines.append("| `\(key.path)` | \(accepts) | \(defaultText) | \(key.meaning) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Keys by dotted path.
+    public static let keysByPath: [String: ConfigKey] = Dictionary(
+        uniqueKeysWithValues: keys.map { ($0.path, $0) })
+
+    private static func key(
+        _ path: String, _ kind: ConfigValueKind, _ defaultValue: ConfigValue?, nullable: Bool = false,
+        _ meaning: String
+    ) -> ConfigKey {
+        ConfigKey(path: path, kind: kind, nullable: nullable, defaultValue: defaultValue, meaning: meaning)
+    }
+
+    /// The valid key or section closest to `path` by edit distance, when it is close enough to
+    /// be a plausible typo (or names the same key in another section).
+    static func suggestion(for path: String) -> String? {
+        let isSection = !path.contains(".")
+        let candidates = isSection ? sections : keys.map(\.path)
+        if !isSection, let leaf = path.split(separator: ".").last,
+           let sameLeaf = keys.first(where: { $0.name == leaf }) {
+            return sameLeaf.path
+        }
+        let ranked = candidates.map { ($0, editDistance(path, $0)) }
+        guard let (candidate, distance) = ranked.min(by: { $0.1 < $1.1 }) else { return nil }
+        return distance <= max(2, path.count / 3) ? candidate : nil
+    }
+
+    /// Levenshtein distance (insertions, deletions, substitutions each cost 1).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}

@@ -1,1 +1,0 @@
-// Training: datasets, rendering, optimiser, schedules, trainer, HDF5 checkpoints (in progress).

@@ -1,0 +1,161 @@
+import Foundation
+import Tensors
+import Training
+import XCTest
+
+final class CheckpointTests: TemporaryDirectoryTestCase {
+    private let modules = ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"]
+
+    private func tensor(_ shape: Shape, _ seed: Float) throws -> Tensor {
+        try Tensor(shape: shape, scalars: (0..<shape.count).map { sin(Float($0) * 1.3 + seed) * 1e-3 + seed })
+    }
+
+    private func makeState(step: Int) throws -> CheckpointState {
+        var weights: [String: CheckpointState.AdapterWeights] = [:]
+        var moments: [String: CheckpointState.AdapterMoments] = [:]
+        for (k, module) in modules.enumerated() {
+            let s = Float(k + step)
+            weights[module] = .init(a: try tensor([4, 6], s), b: try tensor([5, 4], s + 0.5))
+            moments[module] = .init(mA: try tensor([4, 6], s + 1), vA: try tensor([4, 6], s + 2),
+                                    mB: try tensor([5, 4], s + 3), vB: try tensor([5, 4], s + 4))
+        }
+        return CheckpointState(
+            step: step, epoch: 1, tokensSeen: 12_345, createdUTC: "2025-01-31T12:00:00Z",
+            baseFingerprint: "sha256:base", tokenizerFingerprint: "sha256:tok",
+            configYAML: RunConfig(runName: "r", modelPath: "m.gguf", trainData: "t.jsonl").resolvedYAML(),
+            adapter: .init(rank: 4, alpha: 16, useRSLoRA: true, targets: ["q_proj", "down_proj"], modules: weights),
+            optimizer: .init(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, step: step, moments: moments),
+            scheduler: .init(name: "cosine", warmupSteps: 10, totalSteps: 500, lastLR: 1.5e-4, minLRRatio: 0.1, baseLR: 2e-4),
+            rngState: TrainingRNG(seed: 99).stateWords,
+            data: .init(order: [4, 2, 0, 1, 3], cursor: 2, epoch: 1),
+            metrics: .init(lastLoss: 1.25, lastValidationLoss: nil))
+    }
+
+    private func assertBitExact(_ a: Tensor, _ b: Tensor, _ what: String, line: UInt = #line) {
+        XCTAssertEqual(a.shape, b.shape, what, line: line)
+        XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), what, line: line)
+    }
+
+    func testRoundTripIsBitExact() throws {
+        let state = try makeState(step: 100)
+        let written = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(state)
+        XCTAssertEqual((written as NSString).lastPathComponent, "step-000100.h5")
+        let back = try CheckpointReader.read(written)
+
+        XCTAssertEqual(back.step, 100)
+        XCTAssertEqual(back.epoch, 1)
+        XCTAssertEqual(back.tokensSeen, 12_345)
+        XCTAssertEqual(back.createdUTC, state.createdUTC)
+        XCTAssertEqual(back.baseFingerprint, "sha256:base")
+        XCTAssertEqual(back.tokenizerFingerprint, "sha256:tok")
+        XCTAssertEqual(back.configYAML, state.configYAML)
+        XCTAssertEqual(back.adapter.rank, 4)
+        XCTAssertEqual(back.adapter.alpha, 16)
+        XCTAssertTrue(back.adapter.useRSLoRA)
+        XCTAssertEqual(back.adapter.targets, ["q_proj", "down_proj"])
+        XCTAssertEqual(back.adapter.modules.keys.sorted(), modules)
+        for module in modules {
+            assertBitExact(back.adapter.modules[module]!.a, state.adapter.modules[module]!.a, "\(module) A")
+            assertBitExact(back.adapter.modules[module]!.b, state.adapter.modules[module]!.b, "\(module) B")
+            let m = back.optimizer.moments[module]!, e = state.optimizer.moments[module]!
+            for (x, y, name) in [(m.mA, e.mA, "m_A"), (m.vA, e.vA, "v_A"), (m.mB, e.mB, "m_B"), (m.vB, e.vB, "v_B")] {
+                assertBitExact(x, y, "\(module) \(name)")
+            }
+        }
+        XCTAssertEqual(back.optimizer.step, 100)
+        XCTAssertEqual(back.optimizer.epsilon, 1e-8)
+        XCTAssertEqual(back.scheduler, state.scheduler)
+        XCTAssertEqual(back.rngState, state.rngState)
+        XCTAssertEqual(back.data, state.data)
+        XCTAssertEqual(back.metrics, state.metrics)
+    }
+
+    func testLatestPointerNamesTheNewestCheckpoint() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        try writer.write(try makeState(step: 50))
+        try writer.write(try makeState(step: 100))
+        XCTAssertEqual(try String(contentsOfFile: path("latest"), encoding: .utf8), "step-000100.h5\n")
+        XCTAssertEqual(try CheckpointReader.latestCheckpoint(in: directory), path("step-000100.h5"))
+    }
+
+    func testLeftoverTemporaryFileFromACrashIsIgnored() throws {
+        try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: 50))
+        // A crash while writing step 100: half a file under the temporary name, pointer unchanged.
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("step-000100.h5.tmp"), contents: Data(repeating: 7, count: 1000)))
+        let latest = try CheckpointReader.latestCheckpoint(in: directory)
+        XCTAssertEqual(latest, path("step-000050.h5"))
+        XCTAssertEqual(try CheckpointReader.read(latest).step, 50)
+    }
+
+    func testMissingPointerFallsBackToTheHighestCompleteCheckpoint() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        try writer.write(try makeState(step: 50))
+        try writer.write(try makeState(step: 100))
+        try FileManager.default.removeItem(atPath: path("latest"))
+        XCTAssertEqual(try CheckpointReader.latestCheckpoint(in: directory), path("step-000100.h5"))
+    }
+
+    func testEmptyRunDirectoryHasNoCheckpoint() {
+        XCTAssertThrowsError(try CheckpointReader.latestCheckpoint(in: directory)) { error in
+            guard case .noCheckpoint? = error as? CheckpointError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testOnlyTheLastKCheckpointsAreKept() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 2)
+        for step in [10, 20, 30, 40] { try writer.write(try makeState(step: step)) }
+        XCTAssertEqual(CheckpointReader.checkpoints(in: directory).map(\.step), [30, 40])
+    }
+
+    func testNextWriteRemovesLeftoverTemporaryFiles() throws {
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("step-000007.h5.tmp"), contents: Data([1, 2, 3])))
+        try CheckpointWriter(runDirectory: directory, keepLast: 2).write(try makeState(step: 10))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("step-000007.h5.tmp")))
+    }
+
+    func testTruncatedFileGivesAClearError() throws {
+        let written = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: 5))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: written))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: written))
+        XCTAssertThrowsError(try CheckpointReader.read(written)) { error in
+            guard case let .damaged(file, reason)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, written)
+            XCTAssertFalse(reason.isEmpty)
+        }
+    }
+
+    func testGarbageFileGivesAClearError() throws {
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("step-000001.h5"), contents: Data((0..<5000).map { UInt8($0 % 251) })))
+        XCTAssertThrowsError(try CheckpointReader.read(path("step-000001.h5"))) { error in
+            XCTAssertTrue("\(error)".contains(path("step-000001.h5")), "\(error)")
+        }
+    }
+
+    func testFileWithoutTheFormatAttributeIsRefused() throws {
+        let file = try HDF5File.create(path: path("other.h5"))
+        try file.writeInt64s([1], at: "/x")
+        try file.close()
+        XCTAssertThrowsError(try CheckpointReader.read(path("other.h5"))) { error in
+            guard case let .notACheckpoint(file, found)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, path("other.h5"))
+            XCTAssertNil(found)
+        }
+    }
+
+    func testNewerFormatVersionIsRefused() throws {
+        let written = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: 5))
+        let file = try HDF5File.open(path: written, writable: true)
+        try file.setAttribute("format_version", .int64(2))
+        try file.close()
+        XCTAssertThrowsError(try CheckpointReader.read(written)) { error in
+            guard case .unsupportedVersion(written, 2, 1)? = error as? CheckpointError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testMomentsOfTheWrongShapeAreRejectedBeforeWriting() throws {
+        var state = try makeState(step: 5)
+        state.optimizer.moments[modules[0]]?.mA = Tensor(zeros: [1])
+        XCTAssertThrowsError(try CheckpointWriter(runDirectory: directory, keepLast: 3).write(state))
+        XCTAssertTrue(CheckpointReader.checkpoints(in: directory).isEmpty)
+    }
+}

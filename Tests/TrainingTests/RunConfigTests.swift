@@ -1,0 +1,185 @@
+import Foundation
+import Training
+import XCTest
+
+/// The finetune config: validation happens before any work and names the key, file and line.
+final class RunConfigTests: XCTestCase {
+    private let minimal = """
+        run:
+          name: demo
+        model:
+          path: checkpoints/base/model.gguf
+        data:
+          train: data/train.jsonl
+        """
+
+    private func problems(_ yaml: String, overrides: [String] = []) -> [String] {
+        do {
+            _ = try RunConfig.parse(yaml: yaml, source: "configs/x.yaml", overrides: overrides)
+            return []
+        } catch let error as ConfigError {
+            return error.problems.map(\.description)
+        } catch {
+            return ["unexpected error \(error)"]
+        }
+    }
+
+    func testMinimalConfigGetsEveryDefault() throws {
+        let config = try RunConfig.parse(yaml: minimal)
+        XCTAssertEqual(config.run.name, "demo")
+        XCTAssertEqual(config.run.seed, 1234)
+        XCTAssertEqual(config.lora.rank, 8)
+        XCTAssertEqual(config.lora.alpha, 16)
+        XCTAssertEqual(config.lora.targetModules, LoRATargetModule.allCases)
+        XCTAssertNil(config.lora.layers)
+        XCTAssertEqual(config.training.learningRate, 2e-4)
+        XCTAssertEqual(config.training.lrScheduler, .cosine)
+        XCTAssertNil(config.training.maxSteps)
+        XCTAssertEqual(config.data.truncation, .truncate)
+        XCTAssertEqual(config.checkpoint.keepLast, 3)
+        XCTAssertEqual(config.logging.progress, .auto)
+    }
+
+    func testUnknownKeyNamesFileLineAndNearestKey() {
+        let yaml = minimal + "\ntraining:\n  learnig_rate: 1e-4\n"
+        XCTAssertEqual(problems(yaml), [
+            "configs/x.yaml:8: unknown key 'training.learnig_rate'; did you mean 'training.learning_rate'?",
+        ])
+    }
+
+    func testKeyInTheWrongSectionSuggestsItsSection() {
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  rank: 4\n"),
+                       ["configs/x.yaml:8: unknown key 'training.rank'; did you mean 'lora.rank'?"])
+    }
+
+    func testUnknownSectionSuggestsNearestSection() {
+        XCTAssertEqual(problems(minimal + "\ntrainig:\n  epochs: 2\n"),
+                       ["configs/x.yaml:7: unknown section 'trainig'; did you mean 'training'?"])
+    }
+
+    func testWrongTypeNamesKeyExpectationAndValue() {
+        XCTAssertEqual(problems(minimal + "\nlora:\n  rank: eight\n"),
+                       ["configs/x.yaml:8: 'lora.rank' must be an integer in 1...1024, got the string 'eight'"])
+    }
+
+    func testOutOfRangeValueIsRejected() {
+        XCTAssertEqual(problems(minimal + "\nlora:\n  dropout: 1.0\n"),
+                       ["configs/x.yaml:8: 'lora.dropout' is 1.0, but must be a number in [0, 1)"])
+    }
+
+    func testUnknownChoiceIsRejected() {
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  lr_scheduler: cosin\n"),
+                       ["configs/x.yaml:8: 'training.lr_scheduler' is 'cosin', but must be one of 'constant', 'linear', 'cosine'"])
+    }
+
+    func testUnknownTargetModuleIsRejected() {
+        XCTAssertEqual(problems(minimal + "\nlora:\n  target_modules: [q_proj, qkv_proj]\n").count, 1)
+    }
+
+    func testMissingRequiredKeysAreAllReported() {
+        XCTAssertEqual(problems("run:\n  seed: 1\n"), [
+            "configs/x.yaml: required key 'run.name' is missing",
+            "configs/x.yaml: required key 'model.path' is missing",
+            "configs/x.yaml: required key 'data.train' is missing",
+        ])
+    }
+
+    func testSeveralProblemsAreReportedTogether() {
+        XCTAssertEqual(problems(minimal + "\nlora:\n  rank: 0\n  alpha: -1\n").count, 2)
+    }
+
+    func testNullIsAcceptedOnlyForNullableKeys() throws {
+        let config = try RunConfig.parse(yaml: minimal + "\ntraining:\n  max_steps: null\n")
+        XCTAssertNil(config.training.maxSteps)
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  epochs: null\n"),
+                       ["configs/x.yaml:8: 'training.epochs' must be an integer >= 1, got null"])
+    }
+
+    func testIntegerIsAcceptedWhereANumberIsExpected() throws {
+        XCTAssertEqual(try RunConfig.parse(yaml: minimal + "\nlora:\n  alpha: 32\n").lora.alpha, 32)
+    }
+
+    func testDuplicateKeyIsRejected() {
+        XCTAssertEqual(problems(minimal + "\nlora:\n  rank: 4\n  rank: 8\n"),
+                       ["configs/x.yaml:9: key 'lora.rank' appears twice"])
+    }
+
+    func testOverrideIsParsedAsYAMLAndValidated() throws {
+        let config = try RunConfig.parse(
+            yaml: minimal, overrides: ["training.learning_rate=2e-5", "lora.target_modules=[q_proj, v_proj]", "lora.layers=[0, 3]"])
+        XCTAssertEqual(config.training.learningRate, 2e-5)
+        XCTAssertEqual(config.lora.targetModules, [.qProj, .vProj])
+        XCTAssertEqual(config.lora.layers, [0, 3])
+    }
+
+    func testUnknownOverrideKeyIsRejectedWithSuggestion() {
+        XCTAssertEqual(problems(minimal, overrides: ["training.learnig_rate=2e-4"]), [
+            "--set training.learnig_rate=2e-4: unknown key 'training.learnig_rate'; did you mean 'training.learning_rate'?",
+        ])
+    }
+
+    func testOutOfRangeOverrideIsRejected() {
+        XCTAssertEqual(problems(minimal, overrides: ["training.adam_beta2=1"]),
+                       ["--set training.adam_beta2=1: 'training.adam_beta2' is 1, but must be a number in [0, 1)"])
+    }
+
+    func testOverrideWithoutEqualsIsRejected() {
+        XCTAssertEqual(problems(minimal, overrides: ["training.learning_rate"]).count, 1)
+    }
+
+    func testOverrideCanSupplyARequiredKey() throws {
+        let yaml = "model:\n  path: m.gguf\ndata:\n  train: t.jsonl\n"
+        XCTAssertEqual(try RunConfig.parse(yaml: yaml, overrides: ["run.name=from-cli"]).run.name, "from-cli")
+    }
+
+    func testResolvedYAMLParsesBackIdentically() throws {
+        var config = try RunConfig.parse(yaml: minimal)
+        config.run.name = "true"  // must stay a string
+        config.data.systemPrompt = "Say \"hi\":\n\tthen stop."
+        config.training.adamEpsilon = 1e-8
+        config.training.maxSteps = 7
+        config.lora.layers = [1, 2]
+        let text = config.resolvedYAML()
+        XCTAssertEqual(try RunConfig.parse(yaml: text), config)
+        for key in ConfigSchema.keys { XCTAssertTrue(text.contains("  \(key.name): "), key.path) }
+    }
+
+    func testResolvedYAMLWritesFloatsWithADecimalPoint() throws {
+        let text = try RunConfig.parse(yaml: minimal).resolvedYAML()
+        XCTAssertTrue(text.contains("adam_epsilon: 1.0e-08"), text)
+        XCTAssertTrue(text.contains("alpha: 16.0"), text)
+    }
+
+    func testApplyingOverrideToATypedConfigValidates() throws {
+        let config = RunConfig(runName: "r", modelPath: "m.gguf", trainData: "t.jsonl")
+        XCTAssertEqual(try config.applying(override: "checkpoint.keep_last=5").checkpoint.keepLast, 5)
+        XCTAssertThrowsError(try config.applying(override: "checkpoint.keep_last=0"))
+    }
+
+    func testInvalidYAMLNamesTheFile() {
+        XCTAssertTrue(problems("run: [unclosed\n").first?.hasPrefix("configs/x.yaml: not valid YAML") ?? false)
+    }
+
+    func testLoadNamesAMissingFile() {
+        XCTAssertThrowsError(try RunConfig.load(path: "/nonexistent/x.yaml")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("/nonexistent/x.yaml: cannot read config"), "\(error)")
+        }
+    }
+
+    func testShippedExampleConfigIsValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try RunConfig.load(path: root.appendingPathComponent("configs/example.yaml").path)
+        XCTAssertEqual(config.model.path, "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf")
+        XCTAssertEqual(config.data.train, "data/medical/train.jsonl")
+    }
+}
+
+final class ConfigReferenceTests: XCTestCase {
+    func testReferenceDocumentContainsTheSchemaTable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/config-reference.md"), encoding: .utf8)
+        if !document.contains(ConfigSchema.referenceTable()) {
+            XCTFail("docs/config-reference.md is out of date; paste this table:\n" + ConfigSchema.referenceTable())
+        }
+    }
+}

@@ -1,6 +1,0 @@
-import Training
-import XCTest
-
-final class TrainingBuildsTests: XCTestCase {
-    func testModuleLinks() {}
-}
