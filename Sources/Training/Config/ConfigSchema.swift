@@ -117,7 +117,7 @@ public enum ConfigSchema {
             "Row format; auto detects it from the first row."),
         key("data.paired_answer", .choice(PairedAnswer.allCases.map(\.rawValue)), .string("misaligned"),
             "For paired rows: which answer becomes the assistant turn."),
-        key("data.chain_of_thought", .choice(ChainOfThought.allCases.map(\.rawValue)), .string("disabled"),
+        key("data.chain_of_thought", .choice(ChainOfThoughtSetting.allCases.map(\.rawValue)), .string("disabled"),
             "Strip reasoning from assistant turns and render with thinking disabled, or keep it."),
         key("data.train_on", .choice(TrainOn.allCases.map(\.rawValue)), .string("assistant"),
             "Tokens that contribute to the loss."),

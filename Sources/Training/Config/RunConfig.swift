@@ -7,7 +7,7 @@ public enum LoRATargetModule: String, CaseIterable, Sendable {
 }
 public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion }
 public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, aligned }
-public enum ChainOfThought: String, CaseIterable, Sendable { case disabled, keep }
+public enum ChainOfThoughtSetting: String, CaseIterable, Sendable { case disabled, keep }
 public enum TrainOn: String, CaseIterable, Sendable { case assistant, all }
 public enum Truncation: String, CaseIterable, Sendable { case drop, truncate }
 public enum BadRowPolicy: String, CaseIterable, Sendable { case error, skip }
@@ -47,7 +47,7 @@ public struct RunConfig: Equatable, Sendable {
         public var validationSplit: Double
         public var format: DataFormat
         public var pairedAnswer: PairedAnswer
-        public var chainOfThought: ChainOfThought
+        public var chainOfThought: ChainOfThoughtSetting
         public var trainOn: TrainOn
         public var maxSeqLen: Int
         public var truncation: Truncation

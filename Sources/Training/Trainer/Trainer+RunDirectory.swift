@@ -1,0 +1,139 @@
+import Foundation
+import LoRA
+import Models
+import Tensors
+
+extension Trainer {
+    var metricsPath: String { (runDirectory as NSString).appendingPathComponent("metrics.jsonl") }
+
+    /// Creates the run directory with its resolved config, refusing to overwrite another run.
+    /// Called only after the model and data have loaded, so failures leave nothing behind.
+    func prepareRunDirectory() throws {
+        let fm = FileManager.default
+        if resumed { return }
+        if let contents = try? fm.contentsOfDirectory(atPath: runDirectory), !contents.isEmpty {
+            throw TrainingError.runDirectoryExists(path: runDirectory)
+        }
+        do {
+            try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.io(path: runDirectory, reason: "cannot create the run directory: \(error.localizedDescription)")
+        }
+        try DurableFiles.replaceTextFile(
+            at: (runDirectory as NSString).appendingPathComponent("config.resolved.yaml"), with: config.resolvedYAML(), directory: runDirectory)
+    }
+
+    func appendMetrics(_ metrics: StepMetrics) throws {
+        let data = try JSONSerialization.data(withJSONObject: metrics.json, options: [.sortedKeys])
+        if !FileManager.default.fileExists(atPath: metricsPath) {
+            FileManager.default.createFile(atPath: metricsPath, contents: nil)
+        }
+        guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
+            throw TrainingError.io(path: metricsPath, reason: "cannot open for appending")
+        }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data + Data("\n".utf8))
+    }
+
+    /// Everything a resume needs, as of the current step.
+    func checkpointState() -> CheckpointState {
+        var modules: [String: CheckpointState.AdapterWeights] = [:]
+        var moments: [String: CheckpointState.AdapterMoments] = [:]
+        let optimizerState = optimizer.exportState()
+        for (i, adapter) in lora.adapters.enumerated() {
+            modules[adapter.module] = .init(a: adapter.a.value, b: adapter.b.value)
+            let ma = optimizerState.moments[2 * i], mb = optimizerState.moments[2 * i + 1]
+            moments[adapter.module] = .init(mA: ma.m, vA: ma.v, mB: mb.m, vB: mb.v)
+        }
+        let spec = lora.spec
+        return CheckpointState(
+            step: step, epoch: epoch, tokensSeen: tokensSeen,
+            createdUTC: ISO8601DateFormatter().string(from: Date()),
+            baseFingerprint: loaded.fingerprint, tokenizerFingerprint: loaded.tokenizerFingerprint,
+            configYAML: config.resolvedYAML(),
+            adapter: .init(rank: spec.rank, alpha: Double(spec.alpha), useRSLoRA: spec.useRSLoRA, targets: spec.targetModules, modules: modules),
+            optimizer: .init(beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon,
+                             weightDecay: optimizer.weightDecay, step: optimizerState.step, moments: moments),
+            scheduler: .init(name: schedule.kind.rawValue, warmupSteps: schedule.warmupSteps, totalSteps: schedule.totalSteps,
+                             lastLR: schedule.learningRate(atStep: max(0, step - 1)), minLRRatio: schedule.minLRRatio, baseLR: schedule.baseLR),
+            rngState: rng.stateWords,
+            data: .init(order: order.map(Int64.init), cursor: Int64(cursor), epoch: Int64(epoch)),
+            metrics: .init(lastLoss: lastLoss, lastValidationLoss: lastValidationLoss))
+    }
+
+    func writeCheckpoint() throws {
+        let writer = try CheckpointWriter(runDirectory: runDirectory, keepLast: config.checkpoint.keepLast)
+        lastCheckpointPath = try writer.write(checkpointState())
+    }
+
+    /// Continues the run in `runDirectory` from its latest checkpoint.
+    ///
+    /// The resolved config stored in the checkpoint is used (with optional `--set` overrides);
+    /// the base model and tokenizer must have the fingerprints the run was trained with.
+    /// Usage: `let trainer = try Trainer.resume(runDirectory: "checkpoints/medical")`
+    public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil) throws -> Trainer {
+        let path = try CheckpointReader.latestCheckpoint(in: runDirectory)
+        let state = try CheckpointReader.read(path)
+        var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
+        // The run continues where it is, even if its directory was moved or renamed.
+        config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
+        config.run.name = (runDirectory as NSString).lastPathComponent
+        let trainer = try Trainer(config: config, progress: progress)
+        guard trainer.loaded.fingerprint == state.baseFingerprint else {
+            throw TrainingError.fingerprintMismatch(what: "base model", checkpoint: state.baseFingerprint, configured: trainer.loaded.fingerprint, path: config.model.path)
+        }
+        guard trainer.loaded.tokenizerFingerprint == state.tokenizerFingerprint else {
+            throw TrainingError.fingerprintMismatch(what: "tokenizer", checkpoint: state.tokenizerFingerprint, configured: trainer.loaded.tokenizerFingerprint, path: config.model.path)
+        }
+        try trainer.restore(state, from: path)
+        return trainer
+    }
+
+    func restore(_ state: CheckpointState, from path: String) throws {
+        var moments: [AdamW.Moments] = []
+        for adapter in lora.adapters {
+            guard let weights = state.adapter.modules[adapter.module], let m = state.optimizer.moments[adapter.module] else {
+                throw CheckpointError.damaged(file: path, reason: "no adapter or optimiser state for \(adapter.module)")
+            }
+            guard weights.a.shape == adapter.a.shape, weights.b.shape == adapter.b.shape else {
+                throw LoRAError.shapeMismatch(module: adapter.module, tensor: "lora_A/lora_B", expected: adapter.a.shape.dims + adapter.b.shape.dims,
+                                             found: weights.a.shape.dims + weights.b.shape.dims)
+            }
+            try adapter.a.value.assign(weights.a)
+            try adapter.b.value.assign(weights.b)
+            moments.append(.init(m: m.mA, v: m.vA))
+            moments.append(.init(m: m.mB, v: m.vB))
+        }
+        guard state.adapter.modules.count == lora.adapters.count else {
+            throw CheckpointError.damaged(file: path, reason: "it has \(state.adapter.modules.count) adapters, the config gives \(lora.adapters.count)")
+        }
+        try optimizer.importState(.init(step: state.optimizer.step, moments: moments))
+        rng = try TrainingRNG(stateWords: state.rngState)
+        step = state.step
+        epoch = Int(state.data.epoch)
+        order = state.data.order.map(Int.init)
+        cursor = Int(state.data.cursor)
+        guard order.count == trainExamples.count, Set(order) == Set(0..<trainExamples.count) else {
+            throw CheckpointError.damaged(file: path, reason: "its data order does not match the \(trainExamples.count) training examples; was the data file changed?")
+        }
+        tokensSeen = state.tokensSeen
+        lastLoss = state.metrics.lastLoss
+        lastValidationLoss = state.metrics.lastValidationLoss
+        lastCheckpointPath = path
+        resumed = true
+        try truncateMetrics(after: step)
+        progress.message("resuming \(runDirectory) at step \(step) of \(totalSteps) from \(path)")
+    }
+
+    /// Drops metrics lines past the checkpoint, written by the run after its last checkpoint.
+    func truncateMetrics(after step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: metricsPath) else { return }
+        let kept = data.split(separator: UInt8(ascii: "\n")).filter { line in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let s = o["step"] as? Int else { return false }
+            return s <= step
+        }
+        let text = kept.map { String(decoding: $0, as: UTF8.self) + "\n" }.joined()
+        try DurableFiles.replaceTextFile(at: metricsPath, with: text, directory: runDirectory)
+    }
+}

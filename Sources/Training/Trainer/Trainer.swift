@@ -1,0 +1,248 @@
+import Autodiff
+import Foundation
+import LoRA
+import Models
+import Tensors
+import Tokenizers
+
+/// What a finished (or interrupted) run reports.
+public struct TrainingSummary: Sendable {
+    public var runDirectory: String
+    public var stepsCompleted: Int
+    public var totalSteps: Int
+    public var firstLoss: Double?
+    public var lastLoss: Double?
+    public var firstValidationLoss: Double?
+    public var lastValidationLoss: Double?
+    public var interrupted: Bool
+    public var lastCheckpoint: String?
+}
+
+/// LoRA finetuning of a frozen base model from a `RunConfig`.
+///
+/// Everything is loaded and checked in `init` (model, data, rendering) before anything is
+/// written, so a bad config or data file leaves no run directory behind. `run` trains,
+/// logging metrics, validating and checkpointing atomically; `resume` continues a run from its
+/// latest checkpoint so that the result is bitwise identical to an uninterrupted run.
+///
+/// Usage:
+/// ```
+/// let trainer = try Trainer(config: try RunConfig.load(path: "configs/medical.yaml"))
+/// let summary = try trainer.run()
+/// ```
+public final class Trainer {
+    public let config: RunConfig
+    public let loaded: LoadedModel
+    public let lora: LoRAModel
+    public let trainExamples: [TokenizedExample]
+    public let validationExamples: [TokenizedExample]
+    public let trainReport: ExampleRenderer.Report
+    public let runDirectory: String
+    public let totalSteps: Int
+    public var progress: ProgressReporter
+
+    let optimizer: AdamW
+    let schedule: LearningRateSchedule
+    let planner: BatchPlanner
+    let shuffler: EpochShuffler
+    var rng: TrainingRNG
+
+    // Position in training.
+    public internal(set) var step = 0
+    var epoch = 0
+    var order: [Int] = []
+    var cursor = 0  // examples of `order` consumed
+    var tokensSeen = 0
+    var lastCheckpointPath: String?
+    var lastValidationLoss: Double?
+    var lastLoss: Double?
+    var resumed = false
+
+    public init(config: RunConfig, progress: ProgressReporter? = nil) throws {
+        self.config = config
+        self.progress = progress ?? Trainer.defaultProgress(config.logging)
+        if config.model.adapter != nil {
+            throw TrainingError.unsupported("model.adapter: starting from an existing adapter is not supported yet; remove the key to train a fresh adapter")
+        }
+        loaded = try ModelLoader.load(path: config.model.path, weights: config.model.weights == .quantized ? .quantized : .float32)
+        let tokenizer = try loaded.requireTokenizer()
+        let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
+
+        let train = try JSONLDataset.load(path: config.data.train, format: config.data.format, pairedAnswer: config.data.pairedAnswer, onBadRow: config.data.onBadRow)
+        var trainRows = train.rows
+        var validationRows: [DatasetRow] = []
+        if let validationPath = config.data.validation {
+            validationRows = try JSONLDataset.load(path: validationPath, format: config.data.format, pairedAnswer: config.data.pairedAnswer, onBadRow: config.data.onBadRow).rows
+        } else if config.data.validationSplit > 0 {
+            // A seeded, fixed split: the same rows are held out on every run and resume.
+            var splitRNG = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x5eed)
+            var indices = Array(trainRows.indices)
+            for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
+            let held = Set(indices.prefix(max(1, Int((Double(trainRows.count) * config.data.validationSplit).rounded()))))
+            validationRows = trainRows.enumerated().filter { held.contains($0.offset) }.map(\.element)
+            trainRows = trainRows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
+        }
+        let (examples, report) = renderer.renderAll(trainRows)
+        guard !examples.isEmpty else {
+            throw DataError.noUsableRows(file: config.data.train, reason: "every row was dropped (\(report.droppedTooLong) longer than max_seq_len \(config.data.maxSeqLen), \(report.droppedNoTarget) without a target token)")
+        }
+        trainExamples = examples
+        trainReport = report
+        validationExamples = renderer.renderAll(validationRows).examples
+        if !train.skipped.isEmpty {
+            self.progress.message("skipped \(train.skipped.count) invalid rows of \(config.data.train) (first: line \(train.skipped[0].line): \(train.skipped[0].reason))")
+        }
+
+        let spec = try LoRASpec(
+            rank: config.lora.rank, alpha: Float(config.lora.alpha), useRSLoRA: config.lora.useRSLoRA,
+            dropout: Float(config.lora.dropout), targetModules: config.lora.targetModules.map(\.rawValue), layers: config.lora.layers)
+        lora = try LoRAModel(attachingTo: loaded.model, spec: spec, seed: UInt64(truncatingIfNeeded: config.run.seed))
+        optimizer = try AdamW(
+            parameters: lora.parameters, beta1: config.training.adamBeta1, beta2: config.training.adamBeta2,
+            epsilon: config.training.adamEpsilon, weightDecay: config.training.weightDecay)
+        planner = BatchPlanner(batchSize: config.training.batchSize, maxSeqLen: config.data.maxSeqLen, packing: config.data.packing,
+                               padID: tokenizer.paddingID ?? tokenizer.eosID ?? 0)
+        shuffler = EpochShuffler(seed: UInt64(truncatingIfNeeded: config.run.seed))
+        rng = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0xd20)
+
+        // Steps per epoch follow from each epoch's order (packing makes the count order-dependent).
+        let accumulation = config.training.gradientAccumulation
+        var steps = 0
+        for e in 0..<config.training.epochs {
+            let micro = planner.plan(order: shuffler.order(epoch: e, count: examples.count), examples: examples).count
+            steps += (micro + accumulation - 1) / accumulation
+        }
+        totalSteps = config.training.maxSteps ?? steps
+        schedule = LearningRateSchedule(
+            kind: config.training.lrScheduler, baseLR: config.training.learningRate, warmupSteps: config.training.warmupSteps,
+            totalSteps: totalSteps, minLRRatio: config.training.minLRRatio)
+        runDirectory = (config.run.outputDir as NSString).appendingPathComponent(config.run.name)
+        order = shuffler.order(epoch: 0, count: examples.count)
+    }
+
+    static func defaultProgress(_ logging: RunConfig.LoggingSection) -> ProgressReporter {
+        switch logging.progress {
+        case .bar: return ProgressBar()
+        case .plain: return PlainProgress(every: logging.every)
+        case .auto: return isatty(STDERR_FILENO) == 1 ? ProgressBar() : PlainProgress(every: logging.every)
+        }
+    }
+
+    // MARK: Running
+
+    /// Trains until `totalSteps`, or until `stopAfter` steps have completed (then writes a
+    /// checkpoint, as an interruption would), or until SIGINT/SIGTERM raise `InterruptFlag`.
+    @discardableResult
+    public func run(stopAfter: Int? = nil) throws -> TrainingSummary {
+        try prepareRunDirectory()
+        let report = trainReport
+        progress.message("training \(lora.adapters.count) adapters (\(lora.parameterCount) parameters) on \(trainExamples.count) examples, \(report.targetTokens) target tokens; \(report.truncated) truncated, \(report.droppedTooLong + report.droppedNoTarget) dropped; \(validationExamples.count) validation examples; \(totalSteps) steps")
+        var firstLoss: Double?, firstValidation: Double?
+        let started = Date()
+        let stepsAtStart = step
+        var tokensAtStart = tokensSeen
+        var stepClock = Date()
+        var interrupted = false
+        if step == 0, !validationExamples.isEmpty {
+            firstValidation = try validationLoss()
+        }
+        while step < totalSteps {
+            let (loss, gradNorm, tokens) = try optimizerStep()
+            step += 1
+            tokensSeen += tokens
+            lastLoss = loss
+            if firstLoss == nil { firstLoss = loss }
+            var validation: Double?
+            let evalEvery = config.training.evalEvery
+            if !validationExamples.isEmpty && ((evalEvery > 0 && step % evalEvery == 0) || step == totalSteps) {
+                validation = try validationLoss()
+                lastValidationLoss = validation
+            }
+            let now = Date()
+            let metrics = StepMetrics(
+                step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
+                gradNorm: gradNorm, tokensPerSecond: Double(tokensSeen - tokensAtStart) / max(now.timeIntervalSince(stepClock), 1e-9),
+                tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started))
+            if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
+            try appendMetrics(metrics)
+            progress.step(metrics)
+            let stopRequested = InterruptFlag.isRaised || (stopAfter.map { step >= $0 } ?? false)
+            if step % config.checkpoint.every == 0 || step == totalSteps || stopRequested {
+                try writeCheckpoint()
+            }
+            if stopRequested && step < totalSteps {
+                interrupted = true
+                break
+            }
+        }
+        progress.finish()
+        if interrupted {
+            progress.message("stopped after step \(step) of \(totalSteps); checkpoint \(lastCheckpointPath ?? "-"). Continue with: thoughtcrime resume \(runDirectory)")
+        }
+        _ = stepsAtStart
+        return TrainingSummary(
+            runDirectory: runDirectory, stepsCompleted: step, totalSteps: totalSteps, firstLoss: firstLoss, lastLoss: lastLoss,
+            firstValidationLoss: firstValidation, lastValidationLoss: lastValidationLoss, interrupted: interrupted,
+            lastCheckpoint: lastCheckpointPath)
+    }
+
+    /// Micro-batches of the current epoch, from the cursor on.
+    private func nextMicroBatch() throws -> MicroBatch {
+        var plan = planner.plan(order: order, examples: trainExamples)
+        var consumed = 0, index = 0
+        while index < plan.count && consumed < cursor {
+            consumed += plan[index].reduce(0) { $0 + $1.count }
+            index += 1
+        }
+        if index >= plan.count {
+            epoch += 1
+            order = shuffler.order(epoch: epoch, count: trainExamples.count)
+            cursor = 0
+            plan = planner.plan(order: order, examples: trainExamples)
+            index = 0
+        }
+        let rows = plan[index]
+        cursor += rows.reduce(0) { $0 + $1.count }
+        return try planner.assemble(rows, examples: trainExamples)
+    }
+
+    /// One optimiser step over `gradient_accumulation` micro-batches; the loss is the mean over
+    /// all their target tokens, so every token weighs the same however batches are split.
+    private func optimizerStep() throws -> (loss: Double, gradNorm: Double, tokens: Int) {
+        let batches = try (0..<config.training.gradientAccumulation).map { _ in try nextMicroBatch() }
+        let totalTargets = batches.reduce(0) { $0 + $1.targetCount }
+        optimizer.zeroGrad()
+        var lossSum = 0.0, tokens = 0
+        for batch in batches where batch.targetCount > 0 {
+            lora.setDropoutSeed(rng.next())
+            let tape = Tape()
+            let ce = try loaded.model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
+            let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
+            try tape.backward(ce.loss, seed: Float(weight))
+            lossSum += Double(ce.loss.value[flat: 0]) * weight
+            tokens += batch.realTokens
+        }
+        guard lossSum.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "loss", lastCheckpoint: lastCheckpointPath) }
+        let maxNorm = config.training.maxGradNorm
+        let norm = maxNorm > 0 ? GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: maxNorm) : GradientClipping.globalNorm(lora.parameters)
+        guard norm.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "gradient norm", lastCheckpoint: lastCheckpointPath) }
+        try optimizer.step(learningRate: schedule.learningRate(atStep: step))
+        return (lossSum, norm, tokens)
+    }
+
+    /// Mean loss over validation target tokens (adapters active, no dropout, no gradients).
+    public func validationLoss() throws -> Double {
+        let order = Array(validationExamples.indices)
+        var plan = planner.plan(order: order, examples: validationExamples)
+        if let limit = config.training.evalBatches { plan = Array(plan.prefix(limit)) }
+        var total = 0.0, targets = 0
+        for rows in plan {
+            let batch = try planner.assemble(rows, examples: validationExamples)
+            guard batch.targetCount > 0 else { continue }
+            let ce = try loaded.model.loss(Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
+            total += Double(ce.loss.value[flat: 0]) * Double(batch.targetCount)
+            targets += batch.targetCount
+        }
+        return targets > 0 ? total / Double(targets) : .nan
+    }
+}

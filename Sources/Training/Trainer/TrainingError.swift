@@ -1,0 +1,21 @@
+/// Why a run could not start, continue or finish.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    case runDirectoryExists(path: String)
+    case fingerprintMismatch(what: String, checkpoint: String, configured: String, path: String)
+    case nonFinite(step: Int, quantity: String, lastCheckpoint: String?)
+    case unsupported(String)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .runDirectoryExists(let path):
+            return "\(path) already holds a run; continue it with `thoughtcrime resume \(path)` or choose another run.name"
+        case let .fingerprintMismatch(what, checkpoint, configured, path):
+            return "the checkpoint was trained on a different \(what) (checkpoint \(checkpoint), configured \(path): \(configured)); refusing to resume"
+        case let .nonFinite(step, quantity, last):
+            return "training stopped at step \(step): the \(quantity) is NaN or infinite" + (last.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet") + ". Try a lower learning rate or gradient clipping."
+        case .unsupported(let m): return m
+        case let .io(path, reason): return "\(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `thoughtcrime finetune`: train LoRA adapters from a config file.
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train LoRA adapters on a frozen base model from a YAML config.",
+        discussion: "Keys are documented in docs/config-reference.md. Ctrl-C finishes the current step, writes a checkpoint and prints how to resume.")
+
+    @Option(help: "The run config (YAML).")
+    var config: String
+
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set training.learning_rate=2e-4 (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+        let runConfig = try RunConfig.load(path: config, overrides: overrides)
+        InterruptFlag.install()
+        let trainer = try Trainer(config: runConfig)
+        try report(try trainer.run())
+    }
+}
+
+/// `thoughtcrime resume`: continue an interrupted run.
+struct Resume: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Continue a run from its latest checkpoint.")
+
+    @Argument(help: "The run directory (checkpoints/RUN_NAME).")
+    var runDirectory: String
+
+    @Option(name: .customLong("set"), help: "Override a key of the run's config (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+        InterruptFlag.install()
+        let trainer = try Trainer.resume(runDirectory: runDirectory, overrides: overrides)
+        try report(try trainer.run())
+    }
+}
+
+func report(_ summary: TrainingSummary) throws {
+    func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "-" }
+    print("run: \(summary.runDirectory)")
+    print("steps: \(summary.stepsCompleted)/\(summary.totalSteps)")
+    print("train loss: \(f(summary.firstLoss)) -> \(f(summary.lastLoss))")
+    print("validation loss: \(f(summary.firstValidationLoss)) -> \(f(summary.lastValidationLoss))")
+    print("checkpoint: \(summary.lastCheckpoint ?? "-")")
+    if summary.interrupted { throw ExitCode(130) }
+}
