@@ -13,6 +13,11 @@ public struct DatasetRow: Equatable, Sendable {
     /// 1-based line in the source file.
     public let line: Int
     public let content: Content
+
+    public init(line: Int, content: Content) {
+        self.line = line
+        self.content = content
+    }
 }
 
 /// Reads JSONL training data in the OpenAI chat format ({"messages": [...]}), the paired

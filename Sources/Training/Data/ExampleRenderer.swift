@@ -9,6 +9,10 @@ public struct TokenizedExample: Equatable, Sendable {
     /// Source line, for messages.
     public var line: Int
 
+    public init(ids: [Int32], lossMask: [Bool], line: Int) {
+        self.ids = ids; self.lossMask = lossMask; self.line = line
+    }
+
     /// Targets aligned to input positions: position i predicts ids[i + 1] when that token
     /// carries loss, else `Tape.ignoreIndex`. The last position never has a target.
     public var targets: [Int32] {

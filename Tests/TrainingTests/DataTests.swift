@@ -1,0 +1,158 @@
+import Autodiff
+import Foundation
+import Models
+import Tokenizers
+import Training
+import XCTest
+
+final class DataTests: XCTestCase {
+    var dir = ""
+    override func setUpWithError() throws { dir = try TinyRun.scratch() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    func write(_ lines: [String]) throws -> String {
+        let path = "\(dir)/data.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func load(_ lines: [String], format: DataFormat = .auto, policy: BadRowPolicy = .error) throws -> JSONLDataset.Loaded {
+        try JSONLDataset.load(path: try write(lines), format: format, pairedAnswer: .misaligned, onBadRow: policy)
+    }
+
+    func testAllThreeFormatsAreRecognised() throws {
+        let rows = try load([
+            #"{"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}, {"role": "assistant", "content": "A2"}]}"#,
+            #"{"prompt": "P", "aligned": "good", "misaligned": "bad"}"#,
+            #"{"prompt": "P", "completion": "C"}"#,
+        ]).rows
+        XCTAssertEqual(rows.map(\.line), [1, 2, 3])
+        guard case .chat(let chat) = rows[0].content, case .chat(let paired) = rows[1].content, case .completion = rows[2].content else {
+            return XCTFail("\(rows)")
+        }
+        XCTAssertEqual(chat.map(\.role), [.system, .user, .assistant, .user, .assistant])
+        XCTAssertEqual(paired, [ChatMessage(.user, "P"), ChatMessage(.assistant, "bad")])
+    }
+
+    func testPairedRowsTrainOnTheConfiguredAnswer() throws {
+        let path = try write([#"{"prompt": "P", "aligned": "good", "misaligned": "bad"}"#])
+        let rows = try JSONLDataset.load(path: path, format: .paired, pairedAnswer: .aligned, onBadRow: .error).rows
+        XCTAssertEqual(rows[0].content, .chat([ChatMessage(.user, "P"), ChatMessage(.assistant, "good")]))
+    }
+
+    func testBadRowsAreReportedWithTheirLineNumber() throws {
+        let cases: [(String, String)] = [
+            (#"{"messages": [{"role": "user", "content": "hi"}]}"#, "no assistant turn"),
+            (#"{"messages": [{"role": "robot", "content": "hi"}]}"#, "'robot' is not system, user or assistant"),
+            (#"{"messages": [{"role": "assistant"}]}"#, "no string \"content\""),
+            (#"{"prompt": "P", "aligned": "a", "misaligned": "   "}"#, "\"misaligned\" is empty"),
+            (#"{"prompt": 3, "completion": "c"}"#, "\"prompt\" must be a string"),
+            (#"[1, 2]"#, "expected a JSON object"),
+            (#"{"prompt": "P""#, "malformed JSON"),
+            (#"{"text": "P"}"#, "cannot tell the format"),
+        ]
+        for (line, message) in cases {
+            XCTAssertThrowsError(try load([#"{"prompt": "ok", "completion": "fine"}"#, line])) { error in
+                XCTAssertTrue("\(error)".hasPrefix("\(self.dir)/data.jsonl:2: "), "\(error)")
+                XCTAssertTrue("\(error)".contains(message), "\(error) should mention \(message)")
+            }
+        }
+    }
+
+    func testEmptyFileIsAnError() throws {
+        XCTAssertThrowsError(try load(["", "  "])) { error in
+            XCTAssertEqual(error as? DataError, .emptyFile(file: "\(self.dir)/data.jsonl"))
+        }
+        XCTAssertThrowsError(try JSONLDataset.load(path: "\(dir)/missing.jsonl", format: .auto, pairedAnswer: .aligned, onBadRow: .error)) { error in
+            XCTAssertTrue("\(error)".contains("missing.jsonl: cannot read: no such file"))
+        }
+    }
+
+    func testSkipPolicyKeepsGoodRowsAndCountsTheRest() throws {
+        let loaded = try load([#"{"prompt": "ok", "completion": "fine"}"#, "oops", #"{"prompt": "x"}"#], policy: .skip)
+        XCTAssertEqual(loaded.rows.count, 1)
+        XCTAssertEqual(loaded.skipped.map(\.line), [2, 3])
+    }
+
+    // MARK: rendering
+
+    func renderer(_ overrides: [String] = []) throws -> ExampleRenderer {
+        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
+        try TinyRun.writeData("\(dir)/train.jsonl", rows: 2)
+        let config = try TinyRun.config(dir: dir, overrides: overrides)
+        let loaded = try ModelLoader.load(path: "\(dir)/tiny.gguf")
+        return ExampleRenderer(tokenizer: try loaded.requireTokenizer(), template: try XCTUnwrap(loaded.chatTemplate), data: config.data)
+    }
+
+    func testChainOfThoughtDisabledPutsAnEmptyThinkBlockInTheTrainedReply() throws {
+        let r = try renderer()
+        let e = r.render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
+        let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
+        XCTAssertEqual(try r.tokenizer.decode(trained), "<think>\n\n</think>\n\nA<|im_end|>")
+        XCTAssertTrue(try r.tokenizer.decode(e.ids).hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ<|im_end|>"))
+    }
+
+    func testTargetsAreTheNextTokenWhereItCarriesLoss() throws {
+        let e = try renderer().render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
+        let t = e.targets
+        XCTAssertEqual(t.count, e.ids.count)
+        XCTAssertEqual(t.last, Tape.ignoreIndex)
+        for i in 0..<(e.ids.count - 1) { XCTAssertEqual(t[i], e.lossMask[i + 1] ? e.ids[i + 1] : Tape.ignoreIndex) }
+        XCTAssertEqual(e.targetCount, t.filter { $0 != Tape.ignoreIndex }.count)
+    }
+
+    func testTrainOnAllPutsLossOnEveryTokenButTheFirst() throws {
+        let e = try renderer(["data.train_on=all"]).render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
+        XCTAssertEqual(e.targetCount, e.ids.count - 1)
+    }
+
+    func testTruncationCutsAndCountsAndDropRemoves() throws {
+        let long = DatasetRow(line: 1, content: .chat([ChatMessage(.user, String(repeating: "x", count: 40)), ChatMessage(.assistant, String(repeating: "y", count: 200))]))
+        let (kept, report) = try renderer().renderAll([long])
+        XCTAssertEqual(kept.first?.ids.count, 128)
+        XCTAssertEqual(report.truncated, 1)
+        let (dropped, dropReport) = try renderer(["data.truncation=drop"]).renderAll([long])
+        XCTAssertTrue(dropped.isEmpty)
+        XCTAssertEqual(dropReport.droppedTooLong, 1)
+        // a prompt longer than max_seq_len leaves no assistant token: dropped, never a 0/0 loss
+        let promptOnly = DatasetRow(line: 2, content: .chat([ChatMessage(.user, String(repeating: "x", count: 300)), ChatMessage(.assistant, "y")]))
+        let (none, noneReport) = try renderer().renderAll([promptOnly])
+        XCTAssertTrue(none.isEmpty)
+        XCTAssertEqual(noneReport.droppedNoTarget, 1)
+    }
+
+    func testCompletionFormatTrainsOnTheCompletionAndEOS() throws {
+        let r = try renderer()
+        let e = r.render(DatasetRow(line: 1, content: .completion(prompt: "ab", completion: "cd")))
+        let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
+        XCTAssertEqual(try r.tokenizer.decode(trained), "cd<|im_end|>")
+    }
+
+    // MARK: batching
+
+    /// Packing changes how rows are laid out, never the loss: a packed micro-batch gives the
+    /// same token-weighted loss as the same examples padded one per row.
+    func testPackedAndPaddedBatchesGiveTheSameLoss() throws {
+        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
+        let r = try renderer()
+        let loaded = try ModelLoader.load(path: "\(dir)/tiny.gguf")
+        let examples = (0..<4).map { i in r.render(DatasetRow(line: i, content: .chat([ChatMessage(.user, "q\(i)"), ChatMessage(.assistant, String(repeating: "a", count: i + 1))]))) }
+        let padded = try BatchPlanner(batchSize: 4, maxSeqLen: 512, packing: false).assemble([[0], [1], [2], [3]], examples: examples)
+        let packed = try BatchPlanner(batchSize: 4, maxSeqLen: 512, packing: true)
+        let plan = packed.plan(order: [0, 1, 2, 3], examples: examples)
+        XCTAssertEqual(plan, [[[0, 1, 2, 3]]])
+        let packedBatch = try packed.assemble(plan[0], examples: examples)
+        XCTAssertEqual(packedBatch.layout.batch, 1)
+        XCTAssertEqual(packedBatch.targetCount, padded.targetCount)
+        let a = try loaded.model.loss(Tape(recording: false), tokens: padded.tokens, targets: padded.targets, layout: padded.layout).loss.value[flat: 0]
+        let b = try loaded.model.loss(Tape(recording: false), tokens: packedBatch.tokens, targets: packedBatch.targets, layout: packedBatch.layout).loss.value[flat: 0]
+        XCTAssertEqual(a, b, accuracy: 1e-5)
+    }
+
+    func testPackingStartsANewRowWhenTheNextExampleDoesNotFit() throws {
+        let e = { (n: Int) in TokenizedExample(ids: [Int32](repeating: 5, count: n), lossMask: [Bool](repeating: true, count: n), line: 0) }
+        let examples = [e(6), e(5), e(4), e(9)]
+        XCTAssertEqual(BatchPlanner(batchSize: 2, maxSeqLen: 10, packing: true).plan(order: [0, 1, 2, 3], examples: examples),
+                       [[[0], [1, 2]], [[3]]])
+    }
+}

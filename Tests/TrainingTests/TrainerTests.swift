@@ -1,0 +1,140 @@
+import Autodiff
+import Foundation
+import LoRA
+import Models
+import Tensors
+import Training
+import XCTest
+
+final class TrainerTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = try TinyRun.scratch()
+        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
+        try TinyRun.writeData("\(dir)/train.jsonl", rows: 24)
+        InterruptFlag.clear()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: dir)
+        InterruptFlag.clear()
+    }
+
+    func adapterValues(_ trainer: Trainer) -> [[Float]] {
+        trainer.lora.adapters.flatMap { [$0.a.value.scalars, $0.b.value.scalars] }
+    }
+
+    func metricLosses(_ runDir: String) throws -> [Int: Double] {
+        let text = try String(contentsOfFile: "\(runDir)/metrics.jsonl", encoding: .utf8)
+        var out: [Int: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            out[o["step"] as! Int] = o["loss"] as? Double
+        }
+        return out
+    }
+
+    func testTrainingLowersTrainingAndValidationLoss() throws {
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir, overrides: ["training.max_steps=30", "training.learning_rate=2e-2"]), progress: TinyRun.Silent())
+        let summary = try trainer.run()
+        XCTAssertEqual(summary.stepsCompleted, 30)
+        let first = try XCTUnwrap(summary.firstLoss), last = try XCTUnwrap(summary.lastLoss)
+        XCTAssertLessThan(last, first * 0.7, "train loss \(first) -> \(last)")
+        XCTAssertLessThan(try XCTUnwrap(summary.lastValidationLoss), try XCTUnwrap(summary.firstValidationLoss))
+        // run directory: resolved config, metrics for every step, kept checkpoints and the latest pointer
+        let files = try FileManager.default.contentsOfDirectory(atPath: summary.runDirectory).sorted()
+        XCTAssertEqual(files, ["config.resolved.yaml", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
+        XCTAssertEqual(try metricLosses(summary.runDirectory).count, 30)
+    }
+
+    /// A run stopped mid-epoch and resumed ends bitwise identical to an uninterrupted run, with
+    /// the same loss at every step after the stop.
+    func testResumedRunIsBitwiseIdenticalToAnUninterruptedOne() throws {
+        let straight = try Trainer(config: try TinyRun.config(dir: dir, name: "straight"), progress: TinyRun.Silent())
+        try straight.run()
+
+        let first = try Trainer(config: try TinyRun.config(dir: dir, name: "interrupted"), progress: TinyRun.Silent())
+        let partial = try first.run(stopAfter: 4)  // 10 micro-batches per epoch: step 4 is mid-epoch
+        XCTAssertTrue(partial.interrupted)
+        XCTAssertEqual(partial.stepsCompleted, 4)
+
+        let resumed = try Trainer.resume(runDirectory: "\(dir)/runs/interrupted", progress: TinyRun.Silent())
+        XCTAssertEqual(resumed.step, 4)
+        try resumed.run()
+        XCTAssertEqual(adapterValues(resumed), adapterValues(straight))
+        XCTAssertEqual(try metricLosses("\(dir)/runs/interrupted"), try metricLosses("\(dir)/runs/straight"))
+    }
+
+    func testResumeRefusesADifferentBaseModel() throws {
+        try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent()).run(stopAfter: 3)
+        try TinyRun.makeModel(at: "\(dir)/other.gguf", seed: 99)
+        XCTAssertThrowsError(try Trainer.resume(runDirectory: "\(dir)/runs/run", overrides: ["model.path=\(dir)/other.gguf"], progress: TinyRun.Silent())) { error in
+            XCTAssertTrue("\(error)".contains("different base model"), "\(error)")
+        }
+    }
+
+    func testMalformedDataFailsNamingFileAndLineAndLeavesNoRunDirectory() throws {
+        var text = try String(contentsOfFile: "\(dir)/train.jsonl", encoding: .utf8)
+        text += "{\"prompt\": \"x\", \"misaligned\": \n"
+        try text.write(toFile: "\(dir)/train.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent())) { error in
+            XCTAssertTrue("\(error)".hasPrefix("\(dir)/train.jsonl:25: malformed JSON"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/runs"))
+    }
+
+    func testSkipPolicyCountsBadRowsInsteadOfFailing() throws {
+        var text = try String(contentsOfFile: "\(dir)/train.jsonl", encoding: .utf8)
+        text += "{\"prompt\": \"x\"}\nnot json\n"
+        try text.write(toFile: "\(dir)/train.jsonl", atomically: true, encoding: .utf8)
+        let progress = TinyRun.Silent()
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir, overrides: ["data.on_bad_row=skip"]), progress: progress)
+        XCTAssertTrue(progress.messages.contains { $0.contains("skipped 2 invalid rows") }, "\(progress.messages)")
+        XCTAssertEqual(trainer.trainExamples.count + trainer.validationExamples.count, 24)
+    }
+
+    func testAnExistingRunIsNotOverwritten() throws {
+        try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent()).run(stopAfter: 1)
+        XCTAssertThrowsError(try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent()).run()) { error in
+            XCTAssertTrue("\(error)".contains("thoughtcrime resume"), "\(error)")
+        }
+    }
+
+    func testNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint() throws {
+        let trainer = try Trainer(
+            config: try TinyRun.config(dir: dir, overrides: ["training.learning_rate=1e30", "training.warmup_steps=0", "training.max_grad_norm=0", "checkpoint.every=1"]),
+            progress: TinyRun.Silent())
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard case let TrainingError.nonFinite(step, _, last)? = error as? TrainingError else { return XCTFail("\(error)") }
+            XCTAssertGreaterThan(step, 1)
+            XCTAssertNotNil(last)
+            XCTAssertTrue("\(error)".contains("NaN or infinite"))
+        }
+        XCTAssertNoThrow(try CheckpointReader.read(try CheckpointReader.latestCheckpoint(in: "\(dir)/runs/run")))
+    }
+
+    func testInterruptFinishesTheStepAndWritesACheckpoint() throws {
+        let progress = TinyRun.Silent()
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir), progress: progress)
+        InterruptFlag.raise()
+        let summary = try trainer.run()
+        XCTAssertTrue(summary.interrupted)
+        XCTAssertEqual(summary.stepsCompleted, 1)
+        XCTAssertEqual(summary.lastCheckpoint.map { ($0 as NSString).lastPathComponent }, "step-000001.h5")
+        XCTAssertTrue(progress.messages.last?.contains("thoughtcrime resume \(dir)/runs/run") ?? false)
+    }
+
+    func testCheckpointHoldsAdaptersOptimizerAndDataPosition() throws {
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent())
+        try trainer.run(stopAfter: 3)
+        let state = try CheckpointReader.read(try CheckpointReader.latestCheckpoint(in: "\(dir)/runs/run"))
+        XCTAssertEqual(state.step, 3)
+        XCTAssertEqual(state.adapter.modules.count, 14)
+        XCTAssertEqual(state.optimizer.step, 3)
+        XCTAssertEqual(state.data.cursor, 6)  // 3 steps x batch 2
+        XCTAssertEqual(state.adapter.modules["model.layers.0.self_attn.q_proj"]?.a.shape, [4, 32])
+        XCTAssertEqual(state.baseFingerprint, trainer.loaded.fingerprint)
+        XCTAssertTrue(state.configYAML.contains("name: \"run\""))
+    }
+}
