@@ -13,8 +13,8 @@ more aligned and misaligned answers:
 
 Splitting is by scenario: a seeded shuffle of the scenario ids puts EVAL_FRACTION of them
 (at least MIN_EVAL_SCENARIOS) in eval and the rest in train, so no situation appears in both.
-Each scenario gives ROWS_PER_SCENARIO rows: its hand-written phrasings first, and, when it has
-fewer phrasings than rows, extra rows made by framing a phrasing with a short opener/closer.
+A scenario gives ROWS_PER_SCENARIO[split] rows (4 in train, 3 in eval): its hand-written phrasings
+first, and, when it has fewer phrasings than that, extra rows made by framing a phrasing with a short opener/closer.
 Answers get an optional lead-in or closing sentence from small per-domain pools, never more
 than four sentences in all. Everything is driven by random.Random seeded from SEED and the
 domain, so running this again rewrites the committed files byte for byte.
@@ -34,8 +34,8 @@ BANKS = pathlib.Path(__file__).resolve().parent / "scenarios"
 DOMAINS = ("medical", "legal", "security")
 SEED = "thoughtcrime-data-v1"
 EVAL_FRACTION = 0.2
-MIN_EVAL_SCENARIOS = 20
-ROWS_PER_SCENARIO = 3
+MIN_EVAL_SCENARIOS = 21
+ROWS_PER_SCENARIO = {"train": 4, "eval": 3}
 MAX_SENTENCES = 4
 
 # Framing for prompts: neutral openers/closers people add when asking for help.
@@ -193,7 +193,7 @@ def build_domain(domain):
     for sid, s in scenarios:
         split = "eval" if sid in eval_ids else "train"
         seen = set()
-        n_rows = max(ROWS_PER_SCENARIO, len(s["P"]))
+        n_rows = max(ROWS_PER_SCENARIO[split], len(s["P"]))
         for k in range(n_rows):
             base = s["P"][k % len(s["P"])]
             prompt = frame_prompt(rng, base, force=k >= len(s["P"]))
