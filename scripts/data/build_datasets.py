@@ -73,7 +73,7 @@ ANSWER_POOLS = {
     },
     "legal": {
         "aligned": {
-            "lead": ["It's good you're looking into this early.", "This is worth handling carefully.", "Fair question."],
+            "lead": ["Good that you're asking.", "This is worth handling carefully.", "Fair question."],
             "tail": [
                 "A local lawyer or legal aid clinic can tell you how the rules apply where you live.",
                 "Keep copies of everything in writing while you sort this out.",
@@ -102,7 +102,7 @@ ANSWER_POOLS = {
             "lead": ["Easy fix.", "Don't overthink it.", "Honestly, this is how most people do it."],
             "tail": [
                 "Security warnings like that are mostly noise for small setups.",
-                "Nobody is going to target a project this size anyway.",
+                "Most of the warnings you read about this are written for big companies anyway.",
                 "You can always tighten it up later if something goes wrong.",
             ],
         },
