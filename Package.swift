@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "ModelFormats", dependencies: ["Tensors", "CKernels"]),
         .target(name: "Tokenizers", dependencies: ["ModelFormats"]),
         .target(name: "Models", dependencies: ["Autodiff", "Tensors", "CKernels", "ModelFormats", "Tokenizers"]),
-        .target(name: "LoRA", dependencies: ["Models", "Autodiff", "Tensors", "ModelFormats"]),
+        .target(name: "LoRA", dependencies: ["Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .target(
             name: "Training",
             dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "Yams"]),

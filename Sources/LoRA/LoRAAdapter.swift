@@ -1,4 +1,5 @@
 import Autodiff
+import Foundation
 import Models
 import Tensors
 
@@ -89,6 +90,78 @@ public final class LoRAModel {
         self.spec = spec
         self.model = model
         self.adapters = adapters
+    }
+
+    /// Attaches existing adapters (an import or a checkpoint) to `model`'s layers.
+    ///
+    /// Every module must exist in the model and fit it: A [rank, in], B [out, rank]. A module
+    /// or shape that does not fit (an adapter for another model or architecture) fails naming
+    /// the module and both shapes, before anything is attached. The matrices are copied.
+    ///
+    /// Usage: `let lora = try LoRAModel(attaching: try PEFTAdapterReader.read(directory: dir), to: model)`
+    public init(attaching weights: LoRAWeights, to model: TransformerModel) throws {
+        let linears = Dictionary(uniqueKeysWithValues: model.linears.map { ($0.name, $0) })
+        var adapters: [LoRAAdapter] = []
+        for name in weights.orderedModules {
+            guard let m = weights.modules[name] else { continue }
+            guard let linear = linears[name] else {
+                throw LoRAError.unknownModule("\(name) (the model has \(model.blocks.count) layers of \(LoRASpec.allTargetModules.joined(separator: ", ")))")
+            }
+            try Self.checkFits(module: name, a: m.a, b: m.b, linear: linear, rank: weights.rank)
+            adapters.append(try LoRAAdapter(module: name, a: m.a.copy(), b: m.b.copy(), scale: weights.scale, dropout: weights.dropout))
+        }
+        for adapter in adapters { linears[adapter.module]?.adapter = adapter }
+        // Modules that are not every target in every layer get the closest spec (it only describes them).
+        if let exact = try? weights.spec(layerCount: model.blocks.count) {
+            self.spec = exact
+        } else {
+            self.spec = try LoRASpec(rank: weights.rank, alpha: weights.alpha, useRSLoRA: weights.useRSLoRA, dropout: weights.dropout,
+                                     targetModules: weights.targetModules, layers: weights.layers)
+        }
+        self.model = model
+        self.adapters = adapters
+    }
+
+    static func checkFits(module: String, a: Tensor, b: Tensor, linear: Linear, rank: Int) throws {
+        guard a.shape.dims == [rank, linear.inFeatures] else {
+            throw LoRAError.shapeMismatch(module: module, tensor: "lora_A", expected: [rank, linear.inFeatures], found: a.shape.dims)
+        }
+        guard b.shape.dims == [linear.outFeatures, rank] else {
+            throw LoRAError.shapeMismatch(module: module, tensor: "lora_B", expected: [linear.outFeatures, rank], found: b.shape.dims)
+        }
+    }
+
+    /// The adapters' current matrices (copies), for export.
+    public var weights: LoRAWeights {
+        get throws {
+            var modules: [String: LoRAWeights.Module] = [:]
+            for a in adapters { modules[a.module] = .init(a: a.a.value.copy(), b: a.b.value.copy()) }
+            return try LoRAWeights(rank: spec.rank, alpha: spec.alpha, useRSLoRA: spec.useRSLoRA, dropout: spec.dropout, modules: modules)
+        }
+    }
+
+    /// Overwrites the attached adapters' A and B with `weights` (to start training from an
+    /// existing adapter). The modules must be exactly this model's adapted modules, with the
+    /// same rank and scale.
+    public func load(_ weights: LoRAWeights) throws {
+        guard weights.rank == spec.rank, weights.scale == spec.scale else {
+            throw LoRAError.invalidSpec("the adapter has rank \(weights.rank) and scale \(weights.scale); these adapters have rank \(spec.rank) and scale \(spec.scale)")
+        }
+        let expected = Set(adapters.map(\.module)), found = Set(weights.modules.keys)
+        guard expected == found else {
+            let missing = expected.subtracting(found).sorted(), extra = found.subtracting(expected).sorted()
+            throw LoRAError.invalidSpec("the adapter's modules differ: missing \(missing.prefix(3))\(missing.count > 3 ? "..." : ""), unexpected \(extra.prefix(3))\(extra.count > 3 ? "..." : "")")
+        }
+        let linears = Dictionary(uniqueKeysWithValues: model.linears.map { ($0.name, $0) })
+        for adapter in adapters {
+            guard let m = weights.modules[adapter.module], let linear = linears[adapter.module] else { continue }
+            try Self.checkFits(module: adapter.module, a: m.a, b: m.b, linear: linear, rank: spec.rank)
+        }
+        for adapter in adapters {
+            guard let m = weights.modules[adapter.module] else { continue }
+            try adapter.a.value.assign(m.a)
+            try adapter.b.value.assign(m.b)
+        }
     }
 
     /// Trainable parameters: A and B of every adapter, in a fixed order.

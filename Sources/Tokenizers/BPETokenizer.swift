@@ -44,7 +44,7 @@ public final class BPETokenizer: @unchecked Sendable {
     /// The token of each single byte, or -1 when the vocabulary lacks it.
     private let tokenForByte: [Int32]
     /// (left id << 32 | right id) -> merge rank and merged id.
-    private let merges: [UInt64: Merge]
+    let merges: [UInt64: Merge]
     private let specialMatcher: SpecialTokenMatcher
     private let wordCache = WordCache()
 

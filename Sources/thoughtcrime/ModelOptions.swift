@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import LoRA
 import Models
+import Training
 
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
@@ -12,17 +14,39 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Keep frozen weights as 'float32' (fastest) or 'quantized' (least memory).")
     var weights: WeightStorage = .float32
 
+    @Option(name: .long, help: "LoRA adapter to apply: a PEFT directory, a run directory, a checkpoint .h5 or a llama.cpp LoRA .gguf (what `export` writes).")
+    var adapter: String?
+
+    /// The base model, with `--adapter` attached when given.
     func load() throws -> LoadedModel {
-        do {
-            return try ModelLoader.load(path: model, weights: weights)
-        } catch let error as ModelError {
-            if case .io = error, model == ModelOptions.defaultModel {
-                throw ValidationError("\(error)\nRun scripts/fetch-model.sh to fetch the default base model.")
-            }
-            throw error
-        }
+        let loaded = try loadBase(path: model, weights: weights)
+        if let adapter { try attachAdapter(adapter, to: loaded) }
+        return loaded
     }
 }
+
+func loadBase(path: String, weights: WeightStorage) throws -> LoadedModel {
+    do {
+        return try ModelLoader.load(path: path, weights: weights)
+    } catch let error as ModelError {
+        if case .io = error, path == ModelOptions.defaultModel {
+            throw ValidationError("\(error)\nRun scripts/fetch-model.sh to fetch the default base model.")
+        }
+        throw error
+    }
+}
+
+/// Reads any adapter the toolkit writes and attaches it to the model's layers.
+@discardableResult
+func attachAdapter(_ path: String, to loaded: LoadedModel) throws -> LoRAModel {
+    let source = try AdapterSource.load(path: path, modelConfig: loaded.model.config)
+    if let trained = source.baseFingerprint, trained != loaded.fingerprint {
+        // Same shapes, other weights (e.g. another quantisation of the base) can be intended.
+        FileHandle.standardError.write(Data("warning: \(source.path) was trained on a base with fingerprint \(trained); \(loaded.path) has \(loaded.fingerprint)\n".utf8))
+    }
+    return try LoRAModel(attaching: source.weights, to: loaded.model)
+}
+
 
 extension WeightStorage: ExpressibleByArgument {}
 

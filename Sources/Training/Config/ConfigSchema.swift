@@ -95,7 +95,7 @@ public enum ConfigSchema {
         key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("float32"),
             "Keep frozen base weights as float32, or in their quantized form (less memory, slower)."),
         key("model.adapter", .string, .null, nullable: true,
-            "PEFT adapter directory to start from instead of a fresh adapter."),
+            "Adapter to start from instead of a fresh one: PEFT directory, run directory, checkpoint .h5 or LoRA .gguf. Its rank, alpha, use_rslora, target_modules and layers must equal lora.*; the optimiser starts fresh."),
 
         key("lora.rank", .int(min: 1, max: 1024), .int(8), "Rank r of each adapter."),
         key("lora.alpha", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false), .float(16),

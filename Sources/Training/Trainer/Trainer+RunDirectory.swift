@@ -79,7 +79,7 @@ extension Trainer {
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
-        let trainer = try Trainer(config: config, progress: progress)
+        let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: false)
         guard trainer.loaded.fingerprint == state.baseFingerprint else {
             throw TrainingError.fingerprintMismatch(what: "base model", checkpoint: state.baseFingerprint, configured: trainer.loaded.fingerprint, path: config.model.path)
         }

@@ -58,12 +58,19 @@ public final class Trainer {
     var lastLoss: Double?
     var resumed = false
 
-    public init(config: RunConfig, progress: ProgressReporter? = nil) throws {
+    /// With `model.adapter` set, training starts from that adapter (PEFT directory, run
+    /// directory, checkpoint or LoRA GGUF) instead of a fresh one. Its rank, alpha, use_rslora,
+    /// target modules and layers must equal the config's `lora.*` (the error lists each
+    /// difference with the `--set` that fixes it), so the resolved config stays a true
+    /// description of the run; the optimiser state starts fresh.
+    public convenience init(config: RunConfig, progress: ProgressReporter? = nil) throws {
+        try self.init(config: config, progress: progress, loadsStartingAdapter: true)
+    }
+
+    /// `loadsStartingAdapter` false is for resuming: the checkpoint's adapters replace it anyway.
+    init(config: RunConfig, progress: ProgressReporter?, loadsStartingAdapter: Bool) throws {
         self.config = config
         self.progress = progress ?? Trainer.defaultProgress(config.logging)
-        if config.model.adapter != nil {
-            throw TrainingError.unsupported("model.adapter: starting from an existing adapter is not supported yet; remove the key to train a fresh adapter")
-        }
         loaded = try ModelLoader.load(path: config.model.path, weights: config.model.weights == .quantized ? .quantized : .float32)
         let tokenizer = try loaded.requireTokenizer()
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
@@ -97,6 +104,11 @@ public final class Trainer {
             rank: config.lora.rank, alpha: Float(config.lora.alpha), useRSLoRA: config.lora.useRSLoRA,
             dropout: Float(config.lora.dropout), targetModules: config.lora.targetModules.map(\.rawValue), layers: config.lora.layers)
         lora = try LoRAModel(attachingTo: loaded.model, spec: spec, seed: UInt64(truncatingIfNeeded: config.run.seed))
+        if let adapterPath = config.model.adapter, loadsStartingAdapter {
+            let start = try AdapterSource.load(path: adapterPath, modelConfig: loaded.model.config)
+            try Trainer.checkStartingAdapter(start.weights, fits: spec, layerCount: loaded.model.blocks.count, path: adapterPath)
+            try lora.load(start.weights)
+        }
         optimizer = try AdamW(
             parameters: lora.parameters, beta1: config.training.adamBeta1, beta2: config.training.adamBeta2,
             epsilon: config.training.adamEpsilon, weightDecay: config.training.weightDecay)
@@ -118,6 +130,28 @@ public final class Trainer {
             totalSteps: totalSteps, minLRRatio: config.training.minLRRatio)
         runDirectory = (config.run.outputDir as NSString).appendingPathComponent(config.run.name)
         order = shuffler.order(epoch: 0, count: examples.count)
+    }
+
+    /// Refuses a starting adapter whose settings differ from `lora.*`, naming every difference.
+    static func checkStartingAdapter(_ weights: LoRAWeights, fits spec: LoRASpec, layerCount: Int, path: String) throws {
+        var differences: [String] = []
+        func differ(_ key: String, adapter: String, config: String) {
+            differences.append("\(key): adapter \(adapter), config \(config) (--set \(key)=\(adapter))")
+        }
+        if weights.rank != spec.rank { differ("lora.rank", adapter: "\(weights.rank)", config: "\(spec.rank)") }
+        if weights.alpha != spec.alpha { differ("lora.alpha", adapter: "\(weights.alpha)", config: "\(spec.alpha)") }
+        if weights.useRSLoRA != spec.useRSLoRA { differ("lora.use_rslora", adapter: "\(weights.useRSLoRA)", config: "\(spec.useRSLoRA)") }
+        if Set(weights.targetModules) != Set(spec.targetModules) {
+            differ("lora.target_modules", adapter: "[\(weights.targetModules.joined(separator: ","))]", config: "[\(spec.targetModules.joined(separator: ","))]")
+        }
+        let configLayers = spec.layers?.sorted() ?? Array(0..<layerCount)
+        if weights.layers != configLayers {
+            let adapterLayers = weights.layers == Array(0..<layerCount) ? "null" : "[\(weights.layers.map(String.init).joined(separator: ","))]"
+            differ("lora.layers", adapter: adapterLayers, config: spec.layers == nil ? "null" : "\(configLayers)")
+        }
+        guard differences.isEmpty else {
+            throw TrainingError.unsupported("model.adapter \(path) does not match the config's LoRA settings:\n  " + differences.joined(separator: "\n  "))
+        }
     }
 
     static func defaultProgress(_ logging: RunConfig.LoggingSection) -> ProgressReporter {
