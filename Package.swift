@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,10 +43,17 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "Yams"]),
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "Training", "LoRA", "Models", "Tokenizers", "ModelFormats", "Autodiff", "Tensors", "Yams",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
-                "Tensors", "Autodiff", "CHDF5", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats",
+                "Tensors", "Autodiff", "CHDF5", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -62,6 +70,9 @@ let package = Package(
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors"]),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "EvaluationTests", dependencies: ["Evaluation", "Training", "LoRA", "Models", "Tokenizers", "Tensors"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],

@@ -1,0 +1,17 @@
+/// Why an evaluation could not start or finish. Each case names the suite file, question or
+/// judge involved.
+public enum EvaluationError: Error, Equatable, CustomStringConvertible {
+    case invalidSuite(file: String, message: String)
+    case judgeUnavailable(judge: String, reason: String)
+    case invalidInput(String)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidSuite(file, message): return "\(file): \(message)"
+        case let .judgeUnavailable(judge, reason): return "judge '\(judge)' unavailable: \(reason)"
+        case .invalidInput(let m): return m
+        case let .io(path, reason): return "\(path): \(reason)"
+        }
+    }
+}
