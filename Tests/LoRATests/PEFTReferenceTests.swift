@@ -93,6 +93,20 @@ final class PEFTReferenceTests: XCTestCase {
         }
     }
 
+    /// Control: the same adapter with q_proj B rows in GGUF (interleaved) order is measurably
+    /// wrong for the Hugging Face model, so the match above really checks the row convention.
+    func testQRowsInGGUFOrderWouldNotMatchPEFT() throws {
+        let fixture = try fixture()
+        let c = try XCTUnwrap(fixture.cases.first { $0.targets == ["q_proj", "v_proj"] })
+        let loaded = try base()
+        var weights = try weights(for: c, loaded.model, magnitude: fixture.magnitude)
+        for (name, m) in weights.modules where name.hasSuffix("q_proj") {
+            weights.modules[name]?.b = try LlamaRowPermutation.hfToGGUF(m.b, headDim: loaded.model.config.headDim)
+        }
+        _ = try LoRAModel(attaching: weights, to: loaded.model)
+        XCTAssertGreaterThan(try worstDifference(loaded.model, fixture, c), 1e-2)
+    }
+
     func testMergedModelsOfTheRealBaseMatchBasePlusAdapterAndPEFT() throws {
         let fixture = try fixture()
         let c = try XCTUnwrap(fixture.cases.first)
