@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
             resources: [.copy("Fixtures")]),
