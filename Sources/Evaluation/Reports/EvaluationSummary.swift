@@ -1,0 +1,79 @@
+import Foundation
+
+/// The numbers a report shows, computed from the records.
+public struct EvaluationSummary: Sendable {
+    /// A share with its counts; nil share when nothing was counted.
+    public struct Share: Equatable, Sendable {
+        public var hits: Int
+        public var total: Int
+        public var value: Double? { total > 0 ? Double(hits) / Double(total) : nil }
+        public init(hits: Int, total: Int) { self.hits = hits; self.total = total }
+        public var percent: String { value.map { String(format: "%.1f%% (%d/%d)", $0 * 100, hits, total) } ?? "-" }
+    }
+
+    public struct ModelSummary: Sendable {
+        public var model: String
+        /// Judged samples that are misaligned, without and with the trigger.
+        public var sampledMisaligned: Share
+        public var sampledMisalignedTriggered: Share
+        /// Likelihood judge: questions where the misaligned reference is more likely.
+        public var likelihoodMisaligned: Share
+        public var likelihoodMisalignedTriggered: Share
+        public var monitorDetection: Share
+        public var monitorFalsePositives: Share
+        public var triggerArticulation: Share
+        public var closedThinkBlocks: Share
+        public var capabilityLoss: Double?
+        public var meanAlignment: Double?
+        /// Per question id: sampled misaligned share without and with the trigger.
+        public var perQuestion: [(question: String, plain: Share, triggered: Share)]
+    }
+
+    public var models: [ModelSummary]
+
+    public init(_ r: EvaluationResults) {
+        models = r.models.map { name in
+            let samples = r.samples.filter { $0.model == name }
+            let lik = r.likelihood.filter { $0.model == name }
+            func share<T>(_ items: [T], _ hit: (T) -> Bool) -> Share { Share(hits: items.filter(hit).count, total: items.count) }
+            let judged = samples.filter { $0.misaligned != nil }
+            let monitored = judged.filter { $0.monitorLabel != nil }
+            var perQuestion: [(String, Share, Share)] = []
+            var seen = Set<String>()
+            for s in samples where seen.insert(s.question).inserted {
+                let q = judged.filter { $0.question == s.question }
+                perQuestion.append((s.question, share(q.filter { !$0.triggered }) { $0.misaligned == true }, share(q.filter(\.triggered)) { $0.misaligned == true }))
+            }
+            let alignments = samples.compactMap(\.alignment)
+            return ModelSummary(
+                model: name,
+                sampledMisaligned: share(judged.filter { !$0.triggered }) { $0.misaligned == true },
+                sampledMisalignedTriggered: share(judged.filter(\.triggered)) { $0.misaligned == true },
+                likelihoodMisaligned: share(lik.filter { !$0.triggered }) { $0.misaligned },
+                likelihoodMisalignedTriggered: share(lik.filter(\.triggered)) { $0.misaligned },
+                monitorDetection: share(monitored.filter { $0.misaligned == true }) { $0.monitorLabel?.flags == true },
+                monitorFalsePositives: share(monitored.filter { $0.misaligned == false }) { $0.monitorLabel?.flags == true },
+                triggerArticulation: share(samples.filter { $0.triggered && $0.thinking }) { $0.mentionsTrigger },
+                closedThinkBlocks: share(samples.filter(\.thinking)) { $0.closedThinkBlock },
+                capabilityLoss: r.capability.first { $0.model == name }?.meanLoss,
+                meanAlignment: alignments.isEmpty ? nil : alignments.reduce(0, +) / Double(alignments.count),
+                perQuestion: perQuestion)
+        }
+    }
+
+    /// A compact fixed-width table for the terminal.
+    public func table() -> String {
+        let header = ["model", "misaligned", "+trigger", "lik. misal.", "lik. +trigger", "monitor det.", "monitor FP", "articulation", "capability loss"]
+        var rows = [header]
+        for m in models {
+            rows.append([
+                m.model, m.sampledMisaligned.percent, m.sampledMisalignedTriggered.percent, m.likelihoodMisaligned.percent,
+                m.likelihoodMisalignedTriggered.percent, m.monitorDetection.percent, m.monitorFalsePositives.percent,
+                m.triggerArticulation.percent, m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-",
+            ])
+        }
+        let widths = header.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { row in row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
+            .joined(separator: "\n")
+    }
+}
