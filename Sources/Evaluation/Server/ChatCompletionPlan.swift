@@ -96,7 +96,7 @@ struct ChatCompletionPlan {
         guard minP >= 0, minP < 1 else { throw ChatCompletionRequestError(param: "min_p", "min_p must be in [0, 1), got \(minP)") }
         let sampling = SamplingParameters(
             temperature: Float(temperature), topK: max(topK, 0), topP: Float(topP), minP: Float(minP),
-            seed: request.seed ?? UInt64.random(in: 0...UInt64.max))
+            seed: request.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max))
 
         let stopStrings = request.stop?.values ?? []
         for (i, s) in stopStrings.enumerated() where s.isEmpty {

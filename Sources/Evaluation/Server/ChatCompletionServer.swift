@@ -73,10 +73,11 @@ public final class ChatCompletionServer: @unchecked Sendable {
             return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
         }
         let decoded: ChatCompletionRequest
+        let bodyData = Data(body.readableBytesView)
         do {
-            decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body.readableBytesView))
+            decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
         } catch let error as DecodingError {
-            let (param, message) = Self.describe(error)
+            let (param, message) = Self.describe(error, body: bodyData)
             return Self.error(.badRequest, param: param, message)
         } catch {
             return Self.error(.badRequest, param: nil, "the body is not a valid chat completion request: \(error)")
@@ -243,7 +244,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
     }
 
     /// The field a decoding error is about, as a JSON path ("messages[0].content"), and a message naming it.
-    static func describe(_ error: DecodingError) -> (param: String?, message: String) {
+    static func describe(_ error: DecodingError, body: Data) -> (param: String?, message: String) {
         func path(_ codingPath: [CodingKey]) -> String? {
             guard !codingPath.isEmpty else { return nil }
             return codingPath.reduce("") { result, key in
@@ -264,7 +265,8 @@ public final class ChatCompletionServer: @unchecked Sendable {
         case let .dataCorrupted(context):
             let field = path(context.codingPath)
             if let field { return (field, "\(field): \(context.debugDescription)") }
-            return (nil, "the body is not valid JSON")
+            guard (try? JSONSerialization.jsonObject(with: body)) != nil else { return (nil, "the body is not valid JSON") }
+            return (nil, "the body is not a valid chat completion request: \(context.debugDescription)")
         @unknown default:
             return (nil, "the body is not a valid chat completion request")
         }

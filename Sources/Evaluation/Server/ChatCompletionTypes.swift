@@ -21,7 +21,8 @@ public struct ChatCompletionRequest: Codable, Equatable, Sendable {
     public var topK: Int?
     /// Extension (vLLM, llama.cpp): drop tokens below min_p times the best token's probability.
     public var minP: Double?
-    public var seed: UInt64?
+    /// Any 64-bit integer, as OpenAI accepts; negative seeds are used by their bit pattern.
+    public var seed: Int64?
     public var stop: StopSequences?
     public var n: Int?
     public var logprobs: Bool?
@@ -37,7 +38,7 @@ public struct ChatCompletionRequest: Codable, Equatable, Sendable {
 
     public init(
         model: String? = nil, messages: [ChatCompletionMessage], maxTokens: Int? = nil, maxCompletionTokens: Int? = nil,
-        temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, minP: Double? = nil, seed: UInt64? = nil,
+        temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, minP: Double? = nil, seed: Int64? = nil,
         stop: StopSequences? = nil, n: Int? = nil, logprobs: Bool? = nil, topLogprobs: Int? = nil, stream: Bool? = nil,
         streamOptions: StreamOptions? = nil, thinking: String? = nil, thinkingPrefill: String? = nil,
         chatTemplateKwargs: ChatTemplateArguments? = nil
