@@ -160,6 +160,12 @@ final class OpenAICompatibleClientTests: XCTestCase {
                 let authorization = request.headers[.authorization] ?? "none"
                 return Response(status: .unauthorized, body: ResponseBody(byteBuffer: ByteBuffer(string: "bad key: \(authorization)")))
             }
+            // The same, with the key where an error excerpt is cut short.
+            router.post("/long/v1/chat/completions") { request, _ in
+                let authorization = request.headers[.authorization] ?? "none"
+                let body = String(repeating: ".", count: 290) + "bad key: \(authorization)"
+                return Response(status: .forbidden, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+            }
         }
         do {
             _ = try await client(server.baseURL).complete(messages: question)
@@ -171,6 +177,14 @@ final class OpenAICompatibleClientTests: XCTestCase {
             XCTAssertFalse(description.contains(Self.key), description)
         }
         XCTAssertEqual(counter.count("/v1/chat/completions"), 1, "4xx is not retried")
+        do {
+            _ = try await client(server.baseURL.deletingLastPathComponent().appendingPathComponent("long/v1")).complete(messages: question)
+            XCTFail("403 is an error")
+        } catch {
+            let description = "\(error)"
+            XCTAssertTrue(description.contains("HTTP 403"), description)
+            XCTAssertFalse(description.contains(String(Self.key.prefix(8))), "not even the start of the key: \(description)")
+        }
     }
 
     func testTheKeyIsNeverWrittenToTheCache() async throws {

@@ -76,6 +76,10 @@ public final class OpenAICompatibleClient: @unchecked Sendable {
         self.cache = configuration.cacheDirectory.map(JudgeResponseCache.init(directory:))
     }
 
+    deinit {
+        session.finishTasksAndInvalidate()
+    }
+
     /// The endpoint requests are sent to.
     public var endpoint: URL { configuration.baseURL.appendingPathComponent("chat/completions") }
 
@@ -153,10 +157,10 @@ public final class OpenAICompatibleClient: @unchecked Sendable {
                 do {
                     return (data, try JSONDecoder().decode(ChatCompletionResponse.self, from: data))
                 } catch {
-                    throw unavailable("\(endpoint) answered HTTP \(status) with a body that is not a chat completion: \(Self.excerpt(data))", key: key)
+                    throw unavailable("\(endpoint) answered HTTP \(status) with a body that is not a chat completion: \(excerpt(data, key: key))", key: key)
                 }
             }
-            lastFailure = "HTTP \(status): \(Self.excerpt(data))"
+            lastFailure = "HTTP \(status): \(excerpt(data, key: key))"
             guard status == 429 || (500..<600).contains(status) else {
                 throw unavailable("\(endpoint) refused the request (\(lastFailure)); not retried", key: key)
             }
@@ -190,9 +194,14 @@ public final class OpenAICompatibleClient: @unchecked Sendable {
         return .judgeUnavailable(judge: configuration.name, reason: reason)
     }
 
-    private static func excerpt(_ data: Data) -> String {
-        let text = String(decoding: data.prefix(300), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-        return text.isEmpty ? "(empty body)" : text + (data.count > 300 ? "..." : "")
+    /// The start of a response body for an error message. The key is cut out before the body is
+    /// shortened, so not even part of it can survive.
+    private func excerpt(_ data: Data, key: String?) -> String {
+        var text = String(decoding: data, as: UTF8.self)
+        if let key, !key.isEmpty { text = text.replacingOccurrences(of: key, with: "[redacted]") }
+        text = text.replacingOccurrences(of: "\n", with: " ")
+        if text.isEmpty { return "(empty body)" }
+        return text.count > 300 ? text.prefix(300) + "..." : text
     }
 }
 
