@@ -118,7 +118,9 @@ public final class ChatCompletionServer: @unchecked Sendable {
     }
 
     private func complete(_ plan: ChatCompletionPlan, id: String) throws -> ChatCompletionResponse {
+        let start = Date()
         let results = try generate(plan, onStep: nil)
+        logCompletion(id, plan, results, since: start)
         let choices = results.enumerated().map { i, result in
             let parts = plan.splitter.split(result.text, isFinal: true)
             return ChatCompletionChoice(
@@ -151,6 +153,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
             var ids = Array(repeating: [Int32](), count: plan.choices)
             var logprobsSent = Array(repeating: 0, count: plan.choices)
             do {
+                let start = Date()
                 let results = try generate(plan) { token in
                     let s = token.sequence
                     ids[s].append(token.id)
@@ -161,6 +164,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
                     send(chunk([ChatCompletionChunkChoice(
                         index: s, delta: ChatCompletionDelta(content: delta.content, reasoningContent: delta.reasoning), logprobs: logprobs)]))
                 }
+                logCompletion(id, plan, results, since: start)
                 for (i, result) in results.enumerated() {
                     let delta = sent[i].advance(to: plan.splitter.split(result.text, isFinal: true))
                     // The token that completed a stop string is never streamed on its own.
@@ -189,6 +193,12 @@ public final class ChatCompletionServer: @unchecked Sendable {
     }
 
     // MARK: - Response pieces
+
+    private func logCompletion(_ id: String, _ plan: ChatCompletionPlan, _ results: [GenerationResult], since start: Date) {
+        let seconds = Date().timeIntervalSince(start)
+        let tokens = results.reduce(0) { $0 + $1.ids.count }
+        logger.info("\(id): \(plan.choices) choice(s), \(plan.promptIDs.count) prompt + \(tokens) new tokens in \(String(format: "%.2f", seconds)) s\(plan.stream ? " (streamed)" : "")")
+    }
 
     private func tokenLogprob(_ step: GeneratedTokenLogProbabilities) -> TokenLogprob {
         func entry(_ token: TokenLogProbability) -> TopLogprob {
