@@ -1,11 +1,15 @@
 import Evaluation
 import Foundation
+import LoRA
+import Models
 import XCTest
 
 /// `thoughtcrime serve`'s HTTP API, served by the real `ChatCompletionServer` over a tiny model
 /// on 127.0.0.1 with a free port.
 final class ChatCompletionServerTests: XCTestCase {
     var server: TestHTTPServer!
+    /// Servers a test starts besides `server`, stopped after it.
+    var otherServers: [TestHTTPServer] = []
 
     var completions: URL { server.baseURL.appendingPathComponent("chat/completions") }
 
@@ -17,6 +21,7 @@ final class ChatCompletionServerTests: XCTestCase {
 
     override func tearDown() async throws {
         await server?.stop()
+        for other in otherServers { await other.stop() }
     }
 
     /// A greedy request for `tokens` new tokens, with `extra` fields merged in.
@@ -249,6 +254,26 @@ final class ChatCompletionServerTests: XCTestCase {
         XCTAssertEqual(parts.choices[0].message, plain.choices[0].message)
         let developer = try await complete(request(["messages": [["role": "developer", "content": "Be brief."], ["role": "user", "content": "Hi"]]], tokens: 4))
         XCTAssertEqual(developer.choices.count, 1)
+    }
+
+    func testAnAttachedAdapterIsWhatGetsServed() async throws {
+        // A model of its own: attaching changes its layers.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tc-serve-adapter-\(UUID().uuidString).gguf").path
+        try TinyServedModel.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let adapted = try ModelLoader.load(path: path)
+        let spec = try LoRASpec(rank: 4, alpha: 8, useRSLoRA: false, targetModules: LoRASpec.allTargetModules, layers: nil)
+        _ = try LoRAModel(attaching: LoRAWeights.seededRandom(for: adapted.model, spec: spec, seed: 3, magnitude: 3), to: adapted.model)
+        let adaptedServer = try await TestHTTPServer.start(
+            ChatCompletionServer(model: adapted, modelName: "tiny+adapter", logger: TestHTTPServer.quietLogger))
+        otherServers.append(adaptedServer)
+
+        let body = request(["logprobs": true], tokens: 8)
+        let base = try await complete(body)
+        let reply = try await HTTP.post(adaptedServer.baseURL.appendingPathComponent("chat/completions"), json: body)
+        let withAdapter = try JSONDecoder().decode(ChatCompletionResponse.self, from: reply.body)
+        XCTAssertEqual(withAdapter.model, "tiny+adapter")
+        XCTAssertNotEqual(withAdapter.choices[0].logprobs?.content?.first?.logprob, base.choices[0].logprobs?.content?.first?.logprob)
     }
 
     /// Two adjacent characters of `text` (after the first three) that are neither whitespace nor
