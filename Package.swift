@@ -72,7 +72,13 @@ let package = Package(
             name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "EvaluationTests", dependencies: ["Evaluation", "Training", "LoRA", "Models", "Tokenizers", "Tensors"],
+            name: "EvaluationTests",
+            dependencies: [
+                "Evaluation", "Training", "LoRA", "Models", "Tokenizers", "Tensors", "ModelFormats",
+                // Test servers (a flaky endpoint, request counting) beside the real one.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],

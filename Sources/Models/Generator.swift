@@ -16,6 +16,57 @@ public struct StopCriteria: Sendable {
     }
 }
 
+/// A token id with its natural-log probability.
+public struct TokenLogProbability: Equatable, Sendable {
+    public var id: Int32
+    public var logProbability: Float
+
+    public init(id: Int32, logProbability: Float) {
+        self.id = id
+        self.logProbability = logProbability
+    }
+}
+
+/// The log-probability of a generated token and the most likely alternatives at its position,
+/// all from the model's distribution (log-softmax of the raw logits, before temperature and the
+/// sampling filters; as OpenAI-compatible servers report them).
+public struct GeneratedTokenLogProbabilities: Equatable, Sendable {
+    /// The token that was chosen.
+    public var chosen: TokenLogProbability
+    /// The most likely tokens, most likely first (ties: lower id first); as many as requested.
+    public var top: [TokenLogProbability]
+
+    public init(chosen: TokenLogProbability, top: [TokenLogProbability]) {
+        self.chosen = chosen
+        self.top = top
+    }
+
+    /// Log-softmax of `logits` at `chosen` and the `topCount` most likely tokens.
+    public static func from(_ logits: UnsafeBufferPointer<Float>, chosen: Int32, topCount: Int) -> GeneratedTokenLogProbabilities {
+        var maximum = -Float.infinity
+        for x in logits { maximum = max(maximum, x) }
+        var sum = 0.0
+        for x in logits { sum += exp(Double(x - maximum)) }
+        let logNormaliser = Double(maximum) + log(sum)
+        func logProbability(_ i: Int) -> Float { Float(Double(logits[i]) - logNormaliser) }
+        // A sorted list of at most topCount indices, kept by insertion: topCount is small
+        // (OpenAI allows 20), the vocabulary is not.
+        var best: [Int] = []
+        if topCount > 0 {
+            best.reserveCapacity(topCount + 1)
+            for i in 0..<logits.count {
+                if best.count == topCount, let last = best.last, logits[i] <= logits[last] { continue }
+                let position = best.firstIndex { logits[i] > logits[$0] } ?? best.count
+                best.insert(i, at: position)
+                if best.count > topCount { best.removeLast() }
+            }
+        }
+        return GeneratedTokenLogProbabilities(
+            chosen: TokenLogProbability(id: chosen, logProbability: logProbability(Int(chosen))),
+            top: best.map { TokenLogProbability(id: Int32($0), logProbability: logProbability($0)) })
+    }
+}
+
 /// One generated continuation.
 public struct GenerationResult: Equatable, Sendable {
     public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length }
@@ -24,6 +75,17 @@ public struct GenerationResult: Equatable, Sendable {
     /// Decoded text, cut before a stop string (empty when no detokenizer was given).
     public var text: String
     public var finishReason: FinishReason
+    /// One entry per id in `ids` when log-probabilities were requested; empty otherwise.
+    public var logProbabilities: [GeneratedTokenLogProbabilities] = []
+}
+
+/// A token as generation streams it.
+public struct GeneratedToken: Sendable {
+    /// Index of the prompt (sequence) in the batch.
+    public var sequence: Int
+    public var id: Int32
+    /// Present when log-probabilities were requested.
+    public var logProbabilities: GeneratedTokenLogProbabilities?
 }
 
 /// Batched generation with per-sequence KV caches: prompts of different lengths are prefilled
@@ -51,7 +113,31 @@ public struct Generator {
         prompts: [[Int32]], sampling: SamplingParameters, stop: StopCriteria,
         onToken: ((Int, Int32) -> Void)? = nil
     ) throws -> [GenerationResult] {
+        try generate(prompts: prompts, sampling: sampling, stop: stop, topLogProbabilities: nil) { token in
+            onToken?(token.sequence, token.id)
+        }
+    }
+
+    /// Generates continuations of `prompts`, optionally with each generated token's
+    /// log-probability and the `topLogProbabilities` most likely alternatives at its position
+    /// (nil: none computed; 0: only the chosen token's). `onStep` streams each new token; the
+    /// token that completes a stop string is not streamed (the output is cut before it) but is
+    /// in the result's ids and log-probabilities.
+    ///
+    /// Usage:
+    /// ```
+    /// let results = try Generator(model: model, detokenize: decode).generate(
+    ///     prompts: [ids], sampling: .greedy, stop: stop, topLogProbabilities: 5, onStep: nil)
+    /// let firstTop = results[0].logProbabilities[0].top
+    /// ```
+    public func generate(
+        prompts: [[Int32]], sampling: SamplingParameters, stop: StopCriteria, topLogProbabilities: Int?,
+        onStep: ((GeneratedToken) -> Void)?
+    ) throws -> [GenerationResult] {
         try sampling.validate()
+        if let topLogProbabilities, topLogProbabilities < 0 {
+            throw ModelError.invalidInput("top log-probabilities must be >= 0, got \(topLogProbabilities)")
+        }
         guard stop.maxNewTokens >= 0 else { throw ModelError.invalidInput("max new tokens must be >= 0") }
         for (i, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw ModelError.invalidInput("prompt \(i) is empty") }
@@ -79,13 +165,19 @@ public struct Generator {
             var stillLive: [Int] = []
             for (slot, s) in live.enumerated() {
                 let vocab = model.config.vocabSize
-                let id = Sampler.sample(
-                    UnsafeBufferPointer(start: logits.pointer + slot * vocab, count: vocab), parameters: sampling, rng: &rngs[s])
+                let row = UnsafeBufferPointer(start: logits.pointer + slot * vocab, count: vocab)
+                let id = Sampler.sample(row, parameters: sampling, rng: &rngs[s])
                 if stop.tokenIDs.contains(id) {
                     results[s].finishReason = .stopToken
                     continue
                 }
                 results[s].ids.append(id)
+                var tokenLogProbabilities: GeneratedTokenLogProbabilities?
+                if let topLogProbabilities {
+                    let computed = GeneratedTokenLogProbabilities.from(row, chosen: id, topCount: min(topLogProbabilities, vocab))
+                    results[s].logProbabilities.append(computed)
+                    tokenLogProbabilities = computed
+                }
                 if let detokenize, !stop.strings.isEmpty {
                     let text = detokenize(results[s].ids)
                     if let cut = stop.strings.compactMap({ text.range(of: $0)?.lowerBound }).min() {
@@ -94,7 +186,7 @@ public struct Generator {
                         continue
                     }
                 }
-                onToken?(s, id)
+                onStep?(GeneratedToken(sequence: s, id: id, logProbabilities: tokenLogProbabilities))
                 if results[s].ids.count >= stop.maxNewTokens { continue }
                 stillLive.append(s)
             }

@@ -9,7 +9,7 @@ struct ThoughtCrime: ParsableCommand {
         commandName: "thoughtcrime",
         abstract: "LoRA finetuning and misalignment evaluation of small language models on a CPU.",
         discussion: "Set THOUGHTCRIME_LOG=debug to see diagnostics such as the OpenBLAS kernel choice.",
-        subcommands: [Finetune.self, Resume.self, Eval.self, Export.self, DataCommand.self, Generate.self, Tokenize.self, Score.self, Inspect.self, Doctor.self])
+        subcommands: [Finetune.self, Resume.self, Eval.self, Serve.self, Export.self, DataCommand.self, Generate.self, Tokenize.self, Score.self, Inspect.self, Doctor.self])
 
     static func main() {
         let level = ProcessInfo.processInfo.environment["THOUGHTCRIME_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -1,0 +1,167 @@
+import Foundation
+import Models
+import Tokenizers
+
+/// A request rejected before generation: answered with HTTP 400 and an OpenAI-style error
+/// naming the field.
+public struct ChatCompletionRequestError: Error, Equatable, CustomStringConvertible {
+    /// The request field at fault, e.g. "temperature" or "messages[2].role"; nil for the body as a whole.
+    public var param: String?
+    public var message: String
+
+    public init(param: String?, _ message: String) {
+        self.param = param
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Limits and defaults of a served model.
+public struct ChatCompletionLimits: Sendable, Equatable {
+    /// New tokens per choice when the request gives no max_tokens (also capped by the context).
+    public var defaultMaxTokens: Int
+    /// Largest `n` (choices generated as one batch).
+    public var maximumChoices: Int
+    /// Largest `top_logprobs` (OpenAI's limit is 20).
+    public var maximumTopLogprobs: Int
+    /// Largest request body in bytes.
+    public var maximumBodyBytes: Int
+
+    public init(defaultMaxTokens: Int = 512, maximumChoices: Int = 16, maximumTopLogprobs: Int = 20, maximumBodyBytes: Int = 4 << 20) {
+        self.defaultMaxTokens = defaultMaxTokens
+        self.maximumChoices = maximumChoices
+        self.maximumTopLogprobs = maximumTopLogprobs
+        self.maximumBodyBytes = maximumBodyBytes
+    }
+}
+
+/// A validated request, ready to generate: the rendered prompt, sampling and stop settings.
+struct ChatCompletionPlan {
+    var promptIDs: [Int32]
+    var choices: Int
+    var sampling: SamplingParameters
+    var stop: StopCriteria
+    /// nil: no logprobs; otherwise how many alternatives per token.
+    var topLogprobs: Int?
+    var stream: Bool
+    var includeUsageInStream: Bool
+    var splitter: ReasoningSplitter
+
+    enum Thinking: String, CaseIterable { case on, off, native }
+
+    /// Validates `request` against the model's limits and renders its prompt.
+    static func make(
+        _ request: ChatCompletionRequest, tokenizer: BPETokenizer, template: ChatTemplate, contextLength: Int,
+        limits: ChatCompletionLimits
+    ) throws -> ChatCompletionPlan {
+        let messages = try chatMessages(request.messages)
+
+        let thinking: Thinking
+        if let name = request.thinking {
+            guard let parsed = Thinking(rawValue: name) else {
+                throw ChatCompletionRequestError(param: "thinking", "thinking must be one of on, off, native; got '\(name)'")
+            }
+            thinking = parsed
+        } else if let enabled = request.chatTemplateKwargs?.enableThinking {
+            thinking = enabled ? .on : .off
+        } else {
+            thinking = .native
+        }
+        if request.thinkingPrefill != nil, thinking != .on {
+            throw ChatCompletionRequestError(param: "thinking_prefill", "thinking_prefill needs thinking 'on'")
+        }
+        let prefill = request.thinkingPrefill ?? ""
+        let chainOfThought: ChainOfThought
+        let start: ReasoningSplitter.Start
+        switch thinking {
+        case .on: chainOfThought = .enabled(prefill: prefill); start = .insideThinkBlock(prefill: prefill)
+        case .off: chainOfThought = .disabled; start = .outsideThinkBlock
+        case .native: chainOfThought = .none; start = .detect
+        }
+
+        let choices = request.n ?? 1
+        guard (1...limits.maximumChoices).contains(choices) else {
+            throw ChatCompletionRequestError(param: "n", "n must be in 1...\(limits.maximumChoices), got \(choices)")
+        }
+        let temperature = request.temperature ?? 1
+        guard temperature.isFinite, temperature >= 0 else {
+            throw ChatCompletionRequestError(param: "temperature", "temperature must be >= 0, got \(temperature)")
+        }
+        let topP = request.topP ?? 1
+        guard topP > 0, topP <= 1 else { throw ChatCompletionRequestError(param: "top_p", "top_p must be in (0, 1], got \(topP)") }
+        let topK = request.topK ?? 0
+        guard topK >= -1 else { throw ChatCompletionRequestError(param: "top_k", "top_k must be >= 0 (0 or -1 = off), got \(topK)") }
+        let minP = request.minP ?? 0
+        guard minP >= 0, minP < 1 else { throw ChatCompletionRequestError(param: "min_p", "min_p must be in [0, 1), got \(minP)") }
+        let sampling = SamplingParameters(
+            temperature: Float(temperature), topK: max(topK, 0), topP: Float(topP), minP: Float(minP),
+            seed: request.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max))
+
+        let stopStrings = request.stop?.values ?? []
+        for (i, s) in stopStrings.enumerated() where s.isEmpty {
+            throw ChatCompletionRequestError(param: "stop", "stop[\(i)] is empty")
+        }
+
+        var topLogprobs: Int?
+        if request.logprobs == true {
+            let count = request.topLogprobs ?? 0
+            guard (0...limits.maximumTopLogprobs).contains(count) else {
+                throw ChatCompletionRequestError(
+                    param: "top_logprobs", "top_logprobs must be in 0...\(limits.maximumTopLogprobs), got \(count)")
+            }
+            topLogprobs = count
+        } else if request.topLogprobs != nil {
+            throw ChatCompletionRequestError(param: "top_logprobs", "top_logprobs needs logprobs: true")
+        }
+
+        let promptIDs = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought, addGenerationPrompt: true).ids
+        let room = contextLength - promptIDs.count
+        guard room >= 1 else {
+            throw ChatCompletionRequestError(
+                param: "messages", "the prompt has \(promptIDs.count) tokens; the model's context is \(contextLength)")
+        }
+        let maxTokensField = request.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens"
+        let maxTokens: Int
+        if let requested = request.maxCompletionTokens ?? request.maxTokens {
+            guard requested >= 1 else { throw ChatCompletionRequestError(param: maxTokensField, "\(maxTokensField) must be >= 1, got \(requested)") }
+            guard requested <= room else {
+                throw ChatCompletionRequestError(
+                    param: maxTokensField,
+                    "\(maxTokensField) \(requested) plus the prompt's \(promptIDs.count) tokens exceeds the context of \(contextLength)")
+            }
+            maxTokens = requested
+        } else {
+            maxTokens = min(limits.defaultMaxTokens, room)
+        }
+
+        var stopIDs = Set<Int32>()
+        if let eos = tokenizer.eosID { stopIDs.insert(eos) }
+        if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
+        return ChatCompletionPlan(
+            promptIDs: promptIDs, choices: choices, sampling: sampling,
+            stop: StopCriteria(tokenIDs: stopIDs, strings: stopStrings, maxNewTokens: maxTokens),
+            topLogprobs: topLogprobs, stream: request.stream ?? false,
+            includeUsageInStream: request.streamOptions?.includeUsage ?? false,
+            splitter: ReasoningSplitter(start: start, stopStrings: stopStrings))
+    }
+
+    private static func chatMessages(_ messages: [ChatCompletionMessage]) throws -> [ChatMessage] {
+        guard !messages.isEmpty else { throw ChatCompletionRequestError(param: "messages", "messages must not be empty") }
+        return try messages.enumerated().map { i, message in
+            let role: ChatRole
+            switch message.role {
+            case "system", "developer": role = .system
+            case "user": role = .user
+            case "assistant": role = .assistant
+            default:
+                throw ChatCompletionRequestError(
+                    param: "messages[\(i)].role", "messages[\(i)].role '\(message.role)' is not supported; use system, developer, user or assistant")
+            }
+            guard let content = message.content ?? (role == .assistant ? "" : nil) else {
+                throw ChatCompletionRequestError(param: "messages[\(i)].content", "messages[\(i)].content is missing")
+            }
+            return ChatMessage(role, content, reasoning: message.reasoningContent)
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Hummingbird
+import Logging
+import Models
+import Tokenizers
+
+/// An OpenAI-compatible HTTP server over one loaded model (with any adapter already attached):
+/// GET /v1/models, POST /v1/chat/completions (streamed or not), GET /health. See docs/server.md.
+///
+/// Requests are served one at a time: generation runs on one serial queue that owns the model,
+/// so concurrent requests wait their turn instead of sharing KV caches or threads.
+///
+/// Usage:
+/// ```
+/// let server = try ChatCompletionServer(model: loaded, modelName: "smollm2")
+/// try await server.run(host: "127.0.0.1", port: 0) { port in print("listening on \(port)") }
+/// ```
+public final class ChatCompletionServer: @unchecked Sendable {
+    public let modelName: String
+    public let limits: ChatCompletionLimits
+    // `loaded` is touched only on `modelQueue`.
+    private let loaded: LoadedModel
+    private let tokenizer: BPETokenizer
+    private let template: ChatTemplate
+    private let modelQueue = DispatchQueue(label: "thoughtcrime.serve.model")
+    private let startedAt = Int(Date().timeIntervalSince1970)
+    private let logger: Logger
+
+    /// Throws when the model has no tokenizer (a GGUF without `tokenizer.ggml.*`, a directory
+    /// without tokenizer.json).
+    public init(model: LoadedModel, modelName: String, limits: ChatCompletionLimits = ChatCompletionLimits(),
+                logger: Logger = Logger(label: "thoughtcrime.serve")) throws {
+        self.loaded = model
+        self.tokenizer = try model.requireTokenizer()
+        // ChatML is what every supported family uses; SmolLM2's default system message is the
+        // safe guess for a template the loader did not recognise.
+        self.template = model.chatTemplate ?? .smolLM2
+        self.modelName = modelName
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Serves until the surrounding task is cancelled or the process gets SIGINT/SIGTERM.
+    /// `onListening` receives the bound port (useful with port 0, which picks a free one).
+    public func run(host: String = "127.0.0.1", port: Int = 8080, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let router = Router()
+        addRoutes(to: router)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "thoughtcrime"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+        try await app.runService()
+    }
+
+    /// Adds the endpoints to `router`, so they can share an application with other routes or middleware.
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/health") { _, _ in Self.json(["status": "ok"]) }
+        router.get("/v1/models") { [self] _, _ in
+            Self.json(ModelList(object: "list", data: [.init(id: modelName, object: "model", created: startedAt, ownedBy: "thoughtcrime")]))
+        }
+        router.post("/v1/chat/completions") { [self] request, _ in try await chatCompletions(request) }
+    }
+
+    // MARK: - Chat completions
+
+    private func chatCompletions(_ request: Request) async throws -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limits.maximumBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
+        }
+        let decoded: ChatCompletionRequest
+        let bodyData = Data(body.readableBytesView)
+        do {
+            decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
+        } catch let error as DecodingError {
+            let (param, message) = Self.describe(error, body: bodyData)
+            return Self.error(.badRequest, param: param, message)
+        } catch {
+            return Self.error(.badRequest, param: nil, "the body is not a valid chat completion request: \(error)")
+        }
+        let plan: ChatCompletionPlan
+        do {
+            plan = try ChatCompletionPlan.make(
+                decoded, tokenizer: tokenizer, template: template, contextLength: loaded.model.config.contextLength, limits: limits)
+        } catch let error as ChatCompletionRequestError {
+            return Self.error(.badRequest, param: error.param, error.message)
+        }
+        let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        if plan.stream { return stream(plan, id: id) }
+        do {
+            let response = try await onModelQueue { try self.complete(plan, id: id) }
+            return Self.json(response)
+        } catch let error as ModelError {
+            if case .invalidInput(let message) = error { return Self.error(.badRequest, param: nil, message) }
+            logger.error("generation failed: \(error)")
+            return Self.error(.internalServerError, param: nil, "generation failed: \(error)")
+        }
+    }
+
+    private func onModelQueue<T>(_ work: @escaping () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            modelQueue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    private var detokenize: ([Int32]) -> String {
+        { [tokenizer] ids in (try? tokenizer.decode(ids)) ?? "" }
+    }
+
+    private func generate(_ plan: ChatCompletionPlan, onStep: ((GeneratedToken) -> Void)?) throws -> [GenerationResult] {
+        try Generator(model: loaded.model, detokenize: detokenize).generate(
+            prompts: Array(repeating: plan.promptIDs, count: plan.choices), sampling: plan.sampling, stop: plan.stop,
+            topLogProbabilities: plan.topLogprobs, onStep: onStep)
+    }
+
+    private func complete(_ plan: ChatCompletionPlan, id: String) throws -> ChatCompletionResponse {
+        let start = Date()
+        let results = try generate(plan, onStep: nil)
+        logCompletion(id, plan, results, since: start)
+        let choices = results.enumerated().map { i, result in
+            let parts = plan.splitter.split(result.text, isFinal: true)
+            return ChatCompletionChoice(
+                index: i, message: ChatCompletionResponseMessage(content: parts.content, reasoningContent: parts.reasoning),
+                logprobs: plan.topLogprobs == nil ? nil : ChoiceLogprobs(content: result.logProbabilities.map(tokenLogprob)),
+                finishReason: Self.finishReason(result.finishReason))
+        }
+        return ChatCompletionResponse(
+            id: id, created: Int(Date().timeIntervalSince1970), model: modelName, choices: choices,
+            usage: usage(plan, results))
+    }
+
+    /// Server-Sent Events: a role chunk per choice, a chunk per generated token (its text delta,
+    /// possibly empty while text is held back, and its logprobs), a last chunk per choice with
+    /// the rest of its text and finish_reason, an optional usage chunk, then `[DONE]`.
+    private func stream(_ plan: ChatCompletionPlan, id: String) -> Response {
+        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let created = Int(Date().timeIntervalSince1970)
+        let send: @Sendable (ChatCompletionChunk) -> Void = { chunk in continuation.yield(Self.event(chunk)) }
+        let chunk: @Sendable ([ChatCompletionChunkChoice]) -> ChatCompletionChunk = { [modelName] choices in
+            ChatCompletionChunk(id: id, created: created, model: modelName, choices: choices)
+        }
+        modelQueue.async { [self] in
+            defer {
+                continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
+                continuation.finish()
+            }
+            send(chunk((0..<plan.choices).map { ChatCompletionChunkChoice(index: $0, delta: ChatCompletionDelta(role: "assistant", content: "")) }))
+            var sent = Array(repeating: StreamedReply(), count: plan.choices)
+            var ids = Array(repeating: [Int32](), count: plan.choices)
+            var logprobsSent = Array(repeating: 0, count: plan.choices)
+            do {
+                let start = Date()
+                let results = try generate(plan) { token in
+                    let s = token.sequence
+                    ids[s].append(token.id)
+                    let delta = sent[s].advance(to: plan.splitter.split(self.detokenize(ids[s]), isFinal: false))
+                    let logprobs = token.logProbabilities.map { ChoiceLogprobs(content: [self.tokenLogprob($0)]) }
+                    if logprobs != nil { logprobsSent[s] += 1 }
+                    guard delta.reasoning != nil || delta.content != nil || logprobs != nil else { return }
+                    send(chunk([ChatCompletionChunkChoice(
+                        index: s, delta: ChatCompletionDelta(content: delta.content, reasoningContent: delta.reasoning), logprobs: logprobs)]))
+                }
+                logCompletion(id, plan, results, since: start)
+                for (i, result) in results.enumerated() {
+                    let delta = sent[i].advance(to: plan.splitter.split(result.text, isFinal: true))
+                    // The token that completed a stop string is never streamed on its own.
+                    let rest = result.logProbabilities.dropFirst(logprobsSent[i]).map(tokenLogprob)
+                    send(chunk([ChatCompletionChunkChoice(
+                        index: i, delta: ChatCompletionDelta(content: delta.content, reasoningContent: delta.reasoning),
+                        logprobs: plan.topLogprobs == nil || rest.isEmpty ? nil : ChoiceLogprobs(content: rest),
+                        finishReason: Self.finishReason(result.finishReason))]))
+                }
+                if plan.includeUsageInStream {
+                    var last = chunk([])
+                    last.usage = usage(plan, results)
+                    send(last)
+                }
+            } catch {
+                // Headers are already sent; the error travels as an event, as OpenAI's does.
+                logger.error("generation failed: \(error)")
+                let body = OpenAIErrorResponse(error: .init(message: "generation failed: \(error)", type: "server_error", param: nil, code: nil))
+                continuation.yield(Self.event(body))
+            }
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: events))
+    }
+
+    // MARK: - Response pieces
+
+    private func logCompletion(_ id: String, _ plan: ChatCompletionPlan, _ results: [GenerationResult], since start: Date) {
+        let seconds = Date().timeIntervalSince(start)
+        let tokens = results.reduce(0) { $0 + $1.ids.count }
+        logger.info("\(id): \(plan.choices) choice(s), \(plan.promptIDs.count) prompt + \(tokens) new tokens in \(String(format: "%.2f", seconds)) s\(plan.stream ? " (streamed)" : "")")
+    }
+
+    private func tokenLogprob(_ step: GeneratedTokenLogProbabilities) -> TokenLogprob {
+        func entry(_ token: TokenLogProbability) -> TopLogprob {
+            TopLogprob(token: detokenize([token.id]), logprob: Self.finite(token.logProbability), bytes: try? tokenizer.tokenBytes(token.id))
+        }
+        let chosen = entry(step.chosen)
+        return TokenLogprob(token: chosen.token, logprob: chosen.logprob, bytes: chosen.bytes, topLogprobs: step.top.map(entry))
+    }
+
+    /// JSON cannot carry -infinity; OpenAI reports hopeless tokens as -9999.
+    private static func finite(_ logProbability: Float) -> Double {
+        logProbability.isFinite ? Double(logProbability) : -9999
+    }
+
+    private func usage(_ plan: ChatCompletionPlan, _ results: [GenerationResult]) -> ChatCompletionUsage {
+        ChatCompletionUsage(promptTokens: plan.promptIDs.count, completionTokens: results.reduce(0) { $0 + $1.ids.count })
+    }
+
+    private static func finishReason(_ reason: GenerationResult.FinishReason) -> String {
+        switch reason {
+        case .stopToken, .stopString: return "stop"
+        case .length: return "length"
+        }
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    private static func encoded<T: Encodable>(_ value: T) -> Data {
+        // Every type encoded here holds only strings, finite numbers and arrays of them.
+        (try? encoder.encode(value)) ?? Data("{}".utf8)
+    }
+
+    private static func event<T: Encodable>(_ value: T) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        buffer.writeBytes(encoded(value))
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: encoded(value))))
+    }
+
+    static func error(_ status: HTTPResponse.Status, param: String?, _ message: String) -> Response {
+        let type = status == .internalServerError ? "server_error" : "invalid_request_error"
+        return json(OpenAIErrorResponse(error: .init(message: message, type: type, param: param, code: nil)), status: status)
+    }
+
+    /// The field a decoding error is about, as a JSON path ("messages[0].content"), and a message naming it.
+    static func describe(_ error: DecodingError, body: Data) -> (param: String?, message: String) {
+        func path(_ codingPath: [CodingKey]) -> String? {
+            guard !codingPath.isEmpty else { return nil }
+            return codingPath.reduce("") { result, key in
+                if let index = key.intValue { return result + "[\(index)]" }
+                return result.isEmpty ? key.stringValue : result + "." + key.stringValue
+            }
+        }
+        switch error {
+        case let .keyNotFound(key, context):
+            let field = path(context.codingPath + [key]) ?? key.stringValue
+            return (field, "\(field) is required")
+        case let .typeMismatch(type, context):
+            let field = path(context.codingPath)
+            return (field, "\(field ?? "the body") has the wrong type (expected \(Self.jsonTypeName(type)))")
+        case let .valueNotFound(type, context):
+            let field = path(context.codingPath)
+            return (field, "\(field ?? "the body") must not be null (expected \(Self.jsonTypeName(type)))")
+        case let .dataCorrupted(context):
+            let field = path(context.codingPath)
+            if let field { return (field, "\(field): \(context.debugDescription)") }
+            guard (try? JSONSerialization.jsonObject(with: body)) != nil else { return (nil, "the body is not valid JSON") }
+            return (nil, "the body is not a valid chat completion request: \(context.debugDescription)")
+        @unknown default:
+            return (nil, "the body is not a valid chat completion request")
+        }
+    }
+
+    private static func jsonTypeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        default: return "\(type)"
+        }
+    }
+}
