@@ -89,21 +89,38 @@ public final class Attention {
     }
 
     /// Inference-only attention of new rows against each sequence's cache.
+    ///
+    /// All (sequence, head) pairs of the batch go to the cores in one parallel loop, split only
+    /// when there is enough work: a decoding step of one short sequence costs less than waking
+    /// a second thread.
     private func cachedAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, layer: Int, batch: CachedBatch) -> Tensor {
         let out = Tensor(uninitialized: q.shape)
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let scale = 1 / Float(headDim).squareRoot()
-        var row = 0
+        struct Sequence { let keys, values: UnsafePointer<Float>; let row, start, count: Int }
+        var sequences: [Sequence] = []
+        sequences.reserveCapacity(batch.caches.count)
+        var row = 0, work = 0, longest = 1
         for (cache, n) in zip(batch.caches, batch.newTokens) {
             let start = cache.length
             let (kc, vc) = cache.append(layer: layer, keys: k.pointer + row * kvWidth, values: v.pointer + row * kvWidth, count: n)
-            let qp = q.pointer + row * qWidth, op = out.pointer + row * qWidth
-            ThreadPool.shared.forEach(heads) { h in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: start + n)
-                defer { scratch.deallocate() }
-                tc_attention_cached(qp, kc, vc, op, n, start, heads, kvHeads, headDim, scale, h, h + 1, scratch)
-            }
+            sequences.append(Sequence(keys: kc, values: vc, row: row, start: start, count: n))
+            work += n * (start + n) * heads
+            longest = max(longest, start + n)
             row += n
+        }
+        let items = sequences.count * heads
+        // about 64K multiply-adds per task (scores and weighted values, per item)
+        let perItem = max(1, work / max(items, 1) * headDim * 2)
+        let (qp, op, hd, h, kvh) = (q.pointer, out.pointer, headDim, heads, kvHeads)
+        ThreadPool.shared.parallelFor(items, minChunk: max(1, 65536 / perItem)) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: longest)
+            defer { scratch.deallocate() }
+            for item in range {
+                let s = sequences[item / h], head = item % h
+                tc_attention_cached(qp + s.row * qWidth, s.keys, s.values, op + s.row * qWidth, s.count, s.start,
+                                    h, kvh, hd, scale, head, head + 1, scratch)
+            }
         }
         return out
     }

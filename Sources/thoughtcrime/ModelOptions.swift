@@ -9,12 +9,15 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "GGUF file or Hugging Face model directory.")
     var model = ModelOptions.defaultModel
 
-    @Option(name: .long, help: "Keep frozen weights as 'float32' (fastest) or 'quantized' (least memory).")
-    var weights: WeightStorage = .float32
+    @Option(name: .long, help: ArgumentHelp(
+        "Keep frozen weights as 'float32' or 'quantized' (GGUF blocks: least memory, fastest decoding).",
+        discussion: "Default: quantized for generate (decoding streams the weights once per token), float32 otherwise."))
+    var weights: WeightStorage?
 
-    func load() throws -> LoadedModel {
+    /// Loads the model with `--weights`, or `defaultWeights` when the option is absent.
+    func load(defaultWeights: WeightStorage = .float32) throws -> LoadedModel {
         do {
-            return try ModelLoader.load(path: model, weights: weights)
+            return try ModelLoader.load(path: model, weights: weights ?? defaultWeights)
         } catch let error as ModelError {
             if case .io = error, model == ModelOptions.defaultModel {
                 throw ValidationError("\(error)\nRun scripts/fetch-model.sh to fetch the default base model.")
