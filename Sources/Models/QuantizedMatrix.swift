@@ -88,12 +88,12 @@ public final class QuantizedMatrix: FrozenMatrix {
         let ldy = Int64(rows), add: Int32 = accumulate ? 1 : 0
         if isInterleaved {
             let minGroups = max(1, minRowsPerTask / 16)
-            ThreadPool.shared.parallelFor(rows / 16, minChunk: minGroups) { groups in
+            ThreadPool.shared.parallelFor(rows / 16, minChunk: minGroups, chunksPerWorker: Self.chunksPerWorker) { groups in
                 _ = tc_x16_matmul(typeID, base, Int64(groups.lowerBound), Int64(groups.upperBound), cols, x, Int64(n), y, ldy, add)
             }
             return
         }
-        ThreadPool.shared.parallelFor(rows, minChunk: minRowsPerTask) { range in
+        ThreadPool.shared.parallelFor(rows, minChunk: minRowsPerTask, chunksPerWorker: Self.chunksPerWorker) { range in
             _ = tc_quant_matmul_f32(typeID, base, rb, Int64(range.lowerBound), Int64(range.upperBound), cols, x,
                                     Int64(n), y, ldy, add)
         }
@@ -101,6 +101,10 @@ public final class QuantizedMatrix: FrozenMatrix {
 
     /// Weight bytes below which splitting a product across cores costs more than it saves.
     static let bytesPerTask = 48 * 1024
+
+    /// Ranges per core in a streamed product: a few, so a core taken by another process holds
+    /// up one range rather than half the matrix.
+    static let chunksPerWorker = 4
 
     /// A second core pays for its wake-up only with enough weight bytes to stream.
     private var minRowsPerTask: Int { max(16, Self.bytesPerTask / max(rowBytes, 1)) }
