@@ -35,6 +35,26 @@ public final class Linear {
     }
 }
 
+extension Linear {
+    /// The outputs of several layers on the same input for inference, computed in one pass
+    /// over their x16 weights (QuantizedMatrix.multiplyStreamingBlocks); nil when that does
+    /// not apply (a bias, an adapter, an input that needs a gradient, other storage, many rows),
+    /// and the caller runs the layers one by one.
+    static func fusedInference(_ layers: [Linear], _ x: Variable) -> [Variable]? {
+        guard !x.requiresGrad, x.shape.rank == 2, x.shape.rows <= QuantizedMatrix.streamingMaxRows,
+              layers.allSatisfy({ $0.adapter == nil && $0.bias == nil && ($0.weight as? QuantizedMatrix)?.isInterleaved == true })
+        else { return nil }
+        let rows = x.shape.rows
+        let outputs = layers.map { Tensor(uninitialized: [rows, $0.outFeatures]) }
+        let products = zip(layers, outputs).compactMap { layer, y in
+            (layer.weight as? QuantizedMatrix).map { (matrix: $0, y: y.pointer) }
+        }
+        guard products.count == layers.count,
+              QuantizedMatrix.multiplyStreamingBlocks(x.value.pointer, count: rows, products: products) else { return nil }
+        return outputs.map { Variable($0) }
+    }
+}
+
 /// Root-mean-square normalisation with a frozen weight.
 public final class RMSNorm {
     public let weight: Variable
@@ -69,8 +89,13 @@ public final class Attention {
     /// Shapes: x [rows, hidden] -> [rows, hidden].
     public func callAsFunction(_ tape: Tape, _ x: Variable, layer: Int, context: AttentionContext) throws -> Variable {
         let rows = x.shape.rows
-        var qs = try q(tape, x), ks = try k(tape, x)
-        let vs = try v(tape, x)
+        var qs: Variable, ks: Variable
+        let vs: Variable
+        if let qkv = Linear.fusedInference([q, k, v], x) {
+            qs = qkv[0]; ks = qkv[1]; vs = qkv[2]
+        } else {
+            qs = try q(tape, x); ks = try k(tape, x); vs = try v(tape, x)
+        }
         if let qNorm, let kNorm {
             qs = try tape.reshape(try qNorm(tape, try tape.reshape(qs, to: [rows * heads, headDim])), to: [rows, heads * headDim])
             ks = try tape.reshape(try kNorm(tape, try tape.reshape(ks, to: [rows * kvHeads, headDim])), to: [rows, kvHeads * headDim])
@@ -135,7 +160,10 @@ public final class MLP {
     }
 
     public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
-        try down(tape, try tape.swiglu(gate: try gate(tape, x), up: try up(tape, x)))
+        if let gateUp = Linear.fusedInference([gate, up], x) {
+            return try down(tape, try tape.swiglu(gate: gateUp[0], up: gateUp[1]))
+        }
+        return try down(tape, try tape.swiglu(gate: try gate(tape, x), up: try up(tape, x)))
     }
 }
 

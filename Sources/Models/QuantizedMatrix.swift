@@ -99,6 +99,32 @@ public final class QuantizedMatrix: FrozenMatrix {
         }
     }
 
+    /// y_k [n, rows_k] = x . W_k^T for several x16 matrices sharing the input x (q, k and v;
+    /// gate and up), in one parallel loop over all their row groups: one wake-up of the other
+    /// core instead of one per matrix. Returns false, computing nothing, unless every matrix
+    /// is interleaved with `columns` columns and n <= `streamingMaxRows`.
+    public static func multiplyStreamingBlocks(
+        _ x: UnsafePointer<Float>, count n: Int, products: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)]
+    ) -> Bool {
+        guard n > 0, n <= streamingMaxRows, let first = products.first?.matrix,
+              products.allSatisfy({ $0.matrix.isInterleaved && $0.matrix.columns == first.columns }) else { return false }
+        // group g of the concatenation belongs to product p with starts[p] <= g < starts[p + 1]
+        var starts = [0]
+        for p in products { starts.append(starts[starts.count - 1] + p.matrix.rows / 16) }
+        let total = starts[starts.count - 1], cols = Int64(first.columns)
+        let minGroups = max(1, first.minRowsPerTask / 16)
+        ThreadPool.shared.parallelFor(total, minChunk: minGroups, chunksPerWorker: chunksPerWorker) { range in
+            for (p, product) in products.enumerated() {
+                let lo = max(range.lowerBound, starts[p]), hi = min(range.upperBound, starts[p + 1])
+                guard lo < hi else { continue }
+                let m = product.matrix
+                _ = tc_x16_matmul(m.type.rawValue, m.storage, Int64(lo - starts[p]), Int64(hi - starts[p]), cols, x,
+                                  Int64(n), product.y, Int64(m.rows), 0)
+            }
+        }
+        return true
+    }
+
     /// Weight bytes below which splitting a product across cores costs more than it saves.
     static let bytesPerTask = 48 * 1024
 

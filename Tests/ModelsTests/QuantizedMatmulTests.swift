@@ -1,7 +1,8 @@
 import CKernels
 import Foundation
 import ModelFormats
-import Models
+import Autodiff
+@testable import Models
 import Tensors
 import XCTest
 
@@ -213,6 +214,35 @@ final class QuantizedMatmulTests: XCTestCase {
             let columns = type.blockSize == 32 ? 96 : 256
             try checkQuantizedMatrix(type, rows: rows, columns: columns, interleave: interleave)
         }
+    }
+
+    func quantizedMatrix(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tc-qmm-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = GGUFWriter()
+        try writer.addRawTensor("w", dimensions: [columns, rows], type: type,
+                                data: randomBlocks(type, rows: rows, columns: columns, seed: seed))
+        try writer.write(to: path)
+        let file = try GGUFFile(path: path)
+        return try QuantizedMatrix(file: file, tensor: try XCTUnwrap(file.tensorInfo(named: "w")))
+    }
+
+    /// Layers sharing an input (q, k, v) run as one pass in inference, with the same results
+    /// as one by one; training inputs (requiring gradients) and adapters keep the per-layer path.
+    func testFusedInferenceEqualsTheLayersOneByOne() throws {
+        let layers = try [(GGMLType.q4_1, 64), (.q4_1, 32), (.q8_0, 48)].enumerated().map { i, spec in
+            Linear(name: "l\(i)", weight: try quantizedMatrix(spec.0, rows: spec.1, columns: 96, seed: UInt64(i)))
+        }
+        let x = Variable(try Tensor(shape: [3, 96], scalars: randomActivations(count: 3 * 96, seed: 5)))
+        let fused = try XCTUnwrap(Linear.fusedInference(layers, x))
+        for (layer, y) in zip(layers, fused) {
+            let expected = try layer(Tape(recording: false), x)
+            XCTAssertEqual(y.shape, expected.shape)
+            for i in 0..<y.value.count { XCTAssertEqual(y.value[flat: i], expected.value[flat: i], accuracy: 1e-5) }
+        }
+        XCTAssertNil(Linear.fusedInference(layers, Variable(x.value, requiresGrad: true)))
+        let dense = Linear(name: "dense", weight: try DenseMatrix(Tensor(zeros: [16, 96])))
+        XCTAssertNil(Linear.fusedInference(layers + [dense], x))
     }
 
     func checkQuantizedMatrix(_ type: GGMLType, rows: Int, columns: Int, interleave: Bool) throws {
