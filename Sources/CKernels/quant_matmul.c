@@ -678,22 +678,25 @@ TC_AVX512_TARGET static void x16_matmul_avx512(uint32_t type, const uint8_t *pac
                                                const float *x, int64_t n, float *y, int64_t ldy, int accumulate) {
     int64_t blocks = cols / 32;
     size_t gbb = 16 * x16_block_bytes(type);
-    // Sums of x over each 32-column block, for the Q4 offsets (m sum x).
-    float *x_sums = (float *)malloc((size_t)(n * blocks) * sizeof(float));
-    if (!x_sums) return;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t b = 0; b < blocks; b++) {
-            float s = 0;
-            for (int j = 0; j < 32; j++) s += x[i * cols + 32 * b + j];
-            x_sums[i * blocks + b] = s;
-        }
+    // Sums of x over each 32-column block, for the Q4 offsets (m sum x). Vectorised: a scalar
+    // chain of 32 dependent adds per block cost as much as the product itself at n = 1.
+    float *x_sums = NULL;
+    if (type != TC_GGML_Q8_0) {
+        x_sums = (float *)malloc((size_t)(n * blocks) * sizeof(float));
+        if (!x_sums) return;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t b = 0; b < blocks; b++) {
+                const float *xb = x + i * cols + 32 * b;
+                x_sums[i * blocks + b] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_loadu_ps(xb), _mm512_loadu_ps(xb + 16)));
+            }
+    }
     __m512 out[8];
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *group = packed + (size_t)(g * blocks) * gbb;
         if (g + 1 < g1) _mm_prefetch((const char *)(group + (size_t)blocks * gbb), _MM_HINT_T0);
         for (int64_t i0 = 0; i0 < n; i0 += 8) {
             int nr = (int)(n - i0 < 8 ? n - i0 : 8);
-            x16_groups_avx512(type, group, blocks, gbb, x + i0 * cols, cols, x_sums + i0 * blocks, nr, out);
+            x16_groups_avx512(type, group, blocks, gbb, x + i0 * cols, cols, x_sums ? x_sums + i0 * blocks : NULL, nr, out);
             for (int i = 0; i < nr; i++) {
                 float *dst = y + (i0 + i) * ldy + 16 * g;
                 __m512 v = accumulate ? _mm512_add_ps(_mm512_loadu_ps(dst), out[i]) : out[i];
@@ -704,6 +707,14 @@ TC_AVX512_TARGET static void x16_matmul_avx512(uint32_t type, const uint8_t *pac
     free(x_sums);
 }
 #endif
+
+int tc_x16_is_fast(void) {
+#if TC_HAVE_VNNI_PATH
+    return has_avx512();
+#else
+    return 0;
+#endif
+}
 
 int tc_x16_matmul(uint32_t ggml_type, const void *packed, int64_t group_begin, int64_t group_end, int64_t cols,
                   const float *x, int64_t n, float *y, int64_t ldy, int accumulate) {

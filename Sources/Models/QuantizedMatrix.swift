@@ -7,9 +7,9 @@ import Tensors
 ///
 /// Products of a few rows (decoding, up to `streamingMaxRows`) read each block once for all
 /// rows and expand it in registers or L1; larger ones (prefill, training) expand panels of rows
-/// and call sgemm. Q4_0, Q4_1 and Q8_0 matrices whose row count is a multiple of 16 are held
-/// row-interleaved (the x16 layout of tc_quant_matmul.h, same size), which lets the decode
-/// kernel compute 16 rows per vector instruction.
+/// and call sgemm. On AVX-512 CPUs, Q4_0, Q4_1 and Q8_0 matrices whose row count is a
+/// multiple of 16 are held row-interleaved (the x16 layout of tc_quant_matmul.h, same size),
+/// which lets the decode kernel compute 16 rows per vector instruction.
 ///
 /// Usage: `let w = try QuantizedMatrix(file: gguf, tensor: info)`
 public final class QuantizedMatrix: FrozenMatrix {
@@ -23,7 +23,8 @@ public final class QuantizedMatrix: FrozenMatrix {
 
     /// Copies the tensor's blocks out of the file. `rowOrder[r]` names the stored row that
     /// becomes row r (used to undo GGUF's q/k permutation); nil keeps the stored order.
-    /// `interleave: false` keeps ggml rows even where the x16 layout applies.
+    /// `interleave: false` keeps ggml rows even where the x16 layout applies; it applies only
+    /// on CPUs with AVX-512, where its kernel is vectorised.
     public init(file: GGUFFile, tensor info: GGUFTensorInfo, rowOrder: [Int]? = nil, interleave: Bool = true) throws {
         guard info.type.isSupportedForDequantization else {
             throw GGUFError.unsupportedTensorType(file: file.path, tensor: info.name, type: info.type)
@@ -46,7 +47,8 @@ public final class QuantizedMatrix: FrozenMatrix {
         for r in 0..<rows {
             (ggmlRows + r * rowBytes).copyMemory(from: base + (rowOrder?[r] ?? r) * rowBytes, byteCount: rowBytes)
         }
-        let interleavable = interleave && tc_x16_is_supported(type.rawValue) != 0 && rows % 16 == 0 && rows > 0
+        let interleavable = interleave && tc_x16_is_fast() != 0 && tc_x16_is_supported(type.rawValue) != 0
+            && rows % 16 == 0 && rows > 0
             && columns % 32 == 0
         if interleavable {
             let packed = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)

@@ -73,6 +73,10 @@ int tc_quant_matmul_f32(uint32_t ggml_type, const void *weights, size_t row_byte
 // 1 when `ggml_type` has an x16 layout (Q4_0, Q4_1, Q8_0).
 int tc_x16_is_supported(uint32_t ggml_type);
 
+// 1 when tc_x16_matmul has a vector implementation on this CPU (AVX-512); without one the
+// row-wise tc_quant_matmul_f32 (compiled for AVX2 too) is the faster choice.
+int tc_x16_is_fast(void);
+
 // Repacks `rows` (a multiple of 16) ggml rows of `cols` weights, `row_bytes` apart, into the x16
 // layout at `packed` (rows * row_bytes bytes).
 int tc_x16_pack(uint32_t ggml_type, const void *ggml_rows, size_t row_bytes, int64_t rows, int64_t cols, void *packed);
