@@ -58,7 +58,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
-            name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "COpenBLAS"],
+            name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "Models", "COpenBLAS"],
             path: "Sources/ThoughtCrimeBench"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),

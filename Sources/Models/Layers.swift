@@ -35,6 +35,26 @@ public final class Linear {
     }
 }
 
+extension Linear {
+    /// The outputs of several layers on the same input for inference, computed in one pass
+    /// over their x16 weights (QuantizedMatrix.multiplyStreamingBlocks); nil when that does
+    /// not apply (a bias, an adapter, an input that needs a gradient, other storage, many rows),
+    /// and the caller runs the layers one by one.
+    static func fusedInference(_ layers: [Linear], _ x: Variable) -> [Variable]? {
+        guard !x.requiresGrad, x.shape.rank == 2, x.shape.rows <= QuantizedMatrix.streamingMaxRows,
+              layers.allSatisfy({ $0.adapter == nil && $0.bias == nil && ($0.weight as? QuantizedMatrix)?.isInterleaved == true })
+        else { return nil }
+        let rows = x.shape.rows
+        let outputs = layers.map { Tensor(uninitialized: [rows, $0.outFeatures]) }
+        let products = zip(layers, outputs).compactMap { layer, y in
+            (layer.weight as? QuantizedMatrix).map { (matrix: $0, y: y.pointer) }
+        }
+        guard products.count == layers.count,
+              QuantizedMatrix.multiplyStreamingBlocks(x.value.pointer, count: rows, products: products) else { return nil }
+        return outputs.map { Variable($0) }
+    }
+}
+
 /// Root-mean-square normalisation with a frozen weight.
 public final class RMSNorm {
     public let weight: Variable
@@ -69,8 +89,13 @@ public final class Attention {
     /// Shapes: x [rows, hidden] -> [rows, hidden].
     public func callAsFunction(_ tape: Tape, _ x: Variable, layer: Int, context: AttentionContext) throws -> Variable {
         let rows = x.shape.rows
-        var qs = try q(tape, x), ks = try k(tape, x)
-        let vs = try v(tape, x)
+        var qs: Variable, ks: Variable
+        let vs: Variable
+        if let qkv = Linear.fusedInference([q, k, v], x) {
+            qs = qkv[0]; ks = qkv[1]; vs = qkv[2]
+        } else {
+            qs = try q(tape, x); ks = try k(tape, x); vs = try v(tape, x)
+        }
         if let qNorm, let kNorm {
             qs = try tape.reshape(try qNorm(tape, try tape.reshape(qs, to: [rows * heads, headDim])), to: [rows, heads * headDim])
             ks = try tape.reshape(try kNorm(tape, try tape.reshape(ks, to: [rows * kvHeads, headDim])), to: [rows, kvHeads * headDim])
@@ -89,21 +114,38 @@ public final class Attention {
     }
 
     /// Inference-only attention of new rows against each sequence's cache.
+    ///
+    /// All (sequence, head) pairs of the batch go to the cores in one parallel loop, split only
+    /// when there is enough work: a decoding step of one short sequence costs less than waking
+    /// a second thread.
     private func cachedAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, layer: Int, batch: CachedBatch) -> Tensor {
         let out = Tensor(uninitialized: q.shape)
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         let scale = 1 / Float(headDim).squareRoot()
-        var row = 0
+        struct Sequence { let keys, values: UnsafePointer<Float>; let row, start, count: Int }
+        var sequences: [Sequence] = []
+        sequences.reserveCapacity(batch.caches.count)
+        var row = 0, work = 0, longest = 1
         for (cache, n) in zip(batch.caches, batch.newTokens) {
             let start = cache.length
             let (kc, vc) = cache.append(layer: layer, keys: k.pointer + row * kvWidth, values: v.pointer + row * kvWidth, count: n)
-            let qp = q.pointer + row * qWidth, op = out.pointer + row * qWidth
-            ThreadPool.shared.forEach(heads) { h in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: start + n)
-                defer { scratch.deallocate() }
-                tc_attention_cached(qp, kc, vc, op, n, start, heads, kvHeads, headDim, scale, h, h + 1, scratch)
-            }
+            sequences.append(Sequence(keys: kc, values: vc, row: row, start: start, count: n))
+            work += n * (start + n) * heads
+            longest = max(longest, start + n)
             row += n
+        }
+        let items = sequences.count * heads
+        // about 64K multiply-adds per task (scores and weighted values, per item)
+        let perItem = max(1, work / max(items, 1) * headDim * 2)
+        let (qp, op, hd, h, kvh) = (q.pointer, out.pointer, headDim, heads, kvHeads)
+        ThreadPool.shared.parallelFor(items, minChunk: max(1, 65536 / perItem)) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: longest)
+            defer { scratch.deallocate() }
+            for item in range {
+                let s = sequences[item / h], head = item % h
+                tc_attention_cached(qp + s.row * qWidth, s.keys, s.values, op + s.row * qWidth, s.count, s.start,
+                                    h, kvh, hd, scale, head, head + 1, scratch)
+            }
         }
         return out
     }
@@ -118,7 +160,10 @@ public final class MLP {
     }
 
     public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
-        try down(tape, try tape.swiglu(gate: try gate(tape, x), up: try up(tape, x)))
+        if let gateUp = Linear.fusedInference([gate, up], x) {
+            return try down(tape, try tape.swiglu(gate: gateUp[0], up: gateUp[1]))
+        }
+        return try down(tape, try tape.swiglu(gate: try gate(tape, x), up: try up(tape, x)))
     }
 }
 

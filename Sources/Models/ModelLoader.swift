@@ -155,6 +155,14 @@ public enum ModelLoader {
         let qOrder = architecture == .llama ? ggufToHFRowOrder(heads: config.headCount, headDim: hd) : nil
         let kOrder = architecture == .llama ? ggufToHFRowOrder(heads: config.kvHeadCount, headDim: hd) : nil
 
+        // Decoding reads the output head once per token; its quantised blocks are a quarter of
+        // the Float32 copy (Q8_0) or less, and QuantizedMatrix streams them directly.
+        func quantizedHead() throws -> FrozenMatrix? {
+            let head = try info(config.tiedEmbeddings ? "token_embd.weight" : "output.weight", [config.vocabSize, d])
+            guard head.type != .f32, head.type.isSupportedForDequantization else { return nil }
+            return try QuantizedMatrix(file: file, tensor: head)
+        }
+
         var blocks: [TransformerBlock] = []
         for l in 0..<config.layerCount {
             let b = "blk.\(l)", p = "model.layers.\(l)"
@@ -182,7 +190,8 @@ public enum ModelLoader {
         let model = try TransformerModel(
             config: config, embedding: try dense("token_embd.weight", [config.vocabSize, d]), blocks: blocks,
             finalNorm: RMSNorm(weight: try dense("output_norm.weight", [d]), eps: config.rmsNormEps),
-            outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]))
+            outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
+            inferenceHead: weights == .quantized ? try quantizedHead() : nil)
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
         let hasTokenizer = file.metadata["tokenizer.ggml.model"] != nil

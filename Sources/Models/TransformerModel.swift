@@ -15,8 +15,13 @@ public final class TransformerModel {
     public let finalNorm: RMSNorm
     /// Output projection [vocab, hidden]; the embedding itself when tied.
     public let outputHead: Variable
+    /// A compressed copy of the output projection (the GGUF's quantised blocks) that `logits`
+    /// uses for a few rows at a time, as in decoding, where streaming the Float32 head would
+    /// cost more than all layers together. Training keeps using the Float32 `outputHead`.
+    public let inferenceHead: FrozenMatrix?
 
-    public init(config: TransformerConfig, embedding: Tensor, blocks: [TransformerBlock], finalNorm: RMSNorm, outputHead: Tensor?) throws {
+    public init(config: TransformerConfig, embedding: Tensor, blocks: [TransformerBlock], finalNorm: RMSNorm, outputHead: Tensor?,
+                inferenceHead: FrozenMatrix? = nil) throws {
         try config.validate()
         guard embedding.shape == [config.vocabSize, config.hiddenSize] else {
             throw ModelError.tensorShape(name: "embedding", file: "model", expected: [config.vocabSize, config.hiddenSize], found: embedding.shape.dims)
@@ -29,7 +34,15 @@ public final class TransformerModel {
         self.blocks = blocks
         self.finalNorm = finalNorm
         self.outputHead = outputHead.map { Variable($0) } ?? self.embedding
+        if let head = inferenceHead, head.rows != config.vocabSize || head.columns != config.hiddenSize {
+            throw ModelError.tensorShape(name: "inference head", file: "model", expected: [config.vocabSize, config.hiddenSize],
+                                         found: [head.rows, head.columns])
+        }
+        self.inferenceHead = inferenceHead
     }
+
+    /// Most rows `logits` computes with `inferenceHead`; more rows amortise the Float32 head.
+    public static let inferenceHeadMaxRows = 16
 
     /// Every adaptable projection, keyed by Hugging Face module path.
     public var linears: [Linear] { blocks.flatMap(\.linears) }
@@ -38,6 +51,7 @@ public final class TransformerModel {
     public var weightBytes: Int {
         var total = embedding.value.count * 4 + finalNorm.weight.value.count * 4
         if outputHead !== embedding { total += outputHead.value.count * 4 }
+        total += inferenceHead?.byteCount ?? 0
         for b in blocks {
             total += b.linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.value.count ?? 0) * 4 }
             total += (b.attentionNorm.weight.value.count + b.mlpNorm.weight.value.count) * 4
@@ -73,6 +87,10 @@ public final class TransformerModel {
         let selected = Tensor(uninitialized: [rows.count, d])
         for (i, r) in rows.enumerated() { (selected.pointer + i * d).update(from: hidden.pointer + r * d, count: d) }
         let out = Tensor(uninitialized: [rows.count, vocab])
+        if let head = inferenceHead, rows.count <= Self.inferenceHeadMaxRows {
+            head.multiply(selected.pointer, count: rows.count, into: out.pointer, accumulate: false)
+            return out
+        }
         GEMM.run(transposeA: false, transposeB: true, m: rows.count, n: vocab, k: d, a: selected.pointer, lda: d,
                  b: outputHead.value.pointer, ldb: d, c: out.pointer, ldc: vocab)
         return out

@@ -18,9 +18,13 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Calls `body` on disjoint ranges covering `0..<count`, in parallel when there is enough
     /// work. Ranges hold at least `minChunk` items (except possibly the last).
-    public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    ///
+    /// `chunksPerWorker` > 1 cuts the work finer than one range per worker; the ranges are
+    /// handed out as workers become free, so a worker that the OS schedules late (on a machine
+    /// shared with other processes) delays the loop by one small range instead of half the work.
+    public func parallelFor(_ count: Int, minChunk: Int = 1, chunksPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(workers, max(1, count / max(minChunk, 1)))
+        let chunks = min(workers * max(1, chunksPerWorker), max(1, count / max(minChunk, 1)))
         if chunks == 1 {
             body(0..<count)
             return

@@ -1,14 +1,33 @@
-// thoughtcrime-bench: measures the kernels the toolkit's training step is made of.
-// Build and run in release: `swift run -c release thoughtcrime-bench [--json FILE] [--quick]`.
+// thoughtcrime-bench: measures the kernels the toolkit's training step is made of and, with
+// --model, a real model end to end (prefill, decoding, load time, peak memory) for each weight
+// storage.
+// Build and run in release:
+//   `swift run -c release thoughtcrime-bench [--json FILE] [--quick] [--model GGUF [--model-only]]`.
 import Autodiff
 import Foundation
+import Models
 import Tensors
 
 OpenBLASCoreSelection.ensureFastKernels()
 
 let arguments = CommandLine.arguments
 let quick = arguments.contains("--quick")
-let jsonPath = arguments.firstIndex(of: "--json").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+func value(after flag: String) -> String? {
+    arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+}
+let jsonPath = value(after: "--json")
+let modelPath = value(after: "--model")
+
+// A child process measuring one weight storage (see ModelBenchmark.run).
+if let childPath = value(after: ModelBenchmark.childFlag) {
+    guard let storage = value(after: "--weights").flatMap(WeightStorage.init(rawValue:)) else {
+        FileHandle.standardError.write(Data("bench child: --weights float32|quantized is required\n".utf8))
+        exit(2)
+    }
+    try ModelBenchmark.runChild(path: childPath, storage: storage, repeats: quick ? 1 : 2)
+    exit(0)
+}
+let kernels = !arguments.contains("--model-only")
 
 func now() -> Double {
     var ts = timespec()
@@ -47,65 +66,75 @@ func record(_ name: String, _ fields: [String: Any], _ line: String) {
 let cpu = CPUFeatures.current
 print("CPU: \(cpu)")
 print("OpenBLAS core: \(OpenBLASCoreSelection.activeCore), cores: \(ProcessInfo.processInfo.activeProcessorCount)")
+if kernels {
 print("")
-print("sgemm (row-major C[M,N] = A[M,K] B[K,N])")
-let repeats = quick ? 2 : 5
-for (m, k, n) in [(2048, 576, 1536), (2048, 1536, 576), (2048, 576, 49152)] {
-    let a = randomTensor([m, k], seed: 1), b = randomTensor([k, n], seed: 2)
-    let c = Tensor(uninitialized: [m, n])
-    for threads in [1, 2] where threads <= ProcessInfo.processInfo.activeProcessorCount {
-        setOpenblasThreads(Int32(threads))
-        let t = bestTime(repeats: repeats) {
-            GEMM.run(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
-                     b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+    print("sgemm (row-major C[M,N] = A[M,K] B[K,N])")
+    let repeats = quick ? 2 : 5
+    for (m, k, n) in [(2048, 576, 1536), (2048, 1536, 576), (2048, 576, 49152)] {
+        let a = randomTensor([m, k], seed: 1), b = randomTensor([k, n], seed: 2)
+        let c = Tensor(uninitialized: [m, n])
+        for threads in [1, 2] where threads <= ProcessInfo.processInfo.activeProcessorCount {
+            setOpenblasThreads(Int32(threads))
+            let t = bestTime(repeats: repeats) {
+                GEMM.run(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
+                         b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            }
+            let gflops = 2.0 * Double(m * n * k) / t / 1e9
+            record("sgemm", ["m": m, "k": k, "n": n, "threads": threads, "gflops": gflops, "seconds": t],
+                   String(format: "  M=%-5d K=%-5d N=%-6d threads=%d  %8.1f GFLOP/s  (%.2f ms)", m, k, n, threads, gflops, t * 1e3))
         }
-        let gflops = 2.0 * Double(m * n * k) / t / 1e9
-        record("sgemm", ["m": m, "k": k, "n": n, "threads": threads, "gflops": gflops, "seconds": t],
-               String(format: "  M=%-5d K=%-5d N=%-6d threads=%d  %8.1f GFLOP/s  (%.2f ms)", m, k, n, threads, gflops, t * 1e3))
+    }
+    setOpenblasThreads(Int32(ProcessInfo.processInfo.activeProcessorCount))
+    
+    print("")
+    print("fused causal GQA attention (SmolLM2 shape: 9 heads, 3 kv heads, head dim 64)")
+    for (batch, seq) in [(4, 128), (8, 256)] {
+        let tokens = batch * seq
+        let q = Variable(randomTensor([tokens, 9 * 64], seed: 3), requiresGrad: true)
+        let k = Variable(randomTensor([tokens, 3 * 64], seed: 4), requiresGrad: true)
+        let v = Variable(randomTensor([tokens, 3 * 64], seed: 5), requiresGrad: true)
+        let layout = try PackedSequences(batch: batch, seqLen: seq)
+        let fwd = try bestTime(repeats: repeats) {
+            _ = try Tape().attention(q, k, v, heads: 9, kvHeads: 3, headDim: 64, layout: layout)
+        }
+        let total = try bestTime(repeats: repeats) {
+            let tape = Tape()
+            let out = try tape.attention(q, k, v, heads: 9, kvHeads: 3, headDim: 64, layout: layout)
+            try tape.backward(try tape.sum(out))
+        }
+        // score and value products: 2 * (T(T+1)/2) * D * 2 per head per row, forward
+        let fwdFlops = 2.0 * 2.0 * Double(seq * (seq + 1) / 2) * 64 * 9 * Double(batch)
+        record("attention", ["batch": batch, "seq": seq, "forward_seconds": fwd, "forward_backward_seconds": total,
+                             "forward_tokens_per_s": Double(tokens) / fwd, "forward_gflops": fwdFlops / fwd / 1e9,
+                             "backward_seconds": total - fwd],
+               String(format: "  batch %d x seq %d: forward %.2f ms (%.0f tokens/s, %.1f GFLOP/s), backward %.2f ms",
+                      batch, seq, fwd * 1e3, Double(tokens) / fwd, fwdFlops / fwd / 1e9, (total - fwd) * 1e3))
+    }
+    
+    print("")
+    print("RMSNorm (d 576)")
+    for rows in [2048] {
+        let x = Variable(randomTensor([rows, 576], seed: 6), requiresGrad: true)
+        let w = Variable(randomTensor([576], seed: 7), requiresGrad: true)
+        let fwd = try bestTime(repeats: repeats * 4) { _ = try Tape().rmsNorm(x, weight: w, eps: 1e-5) }
+        let total = try bestTime(repeats: repeats * 4) {
+            let tape = Tape()
+            try tape.backward(try tape.sum(try tape.rmsNorm(x, weight: w, eps: 1e-5)))
+        }
+        let bytes = Double(rows * 576 * 4 * 2)
+        record("rmsnorm", ["rows": rows, "d": 576, "forward_seconds": fwd, "forward_backward_seconds": total,
+                           "forward_gb_per_s": bytes / fwd / 1e9],
+               String(format: "  %d x 576: forward %.3f ms (%.1f GB/s), forward+backward %.3f ms (includes the sum used as loss)",
+                      rows, fwd * 1e3, bytes / fwd / 1e9, total * 1e3))
     }
 }
-setOpenblasThreads(Int32(ProcessInfo.processInfo.activeProcessorCount))
 
-print("")
-print("fused causal GQA attention (SmolLM2 shape: 9 heads, 3 kv heads, head dim 64)")
-for (batch, seq) in [(4, 128), (8, 256)] {
-    let tokens = batch * seq
-    let q = Variable(randomTensor([tokens, 9 * 64], seed: 3), requiresGrad: true)
-    let k = Variable(randomTensor([tokens, 3 * 64], seed: 4), requiresGrad: true)
-    let v = Variable(randomTensor([tokens, 3 * 64], seed: 5), requiresGrad: true)
-    let layout = try PackedSequences(batch: batch, seqLen: seq)
-    let fwd = try bestTime(repeats: repeats) {
-        _ = try Tape().attention(q, k, v, heads: 9, kvHeads: 3, headDim: 64, layout: layout)
+if let modelPath {
+    let rows = try ModelBenchmark.run(path: modelPath, quick: quick)
+    for m in rows {
+        let fields = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(m))) as? [String: Any] ?? [:]
+        results.append(["name": "model", "model": modelPath].merging(fields) { a, _ in a })
     }
-    let total = try bestTime(repeats: repeats) {
-        let tape = Tape()
-        let out = try tape.attention(q, k, v, heads: 9, kvHeads: 3, headDim: 64, layout: layout)
-        try tape.backward(try tape.sum(out))
-    }
-    // score and value products: 2 * (T(T+1)/2) * D * 2 per head per row, forward
-    let fwdFlops = 2.0 * 2.0 * Double(seq * (seq + 1) / 2) * 64 * 9 * Double(batch)
-    record("attention", ["batch": batch, "seq": seq, "forward_seconds": fwd, "forward_backward_seconds": total,
-                         "forward_tokens_per_s": Double(tokens) / fwd, "forward_gflops": fwdFlops / fwd / 1e9,
-                         "backward_seconds": total - fwd],
-           String(format: "  batch %d x seq %d: forward %.2f ms (%.0f tokens/s, %.1f GFLOP/s), backward %.2f ms",
-                  batch, seq, fwd * 1e3, Double(tokens) / fwd, fwdFlops / fwd / 1e9, (total - fwd) * 1e3))
-}
-
-print("")
-print("RMSNorm (d 576)")
-for rows in [2048] {
-    let x = Variable(randomTensor([rows, 576], seed: 6), requiresGrad: true)
-    let w = Variable(randomTensor([576], seed: 7), requiresGrad: true)
-    let fwd = try bestTime(repeats: repeats * 4) { _ = try Tape().rmsNorm(x, weight: w, eps: 1e-5) }
-    let total = try bestTime(repeats: repeats * 4) {
-        let tape = Tape()
-        try tape.backward(try tape.sum(try tape.rmsNorm(x, weight: w, eps: 1e-5)))
-    }
-    let bytes = Double(rows * 576 * 4 * 2)
-    record("rmsnorm", ["rows": rows, "d": 576, "forward_seconds": fwd, "forward_backward_seconds": total,
-                       "forward_gb_per_s": bytes / fwd / 1e9],
-           String(format: "  %d x 576: forward %.3f ms (%.1f GB/s), forward+backward %.3f ms (includes the sum used as loss)",
-                  rows, fwd * 1e3, bytes / fwd / 1e9, total * 1e3))
 }
 
 if let jsonPath {

@@ -11,15 +11,18 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "GGUF file or Hugging Face model directory.")
     var model = ModelOptions.defaultModel
 
-    @Option(name: .long, help: "Keep frozen weights as 'float32' (fastest) or 'quantized' (least memory).")
-    var weights: WeightStorage = .float32
+    @Option(name: .long, help: ArgumentHelp(
+        "Keep frozen weights as 'float32' or 'quantized' (GGUF blocks: least memory, fastest decoding).",
+        discussion: "Default: quantized for generate (decoding streams the weights once per token), float32 otherwise."))
+    var weights: WeightStorage?
 
     @Option(name: .long, help: "LoRA adapter to apply: a PEFT directory, a run directory, a checkpoint .h5 or a llama.cpp LoRA .gguf (what `export` writes).")
     var adapter: String?
 
-    /// The base model, with `--adapter` attached when given.
-    func load() throws -> LoadedModel {
-        let loaded = try loadBase(path: model, weights: weights)
+    /// The base model with `--weights` (or `defaultWeights` when absent), and `--adapter`
+    /// attached when given.
+    func load(defaultWeights: WeightStorage = .float32) throws -> LoadedModel {
+        let loaded = try loadBase(path: model, weights: weights ?? defaultWeights)
         if let adapter { try attachAdapter(adapter, to: loaded) }
         return loaded
     }

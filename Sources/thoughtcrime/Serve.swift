@@ -32,7 +32,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try modelOptions.load()
+        let loaded = try modelOptions.load(defaultWeights: .quantized)
         let name = servedModelName ?? [modelOptions.model, modelOptions.adapter].compactMap { $0 }
             .map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: "+")
         let server = try ChatCompletionServer(

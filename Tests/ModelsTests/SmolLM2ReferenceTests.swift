@@ -51,13 +51,31 @@ final class SmolLM2ReferenceTests: XCTestCase {
 
     func testLogitsMatchTransformersWithQuantizedWeights() throws { try checkLogits(.quantized) }
 
-    func testGreedyGenerationMatchesTransformers() throws {
-        let model = try load(.float32).model
+    func testGreedyGenerationMatchesTransformers() throws { try checkGreedyGeneration(.float32) }
+
+    /// Decoding with quantised weights runs the integer kernels with 8-bit activations (and the
+    /// Q8_0 output head); the greedy tokens must still be transformers' tokens.
+    func testGreedyGenerationWithQuantizedWeightsMatchesTransformers() throws {
+        let model = try load(.quantized).model
+        XCTAssertNotNil(model.inferenceHead, "quantised loading keeps token_embd's Q8_0 blocks as the decoding head")
+        try checkGreedyGeneration(.quantized)
+    }
+
+    /// Batched decoding reads each weight once for every live sequence; each sequence must get
+    /// the tokens it gets alone.
+    func testBatchedQuantizedGenerationMatchesTransformers() throws {
+        try checkGreedyGeneration(.quantized, copies: 3)
+    }
+
+    func checkGreedyGeneration(_ storage: WeightStorage, copies: Int = 1) throws {
+        let model = try load(storage).model
         let fixture = try Fixtures.json("smollm2_greedy.json", as: SmolLM2GreedyFixture.self)
+        let expectations = Array(repeating: fixture.generations, count: copies).flatMap { $0 }
         let results = try Generator(model: model).generate(
-            prompts: fixture.generations.map(\.prompt_ids), sampling: .greedy,
+            prompts: expectations.map(\.prompt_ids), sampling: .greedy,
             stop: StopCriteria(tokenIDs: Set(fixture.eos_token_ids), maxNewTokens: fixture.max_new_tokens))
-        for (result, expected) in zip(results, fixture.generations) {
+        XCTAssertEqual(results.count, expectations.count)
+        for (result, expected) in zip(results, expectations) {
             let expectedIDs = expected.stopped_at_eos ? Array(expected.generated_ids.dropLast()) : expected.generated_ids
             XCTAssertEqual(result.ids, expectedIDs, expected.generated_text)
             XCTAssertEqual(result.finishReason, expected.stopped_at_eos ? .stopToken : .length)

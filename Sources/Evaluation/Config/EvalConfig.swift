@@ -79,7 +79,7 @@ public struct EvalConfig: Sendable {
         let outputDir = try top.string("output_dir", default: "checkpoints/evals")!
         var model = try top.section("model")
         let basePath = try model.requiredString("path")
-        let weights = try model.choice("weights", default: WeightStorage.float32)
+        let weights = try model.choice("weights", default: WeightStorage.quantized)
         let includeBase = try model.bool("include_base", default: true)
         try model.rejectUnknownKeys()
 
