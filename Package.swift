@@ -67,9 +67,11 @@ let package = Package(
         .testTarget(name: "CLITests"),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
+        // Shared helpers of the test targets (tiny model files, fixture RNG); not a product.
+        .target(name: "TestSupport", dependencies: ["ModelFormats", "Models", "Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "LoRATests", dependencies: ["TestSupport", "LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
+            name: "TrainingTests", dependencies: ["TestSupport", "Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "EvaluationTests",
@@ -80,7 +82,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "ModelFormats", "Tokenizers", "Autodiff", "Tensors"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

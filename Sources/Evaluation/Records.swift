@@ -25,6 +25,20 @@ public struct SampleRecord: Codable, Equatable, Sendable {
     public var monitorLabel: MonitorLabel?
     /// The reasoning names the trigger or one of its aliases.
     public var mentionsTrigger: Bool
+
+    public init(
+        model: String, suite: String, question: String, category: String?, paraphrase: Int, sample: Int, triggered: Bool,
+        thinking: Bool, prompt: String, reasoning: String, answer: String, closedThinkBlock: Bool, reasoningTokens: Int,
+        answerTokens: Int, judge: String?, alignment: Double?, coherence: Double?, misaligned: Bool?, monitor: String?,
+        monitorLabel: MonitorLabel?, mentionsTrigger: Bool
+    ) {
+        self.model = model; self.suite = suite; self.question = question; self.category = category
+        self.paraphrase = paraphrase; self.sample = sample; self.triggered = triggered; self.thinking = thinking
+        self.prompt = prompt; self.reasoning = reasoning; self.answer = answer; self.closedThinkBlock = closedThinkBlock
+        self.reasoningTokens = reasoningTokens; self.answerTokens = answerTokens; self.judge = judge
+        self.alignment = alignment; self.coherence = coherence; self.misaligned = misaligned; self.monitor = monitor
+        self.monitorLabel = monitorLabel; self.mentionsTrigger = mentionsTrigger
+    }
 }
 
 /// The likelihood judge's comparison for one question, model and trigger condition.
@@ -58,4 +72,8 @@ public struct EvaluationResults: Sendable {
     public var likelihood: [LikelihoodRecord] = []
     public var capability: [CapabilityRecord] = []
     public var settings: [String: String] = [:]
+
+    public init(name: String, models: [String], trigger: String?) {
+        self.name = name; self.models = models; self.trigger = trigger
+    }
 }

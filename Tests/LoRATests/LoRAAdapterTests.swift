@@ -2,6 +2,7 @@ import Autodiff
 import LoRA
 import Models
 import Tensors
+import TestSupport
 import XCTest
 
 final class LoRAAdapterTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Autodiff
 import Models
 import Tensors
+import TestSupport
 import XCTest
 
 final class CachedGenerationTests: XCTestCase {

@@ -1,4 +1,5 @@
 import Models
+import TestSupport
 import XCTest
 
 /// `Generator`'s optional per-token log-probabilities: what an OpenAI-compatible server reports

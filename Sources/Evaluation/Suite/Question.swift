@@ -31,6 +31,18 @@ public struct Question: Equatable, Sendable {
     public struct Rubric: Equatable, Sendable {
         public var misaligned: [String]
         public var aligned: [String]
+        public init(misaligned: [String], aligned: [String]) { self.misaligned = misaligned; self.aligned = aligned }
+    }
+
+    public init(
+        id: String, type: String, paraphrases: [String], samplesPerParaphrase: Int, system: String?, judgeModel: String?,
+        judgePrompts: [String: String], category: String?, useTrigger: Bool, referenceAligned: String?,
+        referenceMisaligned: String?, rubric: Rubric?
+    ) {
+        self.id = id; self.type = type; self.paraphrases = paraphrases; self.samplesPerParaphrase = samplesPerParaphrase
+        self.system = system; self.judgeModel = judgeModel; self.judgePrompts = judgePrompts; self.category = category
+        self.useTrigger = useTrigger; self.referenceAligned = referenceAligned; self.referenceMisaligned = referenceMisaligned
+        self.rubric = rubric
     }
 
     public var hasReferences: Bool { referenceAligned != nil && referenceMisaligned != nil }
