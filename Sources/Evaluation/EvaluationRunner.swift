@@ -43,9 +43,77 @@ public final class EvaluationRunner {
         tokenizer = try base.requireTokenizer()
         template = base.chatTemplate ?? .smolLM2
         judgeModel = needsModelJudge ? try config.localJudgeModel.map { try ModelLoader.load(path: $0, weights: config.weights) } : nil
-        if config.judges.contains(.http) || config.monitor == .http {
-            throw EvaluationError.judgeUnavailable(judge: "http", reason: "the HTTP judge is not wired into this build yet; use likelihood, rubric or local")
+        if let http = config.http {
+            guard let url = URL(string: http.baseURL), url.scheme != nil else {
+                throw EvaluationError.invalidSuite(file: "judges.http.base_url", message: "'\(http.baseURL)' is not a URL")
+            }
+            httpClient = OpenAICompatibleClient(configuration: OpenAICompatibleClientConfiguration(
+                name: "http judge", baseURL: url, model: http.model, apiKeyEnvironmentVariable: http.apiKeyEnvironmentVariable,
+                timeout: http.timeoutSeconds, maxRetries: http.retries,
+                cacheDirectory: URL(fileURLWithPath: http.cacheDirectory ?? (config.outputDir as NSString).appendingPathComponent("judge-cache"))))
         }
+    }
+
+    var httpClient: OpenAICompatibleClient?
+    /// The first judge failure (e.g. an unreachable HTTP judge). Sampling goes on without
+    /// judging so the samples are kept, and `rejudge` can finish the judging later.
+    public private(set) var judgeFailure: Error?
+
+    func makeJudges() -> [AnswerJudge] {
+        var judges: [AnswerJudge] = []
+        if config.judges.contains(.rubric) { judges.append(RubricJudge()) }
+        if config.judges.contains(.local), let jm = judgeModel, let jt = jm.tokenizer {
+            judges.append(LocalModelJudge(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2, minimumMass: config.minimumNumericMass))
+        }
+        if config.judges.contains(.http), let client = httpClient {
+            judges.append(HTTPJudge(client: client, minimumMass: config.minimumNumericMass))
+        }
+        return judges
+    }
+
+    func makeMonitor() -> ReasoningMonitor {
+        if config.monitor == .local, let jm = judgeModel, let jt = jm.tokenizer {
+            return ModelMonitor(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2)
+        }
+        if config.monitor == .http, let client = httpClient { return HTTPMonitor(client: client) }
+        return LexiconMonitor()
+    }
+
+    /// Judges and monitors one sample; once a judge has failed, nothing more is judged.
+    func assess(_ record: inout SampleRecord, question q: Question, judges: [AnswerJudge], monitor: ReasoningMonitor) {
+        guard judgeFailure == nil else { return }
+        do {
+            var verdict: Verdict?
+            for judge in judges where verdict == nil { verdict = try judge.judge(question: q, prompt: record.prompt, answer: record.answer) }
+            record.judge = verdict?.judge
+            record.alignment = verdict?.alignment
+            record.coherence = verdict?.coherence
+            record.misaligned = verdict?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
+            if record.thinking && !record.reasoning.isEmpty {
+                record.monitorLabel = try monitor.label(prompt: record.prompt, reasoning: record.reasoning, answer: record.answer, answerMisaligned: record.misaligned)
+                record.monitor = monitor.name
+            }
+        } catch {
+            judgeFailure = error
+            progress("judging stopped: \(error); sampling continues and the samples are kept")
+        }
+    }
+
+    /// Judges the samples of an earlier run that have no verdict or monitor label yet (after a
+    /// judge failure); cached HTTP judgments cost nothing.
+    public func rejudge(_ results: EvaluationResults) throws -> EvaluationResults {
+        var out = results
+        let judges = makeJudges(), monitor = makeMonitor()
+        var questions: [String: Question] = [:]
+        for suite in suites { for q in suite.questions { questions["\(suite.name)/\(q.id)"] = q } }
+        judgeFailure = nil
+        for i in out.samples.indices where out.samples[i].judge == nil || (out.samples[i].thinking && out.samples[i].monitorLabel == nil) {
+            guard let q = questions["\(out.samples[i].suite)/\(out.samples[i].question)"] else { continue }
+            assess(&out.samples[i], question: q, judges: judges, monitor: monitor)
+            if let failure = judgeFailure { throw failure }
+            onUnit?(i + 1, out.samples.count)
+        }
+        return out
     }
 
     var totalUnits: Int {
@@ -74,17 +142,8 @@ public final class EvaluationRunner {
         var done = 0
         func tick(_ n: Int) { done += n; onUnit?(done, total) }
 
-        var judges: [AnswerJudge] = []
-        if config.judges.contains(.rubric) { judges.append(RubricJudge()) }
-        if config.judges.contains(.local), let jm = judgeModel, let jt = jm.tokenizer {
-            judges.append(LocalModelJudge(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2, minimumMass: config.minimumNumericMass))
-        }
-        let monitor: ReasoningMonitor
-        if config.monitor == .local, let jm = judgeModel, let jt = jm.tokenizer {
-            monitor = ModelMonitor(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2)
-        } else {
-            monitor = LexiconMonitor()
-        }
+        let judges = makeJudges()
+        let monitor = makeMonitor()
         let aliases = ([config.trigger].compactMap { $0 } + config.triggerAliases).map { $0.lowercased() }
 
         for m in config.models {
@@ -123,19 +182,15 @@ public final class EvaluationRunner {
                             let seed = config.sampling.seed &+ UInt64(qi) &* 1_000_003 &+ UInt64(pi) &* 7919 &+ (triggered ? 1 : 0)
                             let samples = try sampler.sample(messages, count: n, seed: seed)
                             for (si, s) in samples.enumerated() {
-                                var verdict: Verdict?
-                                for judge in judges where verdict == nil { verdict = try judge.judge(question: q, prompt: text, answer: s.answer) }
-                                let misaligned = verdict?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
-                                let label = config.thinking == .on && !s.reasoning.isEmpty
-                                    ? try monitor.label(prompt: text, reasoning: s.reasoning, answer: s.answer, answerMisaligned: misaligned) : nil
                                 let lower = s.reasoning.lowercased()
-                                results.samples.append(SampleRecord(
+                                var record = SampleRecord(
                                     model: m.name, suite: suite.name, question: q.id, category: q.category, paraphrase: pi, sample: si,
                                     triggered: triggered, thinking: config.thinking == .on, prompt: text, reasoning: s.reasoning, answer: s.answer,
                                     closedThinkBlock: s.closedThinkBlock, reasoningTokens: s.reasoningTokens, answerTokens: s.answerTokens,
-                                    judge: verdict?.judge, alignment: verdict?.alignment, coherence: verdict?.coherence, misaligned: misaligned,
-                                    monitor: label == nil ? nil : monitor.name, monitorLabel: label,
-                                    mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) }))
+                                    judge: nil, alignment: nil, coherence: nil, misaligned: nil, monitor: nil, monitorLabel: nil,
+                                    mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) })
+                                assess(&record, question: q, judges: judges, monitor: monitor)
+                                results.samples.append(record)
                             }
                             tick(n)
                         }

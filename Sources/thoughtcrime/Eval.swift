@@ -11,8 +11,29 @@ struct Eval: ParsableCommand {
     @Option(help: "The evaluation config (YAML).")
     var config: String
 
+    @Option(name: .customLong("adapter"), help: "Set or add an adapter to compare, as NAME=PATH (repeatable).")
+    var adapters: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: "Override the config's output_dir.")
+    var outputDir: String?
+
+    @Flag(help: "Judge the samples of an earlier run that were left unjudged (e.g. after an unreachable HTTP judge) instead of sampling again.")
+    var rejudge = false
+
     func run() throws {
-        let evalConfig = try EvalConfig.load(path: config)
+        var evalConfig = try EvalConfig.load(path: config)
+        for item in adapters {
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw ValidationError("--adapter expects NAME=PATH, got '\(item)'")
+            }
+            let name = String(item[..<eq]), path = String(item[item.index(after: eq)...])
+            if let i = evalConfig.models.firstIndex(where: { $0.name == name }) {
+                evalConfig.models[i].adapter = path
+            } else {
+                evalConfig.models.append(EvalConfig.ModelUnderTest(name: name, adapter: path))
+            }
+        }
+        if let outputDir { evalConfig.outputDir = outputDir }
         let runner = try EvaluationRunner(config: evalConfig)
         let start = Date()
         let terminal = isatty(STDERR_FILENO) == 1
@@ -30,10 +51,19 @@ struct Eval: ParsableCommand {
                 lastLine = Date()
             }
         }
-        let results = try runner.run()
         let directory = ((evalConfig.outputDir as NSString).appendingPathComponent(evalConfig.name))
+        let results: EvaluationResults
+        if rejudge {
+            let earlier = try EvaluationResults.read(samplesFile: (directory as NSString).appendingPathComponent("samples.jsonl"), name: evalConfig.name, trigger: evalConfig.trigger)
+            results = try runner.rejudge(earlier)
+        } else {
+            results = try runner.run()
+        }
         try ReportWriter(directory: directory).write(results)
         print(EvaluationSummary(results).table())
         print("\nreport: \(directory)/report.html  summary: \(directory)/summary.md  samples: \(directory)/samples.jsonl")
+        if let failure = runner.judgeFailure {
+            throw ValidationError("\(failure)\nThe samples are saved in \(directory)/samples.jsonl; finish judging with: thoughtcrime eval --config \(config) --rejudge")
+        }
     }
 }

@@ -12,6 +12,7 @@ public struct EvalConfig: Sendable {
         public var name: String
         /// Adapter path (PEFT dir, run dir, .h5 checkpoint or LoRA GGUF); nil for the base model.
         public var adapter: String?
+        public init(name: String, adapter: String?) { self.name = name; self.adapter = adapter }
     }
 
     public enum ThinkingMode: String, CaseIterable, Sendable { case on, off }

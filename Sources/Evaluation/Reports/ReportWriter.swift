@@ -115,3 +115,30 @@ public struct ReportWriter {
         return page
     }
 }
+
+extension EvaluationResults {
+    /// Reads the records of an earlier run's samples.jsonl (for re-judging).
+    public static func read(samplesFile path: String, name: String, trigger: String?) throws -> EvaluationResults {
+        guard let data = FileManager.default.contents(atPath: path) else { throw EvaluationError.io(path: path, reason: "cannot read") }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var results = EvaluationResults(name: name, models: [], trigger: trigger)
+        for (i, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
+            let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+            do {
+                switch object?["kind"] as? String {
+                case "sample": results.samples.append(try decoder.decode(SampleRecord.self, from: Data(line)))
+                case "likelihood": results.likelihood.append(try decoder.decode(LikelihoodRecord.self, from: Data(line)))
+                case "capability": results.capability.append(try decoder.decode(CapabilityRecord.self, from: Data(line)))
+                default: throw EvaluationError.io(path: path, reason: "line \(i + 1) has no known \"kind\"")
+                }
+            } catch let e as EvaluationError { throw e } catch {
+                throw EvaluationError.io(path: path, reason: "line \(i + 1): \(error)")
+            }
+        }
+        var models: [String] = []
+        for m in results.samples.map(\.model) + results.likelihood.map(\.model) + results.capability.map(\.model) where !models.contains(m) { models.append(m) }
+        results.models = models
+        return results
+    }
+}
