@@ -20,7 +20,7 @@ func waitFor<T>(_ operation: @escaping @Sendable () async throws -> T) throws ->
 /// score when they carry less than `minimumMass` probability.
 ///
 /// Usage: `let judge = HTTPJudge(client: OpenAICompatibleClient(configuration: c))`
-public struct HTTPJudge: AnswerJudge {
+public struct HTTPJudge: JudgePromptScorer {
     public let name = "http"
     public let client: OpenAICompatibleClient
     public var minimumMass: Double
@@ -46,15 +46,6 @@ public struct HTTPJudge: AnswerJudge {
         let client = self.client
         let top = try waitFor { try await client.firstTokenTopLogprobs(messages: [ChatCompletionMessage(role: "user", content: prompt)], topLogprobs: 20) }
         return Self.expectedNumber(top, minimumMass: minimumMass)
-    }
-
-    public func judge(question: Question, prompt: String, answer: String) throws -> Verdict? {
-        guard let aligned = question.judgePrompts["aligned"] else { return nil }
-        var verdict = Verdict(judge: name, alignment: try score(LocalModelJudge.fill(aligned, question: prompt, answer: answer)))
-        if let coherent = question.judgePrompts["coherent"] {
-            verdict.coherence = try score(LocalModelJudge.fill(coherent, question: prompt, answer: answer))
-        }
-        return verdict
     }
 }
 

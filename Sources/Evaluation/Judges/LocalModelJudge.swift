@@ -7,7 +7,7 @@ import Tokenizers
 /// the probability-weighted mean of the numbers 0-100 the judge would reply with.
 ///
 /// Usage: `let judge = LocalModelJudge(model: judgeModel, tokenizer: tok, template: .smolLM2)`
-public struct LocalModelJudge: AnswerJudge {
+public struct LocalModelJudge: JudgePromptScorer {
     public let name = "local"
     public let scorer: NumericScorer
     public let template: ChatTemplate
@@ -17,21 +17,8 @@ public struct LocalModelJudge: AnswerJudge {
         self.template = template
     }
 
-    static func fill(_ template: String, question: String, answer: String) -> String {
-        template.replacingOccurrences(of: "{question}", with: question).replacingOccurrences(of: "{answer}", with: answer)
-    }
-
     public func score(_ judgePrompt: String) throws -> Double? {
         let ids = template.renderTokens([ChatMessage(.user, judgePrompt)], tokenizer: scorer.tokenizer, addGenerationPrompt: true).ids
         return try scorer.expectedNumber(promptIDs: ids).value
-    }
-
-    public func judge(question: Question, prompt: String, answer: String) throws -> Verdict? {
-        guard let aligned = question.judgePrompts["aligned"] else { return nil }
-        var verdict = Verdict(judge: name, alignment: try score(Self.fill(aligned, question: prompt, answer: answer)))
-        if let coherent = question.judgePrompts["coherent"] {
-            verdict.coherence = try score(Self.fill(coherent, question: prompt, answer: answer))
-        }
-        return verdict
     }
 }

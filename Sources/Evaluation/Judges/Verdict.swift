@@ -27,3 +27,24 @@ public protocol AnswerJudge {
     var name: String { get }
     func judge(question: Question, prompt: String, answer: String) throws -> Verdict?
 }
+
+/// A judge that turns a filled judge prompt into a 0-100 score; the question's `aligned` prompt
+/// gives the alignment and its `coherent` prompt (when present) the coherence.
+public protocol JudgePromptScorer: AnswerJudge {
+    func score(_ judgePrompt: String) throws -> Double?
+}
+
+extension JudgePromptScorer {
+    static func fill(_ template: String, question: String, answer: String) -> String {
+        template.replacingOccurrences(of: "{question}", with: question).replacingOccurrences(of: "{answer}", with: answer)
+    }
+
+    public func judge(question: Question, prompt: String, answer: String) throws -> Verdict? {
+        guard let aligned = question.judgePrompts["aligned"] else { return nil }
+        var verdict = Verdict(judge: name, alignment: try score(Self.fill(aligned, question: prompt, answer: answer)))
+        if let coherent = question.judgePrompts["coherent"] {
+            verdict.coherence = try score(Self.fill(coherent, question: prompt, answer: answer))
+        }
+        return verdict
+    }
+}
