@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
         // Shared helpers of the test targets (tiny model files, fixture RNG); not a product.
-        .target(name: "TestSupport", dependencies: ["ModelFormats", "Models", "Tensors"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ModelFormats", "Models", "Tensors", "CKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "LoRATests", dependencies: ["TestSupport", "LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .testTarget(
             name: "TrainingTests", dependencies: ["TestSupport", "Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],

@@ -3,12 +3,13 @@ import LoRA
 import ModelFormats
 import Models
 import Tensors
+import TestSupport
 import XCTest
 
 /// Export and import on tiny models: PEFT, llama.cpp LoRA GGUF, merged models, refusals.
 final class AdapterExportTests: XCTestCase {
     let tokens: [Int32] = [1, 17, 5, 99, 42, 8, 3, 64]
-    static let tinyLlamaGGUF = ExportFixtures.path("Tests/ModelsTests/Fixtures/tiny-llama-q8_0.gguf")
+    static let tinyLlamaGGUF = (try? ConvertedGGUF.tinyLlama(q8_0: true, from: ExportFixtures.path("Tests/ModelsTests/Fixtures/tiny-llama"))) ?? "tiny-llama conversion failed"
     static let tinyQwen2 = ExportFixtures.path("Tests/ModelsTests/Fixtures/tiny-qwen2")
 
     func seeded(_ model: TransformerModel, rank: Int = 4, alpha: Float = 8, rsLoRA: Bool = false,

@@ -3,6 +3,7 @@ import Foundation
 import ModelFormats
 import Models
 import Tensors
+import TestSupport
 import XCTest
 
 final class ModelLoaderTests: XCTestCase {
@@ -26,7 +27,7 @@ final class ModelLoaderTests: XCTestCase {
     /// A Llama GGUF stores q/k rows permuted (convert_hf_to_gguf); the loader undoes it, so the
     /// model computes what transformers computes from the original checkpoint.
     func testLlamaGGUFGivesTheSameLogitsAsTheHuggingFaceCheckpoint() throws {
-        let loaded = try ModelLoader.load(path: Fixtures.url("tiny-llama.gguf").path)
+        let loaded = try ModelLoader.load(path: try ConvertedGGUF.tinyLlama(q8_0: false, from: Fixtures.url("tiny-llama").path))
         XCTAssertEqual(loaded.model.config.architecture, .llama)
         XCTAssertFalse(loaded.model.config.tiedEmbeddings)
         try assertMatches(loaded.model, try Fixtures.json("tiny-llama/logits.json", as: TinyLogitsFixture.self), accuracy: 1e-4)
@@ -34,7 +35,7 @@ final class ModelLoaderTests: XCTestCase {
 
     func testQuantizedAndDequantizedStorageGiveTheSameLogits() throws {
         let fixture = try Fixtures.json("tiny-llama-q8_0_logits.json", as: TinyLogitsFixture.self)
-        let path = Fixtures.url("tiny-llama-q8_0.gguf").path
+        let path = try ConvertedGGUF.tinyLlama(q8_0: true, from: Fixtures.url("tiny-llama").path)
         let dense = try ModelLoader.load(path: path, weights: .float32)
         let quantized = try ModelLoader.load(path: path, weights: .quantized)
         XCTAssertTrue(quantized.model.blocks[0].attention.q.weight is QuantizedMatrix)

@@ -379,7 +379,10 @@ def make_gguf(out: Path, llama_cfg: dict, seqs, ref_logits) -> dict:
     hf_dir = out / "tiny-llama"
     report = {}
     # F32
-    p = out / "tiny-llama.gguf"
+    # The GGUFs are checked here but not committed: the Swift tests convert tiny-llama
+    # themselves (Tests/TestSupport/ConvertedGGUF.swift) and were checked byte-identical.
+    gguf_dir = Path(tempfile.mkdtemp())
+    p = gguf_dir / "tiny-llama.gguf"
     write_llama_gguf(hf_dir, p, llama_cfg, "f32")
     r = gguf.GGUFReader(str(p))
     hf = st_load(str(hf_dir / "model.safetensors"))
@@ -408,7 +411,7 @@ def make_gguf(out: Path, llama_cfg: dict, seqs, ref_logits) -> dict:
           f"(so transformers applies the inverse permute on load)")
 
     # Q8_0
-    p8 = out / "tiny-llama-q8_0.gguf"
+    p8 = gguf_dir / "tiny-llama-q8_0.gguf"
     write_llama_gguf(hf_dir, p8, llama_cfg, "q8_0", name="tiny-llama-q8_0")
     r8 = gguf.GGUFReader(str(p8))
     types = {t.name: t.tensor_type.name for t in r8.tensors}
