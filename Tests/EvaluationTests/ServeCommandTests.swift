@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -7,14 +8,10 @@ import FoundationNetworking
 /// `thoughtcrime serve` as a user runs it: the built binary on a free port.
 final class ServeCommandTests: XCTestCase {
     static func binary() throws -> URL {
-        // The test runner lives in the build products directory beside the executable.
-        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("thoughtcrime")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
+        guard let binary = BuiltProducts.thoughtcrime() else {
+            throw XCTSkip("thoughtcrime binary not built beside the tests; run `swift build` first")
         }
-        throw XCTSkip("thoughtcrime binary not built beside the tests; run `swift build` first")
+        return binary
     }
 
     func testServeWithPortZeroPrintsThePortItListensOn() async throws {

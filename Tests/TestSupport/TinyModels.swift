@@ -94,3 +94,18 @@ public func makeTinyModel(_ architecture: ModelArchitecture = .llama, seed: UInt
         ropeBase: 10_000, contextLength: 128, tiedEmbeddings: tied)
     return try TransformerModel.randomlyInitialised(config, seed: seed)
 }
+
+/// Products of the same build the tests come from.
+public enum BuiltProducts {
+    /// The `thoughtcrime` executable beside the test runner in the build products directory,
+    /// or nil when it was not built.
+    public static func thoughtcrime() -> URL? {
+        var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("thoughtcrime")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+}

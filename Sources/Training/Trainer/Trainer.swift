@@ -52,6 +52,7 @@ public final class Trainer {
     var epoch = 0
     var order: [Int] = []
     var cursor = 0  // examples of `order` consumed
+    var epochPlan: (epoch: Int, order: [Int], plan: [[[Int]]]) = (-1, [], [])
     var tokensSeen = 0
     var lastCheckpointPath: String?
     var lastValidationLoss: Double?
@@ -222,7 +223,11 @@ public final class Trainer {
 
     /// Micro-batches of the current epoch, from the cursor on.
     private func nextMicroBatch() throws -> MicroBatch {
-        var plan = planner.plan(order: order, examples: trainExamples)
+        // The plan depends only on the epoch's order; build it once per epoch.
+        if epochPlan.epoch != epoch || epochPlan.order != order {
+            epochPlan = (epoch, order, planner.plan(order: order, examples: trainExamples))
+        }
+        var plan = epochPlan.plan
         var consumed = 0, index = 0
         while index < plan.count && consumed < cursor {
             consumed += plan[index].reduce(0) { $0 + $1.count }
@@ -233,6 +238,7 @@ public final class Trainer {
             order = shuffler.order(epoch: epoch, count: trainExamples.count)
             cursor = 0
             plan = planner.plan(order: order, examples: trainExamples)
+            epochPlan = (epoch, order, plan)
             index = 0
         }
         let rows = plan[index]
