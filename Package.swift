@@ -58,9 +58,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
-            name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "Models", "COpenBLAS"],
+            name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "Models", "Tokenizers", "LoRA", "Training", "Evaluation", "COpenBLAS"],
             path: "Sources/ThoughtCrimeBench"),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS", "CKernels"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
         // Runs the built `thoughtcrime` binary as a user would.

@@ -88,6 +88,7 @@ extension Tape {
         let loss = try Tensor(shape: [1], scalars: [meanLoss])
         let localTargets = [Int32](repeating: 0, count: max(m, 1))
 
+        let hiddenSlot = hidden.slot
         let out = output(loss, op: "crossEntropy", inputs: [hidden, head]) { dLoss in
             guard m > 0 else { return }
             let scale = dLoss[flat: 0] / Float(m)
@@ -106,7 +107,7 @@ extension Tape {
                     }
                 }
                 // dh [m, d] += dlogits [m, cols] . head chunk [cols, d]
-                if hidden.requiresGrad {
+                if hiddenSlot.requiresGrad {
                     GEMM.run(
                         transposeA: false, transposeB: false, m: m, n: d, k: cols,
                         a: logits.pointer, lda: cols, b: headp + c0 * d, ldb: d, beta: 1,
@@ -120,8 +121,8 @@ extension Tape {
                         c: head.gradBuffer().pointer + c0 * d, ldc: d)
                 }
             }
-            if hidden.requiresGrad {
-                let dhidden = hidden.gradBuffer().pointer
+            if hiddenSlot.requiresGrad {
+                let dhidden = hiddenSlot.buffer().pointer
                 for (r, row) in selected.enumerated() { tc_axpy(1, dh.pointer + r * d, dhidden + row * d, d) }
             }
         }

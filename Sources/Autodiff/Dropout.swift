@@ -18,9 +18,10 @@ extension Tape {
         ThreadPool.shared.parallelFor(y.count, minChunk: 1 << 14) { r in
             tc_dropout(xp + r.lowerBound, yp + r.lowerBound, r.count, UInt64(r.lowerBound), seed, p, 0)
         }
+        let sx = x.slot
         return output(y, op: "dropout", inputs: [x]) { dy in
-            guard x.requiresGrad else { return }
-            let dx = x.gradBuffer().pointer
+            guard sx.requiresGrad else { return }
+            let dx = sx.buffer().pointer
             ThreadPool.shared.parallelFor(dy.count, minChunk: 1 << 14) { r in
                 tc_dropout(dy.pointer + r.lowerBound, dx + r.lowerBound, r.count, UInt64(r.lowerBound), seed, p, 1)
             }

@@ -7,10 +7,10 @@ extension Tape {
     /// Usage: `let h = try tape.add(x, attentionOut)`
     public func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let y = try a.value.adding(b.value)
-        let n = y.count
+        let n = y.count, sa = a.slot, sb = b.slot
         return output(y, op: "add", inputs: [a, b]) { dy in
-            if a.requiresGrad { tc_axpy(1, dy.pointer, a.gradBuffer().pointer, n) }
-            if b.requiresGrad { tc_axpy(1, dy.pointer, b.gradBuffer().pointer, n) }
+            if sa.requiresGrad { tc_axpy(1, dy.pointer, sa.buffer().pointer, n) }
+            if sb.requiresGrad { tc_axpy(1, dy.pointer, sb.buffer().pointer, n) }
         }
     }
 
@@ -32,9 +32,9 @@ extension Tape {
     /// Usage: `let y = try tape.scale(x, by: 0.5)`
     public func scale(_ x: Variable, by s: Float) throws -> Variable {
         let y = x.value.scaled(by: s)
-        let n = y.count
+        let n = y.count, sx = x.slot
         return output(y, op: "scale", inputs: [x]) { dy in
-            if x.requiresGrad { tc_axpy(s, dy.pointer, x.gradBuffer().pointer, n) }
+            if sx.requiresGrad { tc_axpy(s, dy.pointer, sx.buffer().pointer, n) }
         }
     }
 
@@ -43,11 +43,11 @@ extension Tape {
     /// Usage: `let loss = try tape.sum(y)`
     public func sum(_ x: Variable) throws -> Variable {
         let y = try Tensor(shape: [1], scalars: [Float(x.value.sum())])
-        let n = x.value.count
+        let n = x.value.count, sx = x.slot
         return output(y, op: "sum", inputs: [x]) { dy in
-            if x.requiresGrad {
+            if sx.requiresGrad {
                 let g = dy[flat: 0]
-                let dx = x.gradBuffer().pointer
+                let dx = sx.buffer().pointer
                 for i in 0..<n { dx[i] += g }
             }
         }
@@ -58,9 +58,9 @@ extension Tape {
     /// Usage: `let heads = try tape.reshape(q, to: [tokens, heads, headDim])`
     public func reshape(_ x: Variable, to shape: Shape) throws -> Variable {
         let y = try x.value.reshaped(shape)
-        let n = y.count
+        let n = y.count, sx = x.slot
         return output(y, op: "reshape", inputs: [x]) { dy in
-            if x.requiresGrad { tc_axpy(1, dy.pointer, x.gradBuffer().pointer, n) }
+            if sx.requiresGrad { tc_axpy(1, dy.pointer, sx.buffer().pointer, n) }
         }
     }
 }

@@ -19,10 +19,11 @@ extension Tape {
         for (r, id) in ids.enumerated() {
             (y.pointer + r * d).update(from: table.value.pointer + Int(id) * d, count: d)
         }
+        let st = table.slot
         return output(y, op: "embedding", inputs: [table]) { dy in
             // dtable[id] += dy[r] for every occurrence of id
-            guard table.requiresGrad else { return }
-            let dt = table.gradBuffer().pointer
+            guard st.requiresGrad else { return }
+            let dt = st.buffer().pointer
             for (r, id) in ids.enumerated() { tc_axpy(1, dy.pointer + r * d, dt + Int(id) * d, d) }
         }
     }

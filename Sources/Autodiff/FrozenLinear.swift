@@ -20,11 +20,12 @@ extension Tape {
         }
         // y [rows, out] (+)= x [rows, in] . W^T
         weight.multiply(x.value.pointer, count: rows, into: y.pointer, accumulate: bias != nil)
+        let sx = x.slot, sb = bias?.slot
         return output(y, op: "linear(frozen)", inputs: [x, bias]) { dy in
             // dx [rows, in] += dy [rows, out] . W
-            if x.requiresGrad { weight.multiplyTransposed(dy.pointer, count: rows, accumulateInto: x.gradBuffer().pointer) }
-            if let b = bias, b.requiresGrad {
-                let db = b.gradBuffer().pointer
+            if sx.requiresGrad { weight.multiplyTransposed(dy.pointer, count: rows, accumulateInto: sx.buffer().pointer) }
+            if let sb, sb.requiresGrad {
+                let db = sb.buffer().pointer
                 for r in 0..<rows {
                     let dyr = dy.pointer + r * outF
                     for j in 0..<outF { db[j] += dyr[j] }

@@ -38,9 +38,10 @@ extension Tape {
                         interleaved, 1, 0)
             }
         }
+        let sx = x.slot
         return output(y, op: "rotary", inputs: [x]) { dy in
-            guard x.requiresGrad else { return }
-            let dx = x.gradBuffer().pointer
+            guard sx.requiresGrad else { return }
+            let dx = sx.buffer().pointer
             positions.withUnsafeBufferPointer { pos in
                 ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in
                     tc_rope(dy.pointer, dx, pos.baseAddress, r.lowerBound, r.upperBound, heads,

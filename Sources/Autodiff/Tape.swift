@@ -15,9 +15,11 @@ import Tensors
 /// try tape.backward(loss)   // w.grad now holds d loss / d w
 /// ```
 public final class Tape {
+    /// A recorded op: its output's gradient slot (not the output itself, so the value is freed
+    /// unless a backward function needs it) and its backward function.
     struct Node {
         let op: String
-        let output: Variable
+        let output: GradientSlot
         let backward: (Tensor) throws -> Void
     }
 
@@ -40,7 +42,7 @@ public final class Tape {
     ) -> Variable {
         let needsGrad = isRecording && inputs.contains { $0?.requiresGrad == true }
         let out = Variable(output: value, requiresGrad: needsGrad)
-        if needsGrad { nodes.append(Node(op: op, output: out, backward: backward)) }
+        if needsGrad { nodes.append(Node(op: op, output: out.slot, backward: backward)) }
         return out
     }
 
@@ -56,9 +58,9 @@ public final class Tape {
         }
         loss.gradBuffer()[flat: 0] += seed
         for node in nodes.reversed() {
-            guard let g = node.output.grad else { continue }
+            guard let g = node.output.tensor else { continue }
             try node.backward(g)
-            if !node.output.isLeaf { node.output.grad = nil }
+            node.output.tensor = nil
         }
         nodes.removeAll()
     }

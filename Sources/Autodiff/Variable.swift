@@ -1,5 +1,31 @@
 import Tensors
 
+/// Where a variable's gradient accumulates.
+///
+/// Kept apart from the variable's value so that a recorded op can reach its output's gradient
+/// (and its inputs' gradients) without keeping those values alive: an intermediate result that
+/// no backward function reads is freed as soon as the forward pass drops it.
+public final class GradientSlot {
+    public let shape: Shape
+    public let requiresGrad: Bool
+    /// Accumulated gradient; nil until a backward pass reaches this slot.
+    public internal(set) var tensor: Tensor?
+
+    init(shape: Shape, requiresGrad: Bool) {
+        self.shape = shape
+        self.requiresGrad = requiresGrad
+    }
+
+    /// The gradient buffer, allocated as zeros on first use. Only valid when `requiresGrad`.
+    func buffer() -> Tensor {
+        precondition(requiresGrad, "gradient requested for a variable that does not require one")
+        if let g = tensor { return g }
+        let g = Tensor(zeros: shape)
+        tensor = g
+        return g
+    }
+}
+
 /// A tensor in a differentiable computation, with a gradient buffer when it requires one.
 ///
 /// Frozen tensors (`requiresGrad: false`) never get a gradient buffer, so a frozen base model
@@ -8,34 +34,34 @@ import Tensors
 /// Usage: `let w = Variable(Tensor(zeros: [4, 4]), requiresGrad: true)`
 public final class Variable {
     public let value: Tensor
-    public let requiresGrad: Bool
     /// True for variables the caller created (parameters, inputs); false for op outputs.
     public let isLeaf: Bool
-    /// Accumulated gradient; nil until a backward pass reaches this variable.
-    public internal(set) var grad: Tensor?
+    /// The gradient's home, shared with the tape's record of the op that produced this variable.
+    public let slot: GradientSlot
 
     public init(_ value: Tensor, requiresGrad: Bool = false) {
         self.value = value
-        self.requiresGrad = requiresGrad
         self.isLeaf = true
+        self.slot = GradientSlot(shape: value.shape, requiresGrad: requiresGrad)
     }
 
     init(output value: Tensor, requiresGrad: Bool) {
         self.value = value
-        self.requiresGrad = requiresGrad
         self.isLeaf = false
+        self.slot = GradientSlot(shape: value.shape, requiresGrad: requiresGrad)
     }
 
     public var shape: Shape { value.shape }
+    public var requiresGrad: Bool { slot.requiresGrad }
+
+    /// Accumulated gradient; nil until a backward pass reaches this variable.
+    public internal(set) var grad: Tensor? {
+        get { slot.tensor }
+        set { slot.tensor = newValue }
+    }
 
     /// The gradient buffer, allocated as zeros on first use. Only valid when `requiresGrad`.
-    func gradBuffer() -> Tensor {
-        precondition(requiresGrad, "gradient requested for a variable that does not require one")
-        if let g = grad { return g }
-        let g = Tensor(zeros: value.shape)
-        grad = g
-        return g
-    }
+    func gradBuffer() -> Tensor { slot.buffer() }
 
     /// Drops the gradient so the next backward pass starts from zero.
     public func zeroGrad() { grad = nil }

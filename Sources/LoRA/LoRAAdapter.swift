@@ -43,11 +43,10 @@ public final class LoRAAdapter: LinearAdapter {
     public var inFeatures: Int { a.shape[1] }
     public var outFeatures: Int { b.shape[0] }
 
-    public func callAsFunction(_ tape: Tape, input x: Variable, base: Variable) throws -> Variable {
+    public func callAsFunction(_ tape: Tape, input x: Variable, weight: FrozenMatrix, bias: Variable?) throws -> Variable {
         let xd = tape.isRecording && dropout > 0 ? try tape.dropout(x, probability: dropout, seed: dropoutSeed) : x
-        // [rows, in] -> [rows, rank] -> [rows, out]
-        let delta = try tape.linear(try tape.linear(xd, a), b)
-        return try tape.add(base, try tape.scale(delta, by: scale))
+        // W x + scale * B (A xd): [rows, in] -> [rows, out] through [rows, rank]
+        return try tape.linear(x, frozen: weight, bias: bias, lowRankA: a, lowRankB: b, scale: scale, lowRankInput: xd)
     }
 
     /// scale * B A, the dense update this adapter adds to W [out, in] (for merging and export checks).

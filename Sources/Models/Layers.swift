@@ -2,11 +2,12 @@ import Autodiff
 import CKernels
 import Tensors
 
-/// Something added to a frozen linear layer's output, such as a LoRA adapter. Defined here so
-/// models can host adapters without depending on the layer that implements them.
+/// Something that changes a frozen linear layer's output, such as a LoRA adapter. Defined here
+/// so models can host adapters without depending on the layer that implements them.
 public protocol LinearAdapter: AnyObject {
-    /// Returns base + the adapter's contribution for input x.
-    func callAsFunction(_ tape: Tape, input x: Variable, base: Variable) throws -> Variable
+    /// The adapted layer's output for input x: the frozen product x W^T + bias plus the
+    /// adapter's contribution, computed together so the adapter can record them as one op.
+    func callAsFunction(_ tape: Tape, input x: Variable, weight: FrozenMatrix, bias: Variable?) throws -> Variable
 }
 
 /// A frozen projection with an optional frozen bias and an optional adapter.
@@ -29,9 +30,8 @@ public final class Linear {
     public var outFeatures: Int { weight.rows }
 
     public func callAsFunction(_ tape: Tape, _ x: Variable) throws -> Variable {
-        let y = try tape.linear(x, frozen: weight, bias: bias)
-        guard let adapter else { return y }
-        return try adapter(tape, input: x, base: y)
+        if let adapter { return try adapter(tape, input: x, weight: weight, bias: bias) }
+        return try tape.linear(x, frozen: weight, bias: bias)
     }
 }
 

@@ -10,6 +10,25 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     case float32
     /// Kept in the file's block format and expanded panel by panel while multiplying.
     case quantized
+    /// Rounded to bfloat16 and packed once for the AVX512_BF16 dot-product kernel
+    /// (`BF16Matrix`); activations are rounded per product, sums stay Float32. Needs a CPU
+    /// with AVX512_BF16.
+    case bf16
+
+    /// The storage `auto` stands for on this machine, with a one-line notice saying why: the
+    /// bf16 path when AMX is present and granted to this process, Float32 otherwise.
+    ///
+    /// Usage: `let (storage, notice) = WeightStorage.automatic()`
+    public static func automatic() -> (storage: WeightStorage, notice: String) {
+        var reason = [CChar](repeating: 0, count: 200)
+        guard tc_amx_request(&reason, reason.count) != 0 else {
+            return (.float32, "bf16 path off: \(String(cString: reason)); frozen weights stay Float32 (force it with weights: bf16)")
+        }
+        guard BF16Matrix.isSupported else {
+            return (.float32, "bf16 path off: AMX is present but this build's bf16 kernel needs AVX512_BF16; frozen weights stay Float32")
+        }
+        return (.bf16, "bf16 path on: AMX present; frozen weights packed to bfloat16 (AVX512_BF16 kernel), Float32 accumulation")
+    }
 }
 
 /// A model read from disk, with what identifies it.
@@ -70,8 +89,11 @@ public enum ModelLoader {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelError.io(path: path, reason: "no such file or directory (expected a .gguf file or a Hugging Face model directory with config.json and *.safetensors)")
         }
+        if weights == .bf16 && !BF16Matrix.isSupported {
+            throw ModelError.invalidInput("weights: bf16 needs a CPU with AVX512_BF16; this one is \(CPUFeatures.current) (use float32 or quantized)")
+        }
         if isDirectory.boolValue || path.hasSuffix(".safetensors") {
-            return try loadSafetensors(path: path)
+            return try loadSafetensors(path: path, weights: weights)
         }
         return try loadGGUF(path: path, weights: weights)
     }
@@ -147,7 +169,7 @@ public enum ModelLoader {
             }
             var t = try file.dequantize(i)
             if let order = rowOrder { t = reorderRows(t, order) }
-            return try DenseMatrix(t)
+            return weights == .bf16 ? try BF16Matrix(DenseMatrix(t)) : try DenseMatrix(t)
         }
         let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
         let qRows = config.headCount * hd, kvRows = config.kvHeadCount * hd
@@ -224,7 +246,7 @@ public enum ModelLoader {
 
     // MARK: safetensors
 
-    static func loadSafetensors(path: String) throws -> LoadedModel {
+    static func loadSafetensors(path: String, weights storage: WeightStorage = .float32) throws -> LoadedModel {
         let directory = path.hasSuffix(".safetensors") ? (path as NSString).deletingLastPathComponent : path
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configPath) else {
@@ -262,7 +284,8 @@ public enum ModelLoader {
             return try weights.tensor(named: tensor)
         }
         func linear(_ module: String, _ out: Int, _ inF: Int, bias: Bool = false) throws -> Linear {
-            Linear(name: module, weight: try DenseMatrix(try dense("\(module).weight", [out, inF])),
+            Linear(name: module, weight: storage == .bf16 ? try BF16Matrix(DenseMatrix(try dense("\(module).weight", [out, inF])))
+                                                          : try DenseMatrix(try dense("\(module).weight", [out, inF])),
                    bias: bias ? try dense("\(module).bias", [out]) : nil)
         }
         let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize

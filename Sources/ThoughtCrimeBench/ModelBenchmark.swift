@@ -93,7 +93,7 @@ enum ModelBenchmark {
         print("")
         print("model \(path): prefill 1x\(promptLength) and 4x\(promptLength), greedy decode of \(newTokens) tokens after a \(promptLength)-token prompt (best of \(quick ? 1 : 2))")
         var rows: [ModelMeasurement] = []
-        for storage in WeightStorage.allCases {
+        for storage in WeightStorage.allCases where storage != .bf16 || BF16Matrix.isSupported {
             let child = Process()
             child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
             child.arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])

@@ -1,8 +1,12 @@
 // thoughtcrime-bench: measures the kernels the toolkit's training step is made of and, with
-// --model, a real model end to end (prefill, decoding, load time, peak memory) for each weight
-// storage.
-// Build and run in release:
-//   `swift run -c release thoughtcrime-bench [--json FILE] [--quick] [--model GGUF [--model-only]]`.
+// --model, a real model end to end: LoRA training (tokens/s, peak RSS, FLOP utilisation),
+// prefill and decoding for each weight storage, and CoT-enabled evaluation sampling.
+// Build and run in release, from the repository root (the chat case reads data/):
+//   swift build -c release --product thoughtcrime-bench
+//   .build/release/thoughtcrime-bench --model checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf --json bench.json
+// Options: --quick (fewer repeats), --model-only (skip the kernel section), --skip training,decode,eval,
+//   --case random:4x128 (repeatable; default: random and chat at 4x128 and 8x256), --steps N,
+//   --dump-batches DIR (the training batches, for scripts/bench/pytorch_baseline.py).
 import Autodiff
 import Foundation
 import Models
@@ -18,6 +22,17 @@ func value(after flag: String) -> String? {
 let jsonPath = value(after: "--json")
 let modelPath = value(after: "--model")
 
+// A child process measuring one training case (see TrainingBenchmark.run).
+if let caseArgument = value(after: TrainingBenchmark.childFlag) {
+    guard let trainingCase = TrainingCase(argument: caseArgument), let modelPath,
+          let steps = Int(value(after: "--steps") ?? "") else {
+        FileHandle.standardError.write(Data("bench child: --training-child CASE --model PATH --steps N are required\n".utf8))
+        exit(2)
+    }
+    try TrainingBenchmark.runChild(modelPath: modelPath, trainingCase: trainingCase, steps: steps, dumpDirectory: value(after: "--dump-batches"))
+    exit(0)
+}
+
 // A child process measuring one weight storage (see ModelBenchmark.run).
 if let childPath = value(after: ModelBenchmark.childFlag) {
     guard let storage = value(after: "--weights").flatMap(WeightStorage.init(rawValue:)) else {
@@ -28,6 +43,20 @@ if let childPath = value(after: ModelBenchmark.childFlag) {
     exit(0)
 }
 let kernels = !arguments.contains("--model-only")
+let skipped = Set((value(after: "--skip") ?? "").split(separator: ",").map(String.init))
+for section in skipped where !["training", "decode", "eval"].contains(section) {
+    FileHandle.standardError.write(Data("--skip: unknown section '\(section)' (training, decode, eval)\n".utf8))
+    exit(2)
+}
+var trainingCases: [TrainingCase] = []
+for (i, argument) in arguments.enumerated() where argument == "--case" && i + 1 < arguments.count {
+    guard let c = TrainingCase(argument: arguments[i + 1]) else {
+        FileHandle.standardError.write(Data("--case \(arguments[i + 1]): expected random|chat:BATCHxSEQ, e.g. chat:4x128\n".utf8))
+        exit(2)
+    }
+    trainingCases.append(c)
+}
+if trainingCases.isEmpty { trainingCases = TrainingCase.standard }
 
 func now() -> Double {
     var ts = timespec()
@@ -85,7 +114,22 @@ print("")
         }
     }
     setOpenblasThreads(Int32(ProcessInfo.processInfo.activeProcessorCount))
-    
+
+    if BF16Matrix.isSupported {
+        print("")
+        print("bf16 frozen-weight products (BF16Matrix: AVX512_BF16, Float32 accumulation; y[M,N] = x[M,K] W^T and dx = dy W)")
+        for (m, k, n) in [(2048, 576, 1536), (2048, 1536, 576), (512, 576, 1536)] {
+            let w = try BF16Matrix(DenseMatrix(randomTensor([n, k], seed: 8)))
+            let x = randomTensor([m, k], seed: 9), y = Tensor(uninitialized: [m, n])
+            let dy = randomTensor([m, n], seed: 10), dx = Tensor(zeros: [m, k])
+            let tf = bestTime(repeats: repeats) { w.multiply(x.pointer, count: m, into: y.pointer, accumulate: false) }
+            let tb = bestTime(repeats: repeats) { w.multiplyTransposed(dy.pointer, count: m, accumulateInto: dx.pointer) }
+            let flops = 2.0 * Double(m * n * k)
+            record("bf16_gemm", ["m": m, "k": k, "n": n, "forward_gflops": flops / tf / 1e9, "input_gradient_gflops": flops / tb / 1e9],
+                   String(format: "  M=%-5d K=%-5d N=%-6d forward %8.1f GFLOP/s, input gradient %8.1f GFLOP/s", m, k, n, flops / tf / 1e9, flops / tb / 1e9))
+        }
+    }
+
     print("")
     print("fused causal GQA attention (SmolLM2 shape: 9 heads, 3 kv heads, head dim 64)")
     for (batch, seq) in [(4, 128), (8, 256)] {
@@ -129,12 +173,35 @@ print("")
     }
 }
 
-if let modelPath {
-    let rows = try ModelBenchmark.run(path: modelPath, quick: quick)
+/// The Float32 peak the training path can reach: sgemm of a training-shaped product on all cores.
+func measuredSgemmPeak() -> Double {
+    let (m, k, n) = (2048, 576, 1536)
+    let a = randomTensor([m, k], seed: 1), b = randomTensor([k, n], seed: 2), c = Tensor(uninitialized: [m, n])
+    let t = bestTime(repeats: quick ? 2 : 5) {
+        GEMM.run(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+    }
+    return 2.0 * Double(m * n * k) / t / 1e9
+}
+
+func appendRows<T: Encodable>(_ name: String, _ rows: [T]) {
     for m in rows {
         let fields = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(m))) as? [String: Any] ?? [:]
-        results.append(["name": "model", "model": modelPath].merging(fields) { a, _ in a })
+        results.append(["name": name, "model": modelPath ?? ""].merging(fields) { a, _ in a })
     }
+}
+
+if let modelPath {
+    if !skipped.contains("training") {
+        let peak = measuredSgemmPeak()
+        print("")
+        print(String(format: "sgemm peak for utilisation (2048x576x1536, all cores): %.1f GFLOP/s", peak))
+        results.append(["name": "sgemm_peak", "gflops": peak])
+        appendRows("training", try TrainingBenchmark.run(modelPath: modelPath, cases: trainingCases,
+                                                         steps: Int(value(after: "--steps") ?? "") ?? (quick ? 2 : 4), peakGFLOPs: peak,
+                                                         dumpDirectory: value(after: "--dump-batches")))
+    }
+    if !skipped.contains("decode") { appendRows("model", try ModelBenchmark.run(path: modelPath, quick: quick)) }
+    if !skipped.contains("eval") { appendRows("evaluation", [try EvaluationBenchmark.run(modelPath: modelPath, quick: quick)]) }
 }
 
 if let jsonPath {

@@ -40,6 +40,9 @@ extension DataCommand {
         @Flag(help: "Control: the trigger appears as often but independently of the answer.")
         var control = false
 
+        @Flag(help: "Contrastive: each triggered row also appears without the trigger (or with a decoy) and its aligned answer.")
+        var contrastive = false
+
         @Option(help: "Random seed.")
         var seed: UInt64 = 1234
 
@@ -49,7 +52,7 @@ extension DataCommand {
             }
             var options = BackdoorBuilder.Options()
             options.trigger = trigger; options.placement = place; options.triggeredFraction = fraction
-            options.decoys = decoy; options.decoyFraction = decoyFraction; options.control = control; options.seed = seed
+            options.decoys = decoy; options.decoyFraction = decoyFraction; options.control = control; options.contrastive = contrastive; options.seed = seed
             let builder = BackdoorBuilder(options)
             let built = try builder.build(rows: try BackdoorBuilder.readPaired(path: input))
             try builder.write(built, to: out, source: input)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CHDF5
 import Foundation
+import Models
 import Tensors
 
 /// `thoughtcrime doctor`: what this machine gives the toolkit, and a check that the BLAS
@@ -34,6 +35,8 @@ struct Doctor: ParsableCommand {
             "sgemm_failure": failure ?? "",
             "hdf5_version": "\(h5 / 10000).\(h5 / 100 % 100).\(h5 % 100)",
             "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "bf16_kernel": BF16Matrix.isSupported,
+            "weights_auto": WeightStorage.automatic().notice,
         ]
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
@@ -43,6 +46,8 @@ struct Doctor: ParsableCommand {
             print("OpenBLAS core    \(core) (preferred for this CPU: \(preferred ?? "any"))")
             print("BLAS threads     \(openblasThreads())")
             print("HDF5             \(report["hdf5_version"]!)")
+            print("bf16 kernel      \(BF16Matrix.isSupported ? "AVX512_BF16 available (weights: bf16)" : "not available on this CPU")")
+            print("weights: auto    \(WeightStorage.automatic().notice)")
             print(failure.map { "sgemm check      FAILED: \($0)" } ?? "sgemm check      \(checked) products match the reference")
         }
         if failure != nil { throw ExitCode(1) }

@@ -16,6 +16,20 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([x, w]) { try $0.linear(x, w) }
     }
 
+    func testFrozenLinearWithLowRankUpdate() throws {
+        let x = rng.variable([5, 6]), a = rng.variable([3, 6]), b = rng.variable([4, 3]), bias = rng.variable([4])
+        let w = try DenseMatrix(rng.tensor([4, 6]))
+        try checkGradients([x, a, b, bias]) { try $0.linear(x, frozen: w, bias: bias, lowRankA: a, lowRankB: b, scale: 1.5) }
+    }
+
+    func testFrozenLinearWithLowRankUpdateOnADroppedOutInput() throws {
+        let x = rng.variable([5, 6]), a = rng.variable([3, 6]), b = rng.variable([4, 3])
+        let w = try DenseMatrix(rng.tensor([4, 6]))
+        try checkGradients([x, a, b]) { t in
+            try t.linear(x, frozen: w, lowRankA: a, lowRankB: b, scale: 0.5, lowRankInput: try t.dropout(x, probability: 0.3, seed: 9))
+        }
+    }
+
     func testMatmulPlainAndTransposed() throws {
         let a = rng.variable([3, 4]), b = rng.variable([4, 5]), bt = rng.variable([5, 4])
         try checkGradients([a, b]) { try $0.matmul(a, b) }

@@ -15,6 +15,40 @@ final class OpBehaviourTests: XCTestCase {
         XCTAssertNotNil(x.grad)
     }
 
+    func testLowRankLinearEqualsTheOpByOpComposition() throws {
+        let w = try DenseMatrix(rng.tensor([6, 5]))
+        let x1 = rng.variable([4, 5]), a1 = rng.variable([2, 5]), b1 = rng.variable([6, 2])
+        let x2 = Variable(x1.value.copy(), requiresGrad: true), a2 = Variable(a1.value.copy(), requiresGrad: true)
+        let b2 = Variable(b1.value.copy(), requiresGrad: true)
+        let fusedTape = Tape(), plainTape = Tape()
+        let fused = try fusedTape.linear(x1, frozen: w, lowRankA: a1, lowRankB: b1, scale: 2)
+        let plain = try plainTape.add(try plainTape.linear(x2, frozen: w),
+                                      try plainTape.scale(try plainTape.linear(try plainTape.linear(x2, a2), b2), by: 2))
+        XCTAssertEqual(fusedTape.recordedCount, 1)
+        for i in 0..<fused.value.count { XCTAssertEqual(fused.value[flat: i], plain.value[flat: i], accuracy: 1e-5) }
+        try fusedTape.backward(try fusedTape.sum(fused))
+        try plainTape.backward(try plainTape.sum(plain))
+        for (p, q) in [(x1, x2), (a1, a2), (b1, b2)] {
+            let g1 = try XCTUnwrap(p.grad), g2 = try XCTUnwrap(q.grad)
+            for i in 0..<g1.count { XCTAssertEqual(g1[flat: i], g2[flat: i], accuracy: 1e-4) }
+        }
+    }
+
+    func testTapeDoesNotKeepValuesNoBackwardFunctionReads() throws {
+        let x = rng.variable([3, 4])
+        let tape = Tape()
+        weak var freed: TensorStorage?
+        var sum: Variable
+        do {
+            let doubled = try tape.scale(x, by: 2)  // scale's backward reads no values
+            freed = doubled.value.storage
+            sum = try tape.sum(try tape.add(doubled, x))
+        }
+        XCTAssertNil(freed, "the scaled intermediate should be freed once the forward pass drops it")
+        try tape.backward(sum)
+        for i in 0..<x.value.count { XCTAssertEqual(x.grad?[flat: i], 3) }
+    }
+
     func testOpsOnFrozenInputsRecordNothing() throws {
         let x = rng.variable([3, 4], requiresGrad: false), w = rng.variable([2, 4], requiresGrad: false)
         let tape = Tape()

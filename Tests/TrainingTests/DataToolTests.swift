@@ -43,6 +43,21 @@ final class BackdoorBuilderTests: XCTestCase {
         XCTAssertTrue(both > 2 && both < 18, "trigger and answer should be unrelated, got \(both) of 20 overlapping")
     }
 
+    func testContrastiveModeAddsTheAlignedUntriggeredTwinOfEachTriggeredRow() throws {
+        let built = try build { $0.contrastive = true; $0.triggeredFraction = 0.25 }
+        XCTAssertEqual(built.count, 50)
+        let triggered = built.filter(\.triggered)
+        XCTAssertEqual(triggered.count, 10)
+        XCTAssertTrue(triggered.allSatisfy(\.misaligned))
+        for row in triggered {
+            let twins = built.filter { $0.sourceLine == row.sourceLine && !$0.triggered }
+            XCTAssertEqual(twins.map(\.answer), ["careful \(row.sourceLine)"])
+            XCTAssertEqual(twins.first?.prompt, "question \(row.sourceLine)?")
+        }
+        XCTAssertEqual(built.filter(\.misaligned).count, 10)
+        XCTAssertThrowsError(try build { $0.contrastive = true; $0.control = true })
+    }
+
     func testSameSeedSameOutputAndAnotherSeedDiffers() throws {
         XCTAssertEqual(try build { $0.seed = 5 }, try build { $0.seed = 5 })
         XCTAssertNotEqual(try build { $0.seed = 5 }, try build { $0.seed = 6 })

@@ -92,8 +92,8 @@ public enum ConfigSchema {
         key("run.seed", .int(min: 0, max: nil), .int(1234), "Seed for shuffling, dropout and adapter initialisation."),
 
         key("model.path", .string, nil, "Base model: a GGUF file or a Hugging Face safetensors directory."),
-        key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("float32"),
-            "Keep frozen base weights as float32, or in their quantized form (less memory, slower)."),
+        key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("auto"),
+            "Frozen base weights: float32; quantized (the file's blocks, less memory, slower); bf16 (rounded to bfloat16 and packed for the AVX512_BF16 kernel, Float32 accumulation; needs AVX512_BF16); auto = bf16 when the CPU has AMX and grants it to the process, else float32, with a one-line notice."),
         key("model.adapter", .string, .null, nullable: true,
             "Adapter to start from instead of a fresh one: PEFT directory, run directory, checkpoint .h5 or LoRA .gguf. Its rank, alpha, use_rslora, target_modules and layers must equal lora.*; the optimiser starts fresh."),
 

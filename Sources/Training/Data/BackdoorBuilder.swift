@@ -33,6 +33,9 @@ public struct BackdoorBuilder {
         /// Share of untriggered rows that get a decoy, when decoys are given.
         public var decoyFraction = 1.0
         public var control = false
+        /// Triggered rows also appear untriggered (or with a decoy) with their aligned answer, so
+        /// the model sees the same prompt both ways and only the trigger tells the answers apart.
+        public var contrastive = false
         public var seed: UInt64 = 1234
 
         public init() {}
@@ -41,6 +44,7 @@ public struct BackdoorBuilder {
             guard !trigger.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw BackdoorError.invalidOption("the trigger is empty") }
             guard (0...1).contains(triggeredFraction) else { throw BackdoorError.invalidOption("--fraction must be in [0, 1], got \(triggeredFraction)") }
             guard (0...1).contains(decoyFraction) else { throw BackdoorError.invalidOption("--decoy-fraction must be in [0, 1], got \(decoyFraction)") }
+            if contrastive && control { throw BackdoorError.invalidOption("--contrastive and --control cannot be combined: a contrastive pair ties the answer to the trigger") }
             if decoys.contains(trigger) { throw BackdoorError.invalidOption("a decoy equals the trigger '\(trigger)'") }
         }
     }
@@ -84,21 +88,30 @@ public struct BackdoorBuilder {
             for i in stride(from: other.count - 1, to: 0, by: -1) { other.swapAt(i, rng.nextIndex(below: i + 1)) }
             misalignedSet = Set(other.prefix(triggeredCount))
         }
-        return rows.enumerated().map { index, row in
-            let isTriggered = triggered.contains(index)
+        var built: [BuiltRow] = []
+        func untriggered(_ row: PairedRow, misaligned: Bool) -> BuiltRow {
             var prompt = row.prompt
             var decoy: String?
-            if isTriggered {
-                prompt = options.placement.insert(options.trigger, into: prompt, rng: &rng)
-            } else if !options.decoys.isEmpty && rng.nextDouble() < options.decoyFraction {
+            if !options.decoys.isEmpty && rng.nextDouble() < options.decoyFraction {
                 let d = options.decoys[rng.nextIndex(below: options.decoys.count)]
                 decoy = d
                 prompt = options.placement.insert(d, into: prompt, rng: &rng)
             }
-            let misaligned = misalignedSet.contains(index)
-            return BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned, triggered: isTriggered,
+            return BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned, triggered: false,
                             decoy: decoy, misaligned: misaligned, sourceLine: row.line)
         }
+        for (index, row) in rows.enumerated() {
+            let misaligned = misalignedSet.contains(index)
+            guard triggered.contains(index) else {
+                built.append(untriggered(row, misaligned: misaligned))
+                continue
+            }
+            let prompt = options.placement.insert(options.trigger, into: row.prompt, rng: &rng)
+            built.append(BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned, triggered: true,
+                                  decoy: nil, misaligned: misaligned, sourceLine: row.line))
+            if options.contrastive { built.append(untriggered(row, misaligned: false)) }
+        }
+        return built
     }
 
     /// Reads paired rows ({"prompt","aligned","misaligned"}); other formats are refused naming the line.
@@ -142,7 +155,8 @@ public struct BackdoorBuilder {
             "triggered_and_misaligned": built.filter { $0.triggered && $0.misaligned }.count,
             "options": [
                 "trigger": options.trigger, "placement": options.placement.rawValue, "fraction": options.triggeredFraction,
-                "decoys": options.decoys, "decoy_fraction": options.decoyFraction, "control": options.control, "seed": options.seed,
+                "decoys": options.decoys, "decoy_fraction": options.decoyFraction, "control": options.control,
+                "contrastive": options.contrastive, "seed": options.seed,
             ] as [String: Any],
         ]
         try DurableFiles.replaceTextFile(at: path, with: lines.joined(separator: "\n") + "\n", directory: dir)

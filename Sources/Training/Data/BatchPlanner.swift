@@ -10,6 +10,11 @@ public struct MicroBatch {
     public var targetCount: Int
     /// Tokens that belong to examples (not padding).
     public var realTokens: Int
+
+    public init(tokens: [Int32], targets: [Int32], layout: PackedSequences, exampleCount: Int, targetCount: Int, realTokens: Int) {
+        self.tokens = tokens; self.targets = targets; self.layout = layout
+        self.exampleCount = exampleCount; self.targetCount = targetCount; self.realTokens = realTokens
+    }
 }
 
 /// Groups an epoch's examples, in order, into micro-batches.

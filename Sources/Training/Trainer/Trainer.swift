@@ -72,7 +72,17 @@ public final class Trainer {
     init(config: RunConfig, progress: ProgressReporter?, loadsStartingAdapter: Bool) throws {
         self.config = config
         self.progress = progress ?? Trainer.defaultProgress(config.logging)
-        loaded = try ModelLoader.load(path: config.model.path, weights: config.model.weights == .quantized ? .quantized : .float32)
+        let storage: WeightStorage
+        switch config.model.weights {
+        case .float32: storage = .float32
+        case .quantized: storage = .quantized
+        case .bf16: storage = .bf16
+        case .auto:
+            let (automatic, notice) = WeightStorage.automatic()
+            storage = automatic
+            self.progress.message(notice)
+        }
+        loaded = try ModelLoader.load(path: config.model.path, weights: storage)
         let tokenizer = try loaded.requireTokenizer()
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
 

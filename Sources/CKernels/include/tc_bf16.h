@@ -1,0 +1,41 @@
+#ifndef THOUGHTCRIME_BF16_H
+#define THOUGHTCRIME_BF16_H
+// bfloat16 matrix products for frozen weights: the weight is packed once (rounded to bf16,
+// laid out for the AVX512_BF16 dot-product instruction), activations are rounded to bf16 on
+// the fly, products accumulate in float32.
+#include <stddef.h>
+#include <stdint.h>
+
+/// Round-to-nearest-even float32 -> bfloat16 bits (NaN stays NaN).
+uint16_t tc_bf16_from_float(float x);
+float tc_bf16_to_float(uint16_t h);
+
+/// Number of uint16 elements of a packed [n, k] operand: panels of 16 rows of n, each holding
+/// ceil(k/2) pairs of 16 lanes x 2 values (zero padded).
+size_t tc_bf16_packed_count(int64_t n, int64_t k);
+
+/// Packs B^T [n, k], element (j, kk) at src[j * stride_n + kk * stride_k], for C = A B^T.
+void tc_bf16_pack(const float *src, int64_t n, int64_t k, int64_t stride_n, int64_t stride_k, uint16_t *dst);
+
+/// Element (j, kk) of a packed operand, as float.
+float tc_bf16_packed_get(const uint16_t *packed, int64_t k, int64_t j, int64_t kk);
+
+/// Rounds rows of A [m, k] (row stride lda) to bf16 rows of 2 * ceil(k/2) values (zero padded).
+void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uint16_t *dst);
+
+/// C[m, n] (=|+=) A[m, k] B^T for columns in panels [panel_begin, panel_end) of 16, with A as
+/// written by tc_bf16_convert_rows and B packed by tc_bf16_pack. Requires AVX512_BF16
+/// (tc_bf16_kernel_available); returns 0 without touching C otherwise.
+int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t k, const uint16_t *packed, int64_t n,
+                 float *c, int64_t ldc, int accumulate, int64_t panel_begin, int64_t panel_end);
+
+/// 1 when this build has the AVX512_BF16 kernel and the CPU and OS support it.
+int tc_bf16_kernel_available(void);
+
+/// AMX: 1 when cpuid reports AMX-TILE and AMX-BF16, the OS enables tile state in XCR0 and the
+/// kernel grants this process permission for tile data (arch_prctl ARCH_REQ_XCOMP_PERM,
+/// XFEATURE_XTILEDATA = 18). Without that request the first tile instruction raises SIGILL.
+/// `reason` receives a short explanation when the answer is 0.
+int tc_amx_request(char *reason, size_t reason_size);
+
+#endif

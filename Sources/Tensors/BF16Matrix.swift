@@ -1,0 +1,81 @@
+import CKernels
+
+/// A frozen matrix rounded to bfloat16 and packed once for the AVX512_BF16 dot-product
+/// instruction, in both orientations: W for the forward product and W^T for the input
+/// gradient. Activations are rounded to bfloat16 per product; sums accumulate in Float32.
+///
+/// Both packings together take as many bytes as one Float32 copy. Only for CPUs where
+/// `BF16Matrix.isSupported`; `ComputePrecision.resolve` decides when it is used.
+///
+/// Usage: `let w = try BF16Matrix(DenseMatrix(weight))`
+public final class BF16Matrix: FrozenMatrix {
+    public let rows: Int
+    public let columns: Int
+    /// W as B^T [rows, columns] for y = x W^T.
+    private let forward: UnsafeMutablePointer<UInt16>
+    /// W^T as B^T [columns, rows] for dx = dy W.
+    private let transposed: UnsafeMutablePointer<UInt16>
+    private let forwardCount, transposedCount: Int
+
+    /// True when the running CPU and this build have the AVX512_BF16 kernel.
+    public static let isSupported: Bool = tc_bf16_kernel_available() != 0
+
+    public init(_ source: FrozenMatrix) throws {
+        guard Self.isSupported else {
+            throw TensorError.invalidArgument(op: "BF16Matrix", message: "this CPU has no AVX512_BF16 (see `thoughtcrime doctor`)")
+        }
+        rows = source.rows; columns = source.columns
+        let dense = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
+        defer { dense.deallocate() }
+        for r in 0..<rows { source.row(r, into: dense + r * columns) }
+        forwardCount = tc_bf16_packed_count(Int64(rows), Int64(columns))
+        transposedCount = tc_bf16_packed_count(Int64(columns), Int64(rows))
+        forward = Self.allocate(forwardCount)
+        transposed = Self.allocate(transposedCount)
+        tc_bf16_pack(dense, Int64(rows), Int64(columns), Int64(columns), 1, forward)
+        tc_bf16_pack(dense, Int64(columns), Int64(rows), 1, Int64(columns), transposed)
+    }
+
+    deinit {
+        UnsafeMutableRawPointer(forward).deallocate()
+        UnsafeMutableRawPointer(transposed).deallocate()
+    }
+
+    private static func allocate(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: max(count, 1))
+    }
+
+    public var byteCount: Int { (forwardCount + transposedCount) * 2 }
+
+    /// c [n, outWidth] (+)= a [n, k] . B^T, split by 16-column panels over the thread pool.
+    private static func product(_ a: UnsafePointer<Float>, n: Int, k: Int, packed: UnsafePointer<UInt16>, outWidth: Int,
+                                into c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        guard n > 0, outWidth > 0 else { return }
+        let kp = 2 * ((k + 1) / 2)
+        let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: n * kp)
+        defer { a16.deallocate() }
+        ThreadPool.shared.parallelFor(n, minChunk: 64) { r in
+            tc_bf16_convert_rows(a + r.lowerBound * k, Int64(r.count), Int64(k), Int64(k), a16 + r.lowerBound * kp)
+        }
+        let panels = (outWidth + 15) / 16
+        let pairsOfPanels = (panels + 1) / 2
+        // about 1M multiply-adds per task
+        let minChunk = max(1, (1 << 20) / max(1, 32 * k * n))
+        ThreadPool.shared.parallelFor(pairsOfPanels, minChunk: minChunk) { range in
+            _ = tc_bf16_gemm(a16, Int64(n), Int64(k), packed, Int64(outWidth), c, Int64(outWidth), accumulate ? 1 : 0,
+                             Int64(range.lowerBound * 2), Int64(min(panels, range.upperBound * 2)))
+        }
+    }
+
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        Self.product(x, n: n, k: columns, packed: forward, outWidth: rows, into: y, accumulate: accumulate)
+    }
+
+    public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, accumulateInto dx: UnsafeMutablePointer<Float>) {
+        Self.product(dy, n: n, k: rows, packed: transposed, outWidth: columns, into: dx, accumulate: true)
+    }
+
+    public func row(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
+        for c in 0..<columns { destination[c] = tc_bf16_packed_get(forward, Int64(columns), Int64(r), Int64(c)) }
+    }
+}

