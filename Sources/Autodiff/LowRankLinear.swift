@@ -43,8 +43,8 @@ extension Tape {
                  b: b.value.pointer, ldb: rank, beta: 1, c: y.pointer, ldc: outF)
 
         let sx = x.slot, sBias = bias?.slot
-        // x' is kept (its value) only when A's gradient needs it.
-        let xlKept: Variable? = a.requiresGrad ? xl : nil
+        // x' is kept (its value, or how to recompute it) only when A's gradient needs it.
+        let xlValue: (() -> Tensor)? = a.requiresGrad ? xl.valueForBackward() : nil
         let sxl = xl.slot
         return output(y, op: "linear(frozen+lowRank)", inputs: [x, bias, a, b, xl]) { dy in
             // g [rows, rank] = dy [rows, out] . B
@@ -57,9 +57,10 @@ extension Tape {
                          b: u.pointer, ldb: rank, beta: 1, c: b.gradBuffer().pointer, ldc: rank)
             }
             // dA [rank, in] += scale * g^T [rank, rows] . x' [rows, in]
-            if let xlKept {
+            if let xlValue {
+                let xv = xlValue()
                 GEMM.run(transposeA: true, transposeB: false, m: rank, n: inF, k: rows, alpha: scale, a: g.pointer, lda: rank,
-                         b: xlKept.value.pointer, ldb: inF, beta: 1, c: a.gradBuffer().pointer, ldc: inF)
+                         b: xv.pointer, ldb: inF, beta: 1, c: a.gradBuffer().pointer, ldc: inF)
             }
             // dx' [rows, in] += scale * g [rows, rank] . A [rank, in]
             if sxl.requiresGrad {

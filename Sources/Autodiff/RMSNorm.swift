@@ -18,7 +18,7 @@ extension Tape {
         ThreadPool.shared.parallelFor(rows, minChunk: 16) { r in
             tc_rmsnorm_forward(xp, wp, yp, rp, r.lowerBound, r.upperBound, d, eps)
         }
-        return output(y, op: "rmsNorm", inputs: [x, weight]) { dy in
+        let out = output(y, op: "rmsNorm", inputs: [x, weight]) { dy in
             let rp = rstd.pointer  // keeps rstd's storage alive until the backward pass
             let dx = x.requiresGrad ? x.gradBuffer().pointer : nil
             guard weight.requiresGrad else {
@@ -40,5 +40,18 @@ extension Tape {
             let dw = weight.gradBuffer().pointer
             for w in 0..<workers { tc_axpy(1, partials.pointer + w * d, dw, d) }
         }
+        if out.requiresGrad {
+            // x, weight and rstd stay alive for the backward pass anyway; y is cheap to rebuild.
+            out.recompute = {
+                let again = Tensor(uninitialized: x.shape)
+                let scratch = Tensor(uninitialized: [rows])
+                let (xp, wp, yp, sp) = (x.value.pointer, weight.value.pointer, again.pointer, scratch.pointer)
+                ThreadPool.shared.parallelFor(rows, minChunk: 16) { r in
+                    tc_rmsnorm_forward(xp, wp, yp, sp, r.lowerBound, r.upperBound, d, eps)
+                }
+                return again
+            }
+        }
+        return out
     }
 }

@@ -15,7 +15,7 @@ extension Tape {
         ThreadPool.shared.parallelFor(y.count, minChunk: 1 << 14) { r in
             tc_swiglu_forward(gp + r.lowerBound, upp + r.lowerBound, yp + r.lowerBound, r.count)
         }
-        return output(y, op: "swiglu", inputs: [gate, up]) { dy in
+        let out = output(y, op: "swiglu", inputs: [gate, up]) { dy in
             let dg = gate.requiresGrad ? gate.gradBuffer().pointer : nil
             let du = up.requiresGrad ? up.gradBuffer().pointer : nil
             ThreadPool.shared.parallelFor(dy.count, minChunk: 1 << 14) { r in
@@ -23,5 +23,17 @@ extension Tape {
                 tc_swiglu_backward(gp + o, upp + o, dy.pointer + o, dg.map { $0 + o }, du.map { $0 + o }, r.count)
             }
         }
+        if out.requiresGrad {
+            // gate and up stay alive for the backward pass anyway; the product is cheap to rebuild.
+            out.recompute = {
+                let again = Tensor(uninitialized: gate.shape)
+                let (gp, upp, ap) = (gate.value.pointer, up.value.pointer, again.pointer)
+                ThreadPool.shared.parallelFor(again.count, minChunk: 1 << 14) { r in
+                    tc_swiglu_forward(gp + r.lowerBound, upp + r.lowerBound, ap + r.lowerBound, r.count)
+                }
+                return again
+            }
+        }
+        return out
     }
 }

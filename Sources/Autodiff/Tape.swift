@@ -57,12 +57,14 @@ public final class Tape {
                 op: "backward", message: "the loss does not depend on any variable that requires a gradient")
         }
         loss.gradBuffer()[flat: 0] += seed
-        for node in nodes.reversed() {
+        // Each node is dropped once it has run, so the values its backward function kept
+        // alive are freed as the pass moves towards the inputs.
+        defer { nodes.removeAll() }
+        while let node = nodes.popLast() {
             guard let g = node.output.tensor else { continue }
             try node.backward(g)
             node.output.tensor = nil
         }
-        nodes.removeAll()
     }
 
     /// Forgets all recorded operations without running them.

@@ -38,6 +38,19 @@ public final class Variable {
     public let isLeaf: Bool
     /// The gradient's home, shared with the tape's record of the op that produced this variable.
     public let slot: GradientSlot
+    /// Recomputes `value` from what the producing op keeps for its own backward pass anyway
+    /// (a norm's input, an activation's operands). An op that needs this variable's value in
+    /// its backward pass keeps this cheap closure instead of the value, so the value is freed
+    /// with the forward pass.
+    public internal(set) var recompute: (() -> Tensor)?
+
+    /// This variable's value for a backward function: the value itself, or (when it can be
+    /// recomputed) a closure that rebuilds it, so capturing the result does not keep it alive.
+    func valueForBackward() -> () -> Tensor {
+        if let recompute { return recompute }
+        let value = self.value
+        return { value }
+    }
 
     public init(_ value: Tensor, requiresGrad: Bool = false) {
         self.value = value

@@ -70,10 +70,10 @@ void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uin
         __m512 acc[R][NP];                                                                       \
         for (int r = 0; r < R; r++)                                                              \
             for (int s = 0; s < NP; s++) acc[r][s] = _mm512_setzero_ps();                        \
-        const uint16_t *b0 = packed + (size_t)p * pairs * 32;                                    \
+        const uint16_t *b0 = packed + ((size_t)p * packed_pairs + pair_begin) * 32;              \
         for (int64_t q = 0; q < pairs; q++) {                                                    \
             __m512i b[NP];                                                                       \
-            for (int s = 0; s < NP; s++) b[s] = _mm512_loadu_si512(b0 + ((size_t)s * pairs + q) * 32); \
+            for (int s = 0; s < NP; s++) b[s] = _mm512_loadu_si512(b0 + ((size_t)s * packed_pairs + q) * 32); \
             for (int r = 0; r < R; r++) {                                                        \
                 int32_t pair;                                                                    \
                 memcpy(&pair, a + (i + r) * kp + 2 * q, 4);                                      \
@@ -84,10 +84,10 @@ void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uin
         }                                                                                        \
         for (int s = 0; s < NP; s++) {                                                           \
             int64_t col = (p + s) * 16;                                                          \
-            int64_t left = n - col;                                                              \
+            int64_t left = n_end - col;                                                          \
             __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);     \
             for (int r = 0; r < R; r++) {                                                        \
-                float *dst = c + (i + r) * ldc + col;                                            \
+                float *dst = c + (i + r) * ldc + (col - n_begin);                                \
                 __m512 v = acc[r][s];                                                            \
                 if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, dst));          \
                 _mm512_mask_storeu_ps(dst, mask, v);                                             \
@@ -98,13 +98,16 @@ void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uin
 #define TC_TILE_FN(R, NP)                                                                        \
     TC_BF16_TARGET static void tile_##R##_##NP(const uint16_t *a, int64_t i, int64_t kp,         \
                                                const uint16_t *packed, int64_t p, int64_t pairs, \
-                                               int64_t n, float *c, int64_t ldc, int accumulate) { \
+                                               int64_t packed_pairs, int64_t pair_begin,         \
+                                               int64_t n_begin, int64_t n_end, float *c,         \
+                                               int64_t ldc, int accumulate) {                    \
         TC_TILE_BODY(R, NP);                                                                     \
     }
 TC_TILE_FN(1, 1) TC_TILE_FN(2, 1) TC_TILE_FN(3, 1) TC_TILE_FN(4, 1) TC_TILE_FN(5, 1) TC_TILE_FN(6, 1)
 TC_TILE_FN(1, 2) TC_TILE_FN(2, 2) TC_TILE_FN(3, 2) TC_TILE_FN(4, 2) TC_TILE_FN(5, 2) TC_TILE_FN(6, 2)
 
-typedef void (*tc_tile_fn)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, int64_t, float *, int64_t, int);
+typedef void (*tc_tile_fn)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, float *, int64_t, int);
 static const tc_tile_fn tiles[2][7] = {
     {0, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1},
     {0, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2},
@@ -121,23 +124,24 @@ int tc_bf16_kernel_available(void) {
 #endif
 }
 
-int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t k, const uint16_t *packed, int64_t n,
-                 float *c, int64_t ldc, int accumulate, int64_t panel_begin, int64_t panel_end) {
+int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
+                 int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
+                 int64_t panel_begin, int64_t panel_end) {
 #ifdef TC_HAVE_BF16_KERNEL
-    int64_t pairs = (k + 1) / 2, kp = 2 * pairs;
+    int64_t pairs = a_pairs, kp = 2 * pairs;
     // Column panels outermost: one pair of B panels (2 x 16 columns x k) stays in cache while
     // every row tile of A streams past it.
     for (int64_t p = panel_begin; p < panel_end; p += 2) {
         int np = panel_end - p >= 2 ? 2 : 1;
         for (int64_t i = 0; i < m; i += 6) {
             int r = m - i >= 6 ? 6 : (int)(m - i);
-            tiles[np - 1][r](a, i, kp, packed, p, pairs, n, c, ldc, accumulate);
+            tiles[np - 1][r](a, i, kp, packed, p, pairs, packed_pairs, pair_begin, n_begin, n_end, c, ldc, accumulate);
         }
     }
     return 1;
 #else
-    (void)a; (void)m; (void)k; (void)packed; (void)n; (void)c; (void)ldc; (void)accumulate;
-    (void)panel_begin; (void)panel_end;
+    (void)a; (void)m; (void)a_pairs; (void)packed; (void)packed_pairs; (void)pair_begin; (void)n_begin;
+    (void)n_end; (void)c; (void)ldc; (void)accumulate; (void)panel_begin; (void)panel_end;
     return 0;
 #endif
 }

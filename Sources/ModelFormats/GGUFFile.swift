@@ -46,6 +46,10 @@ public final class GGUFFile: @unchecked Sendable {
     public let dataOffset: Int
 
     private let file: MappedFile
+
+    /// Drops the file pages read so far (while loading and fingerprinting) from the resident
+    /// set; later reads fault them back in from the page cache.
+    public func releaseResidentPages() { file.releaseResidentPages() }
     private let tensorIndex: [String: Int]
 
     /// Deepest array nesting accepted; real files use one level, and the bound keeps a hostile

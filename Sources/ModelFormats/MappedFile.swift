@@ -37,6 +37,12 @@ final class MappedFile {
     deinit {
         if let mapping { munmap(mapping, bytes.count) }
     }
+
+    /// Drops the pages read so far from this process's resident set; the mapping stays valid
+    /// and later reads fault them back in from the page cache.
+    func releaseResidentPages() {
+        if let mapping { _ = madvise(mapping, bytes.count, MADV_DONTNEED) }
+    }
 }
 
 /// Little-endian reads from a byte buffer in which every access is bounds-checked first.

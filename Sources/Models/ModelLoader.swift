@@ -92,6 +92,9 @@ public enum ModelLoader {
         if weights == .bf16 && !BF16Matrix.isSupported {
             throw ModelError.invalidInput("weights: bf16 needs a CPU with AVX512_BF16; this one is \(CPUFeatures.current) (use float32 or quantized)")
         }
+        // With bf16 weights the big products run in ThreadPool kernels; OpenBLAS keeps only the
+        // narrow LoRA products, split over the same pool (measured +14% tokens/s at 4 x 128).
+        if weights == .bf16 { GEMM.threading = .threadPool }
         if isDirectory.boolValue || path.hasSuffix(".safetensors") {
             return try loadSafetensors(path: path, weights: weights)
         }
@@ -214,8 +217,11 @@ public enum ModelLoader {
             finalNorm: RMSNorm(weight: try dense("output_norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
             inferenceHead: weights == .quantized ? try quantizedHead() : nil)
+        if weights == .bf16 { model.trainingHead = try BF16Matrix(DenseMatrix(model.outputHead.value)) }
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
+        // Every byte was read to fingerprint the file; only quantized storage reads it again.
+        file.releaseResidentPages()
         let hasTokenizer = file.metadata["tokenizer.ggml.model"] != nil
         let hasTemplate = file.metadata["tokenizer.chat_template"] != nil
         return try LoadedModel(
@@ -315,6 +321,7 @@ public enum ModelLoader {
             config: config, embedding: try dense("model.embed_tokens.weight", [config.vocabSize, d]), blocks: blocks,
             finalNorm: RMSNorm(weight: try dense("model.norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("lm_head.weight", [config.vocabSize, d]))
+        if storage == .bf16 { model.trainingHead = try BF16Matrix(DenseMatrix(model.outputHead.value)) }
         var hasher = Fingerprinter()
         for tensor in weights.tensorNames.sorted() {
             guard let info = weights.tensorInfo(named: tensor), let file = weights.files[tensor] else { continue }

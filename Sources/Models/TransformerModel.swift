@@ -19,6 +19,9 @@ public final class TransformerModel {
     /// uses for a few rows at a time, as in decoding, where streaming the Float32 head would
     /// cost more than all layers together. Training keeps using the Float32 `outputHead`.
     public let inferenceHead: FrozenMatrix?
+    /// Another storage of the output head (bfloat16 with `weights: bf16`) that `loss` multiplies
+    /// with instead of the Float32 `outputHead`; nil uses `outputHead`.
+    public var trainingHead: RowBandMatrix?
 
     public init(config: TransformerConfig, embedding: Tensor, blocks: [TransformerBlock], finalNorm: RMSNorm, outputHead: Tensor?,
                 inferenceHead: FrozenMatrix? = nil) throws {
@@ -52,6 +55,7 @@ public final class TransformerModel {
         var total = embedding.value.count * 4 + finalNorm.weight.value.count * 4
         if outputHead !== embedding { total += outputHead.value.count * 4 }
         total += inferenceHead?.byteCount ?? 0
+        total += trainingHead?.byteCount ?? 0
         for b in blocks {
             total += b.linears.reduce(0) { $0 + $1.weight.byteCount + ($1.bias?.value.count ?? 0) * 4 }
             total += (b.attentionNorm.weight.value.count + b.mlpNorm.weight.value.count) * 4
@@ -76,6 +80,7 @@ public final class TransformerModel {
     /// Mean next-token cross-entropy over positions whose target is not `Tape.ignoreIndex`.
     public func loss(_ tape: Tape, tokens: [Int32], targets: [Int32], layout: PackedSequences) throws -> CrossEntropyLoss {
         let hidden = try hiddenStates(tape, tokens: tokens, context: .packed(layout))
+        if let trainingHead { return try tape.crossEntropy(hidden: hidden, frozenHead: trainingHead, targets: targets) }
         return try tape.crossEntropy(hidden: hidden, head: outputHead, targets: targets)
     }
 

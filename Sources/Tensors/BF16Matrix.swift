@@ -8,7 +8,7 @@ import CKernels
 /// `BF16Matrix.isSupported`; `ComputePrecision.resolve` decides when it is used.
 ///
 /// Usage: `let w = try BF16Matrix(DenseMatrix(weight))`
-public final class BF16Matrix: FrozenMatrix {
+public final class BF16Matrix: RowBandMatrix {
     public let rows: Int
     public let columns: Int
     /// W as B^T [rows, columns] for y = x W^T.
@@ -25,9 +25,18 @@ public final class BF16Matrix: FrozenMatrix {
             throw TensorError.invalidArgument(op: "BF16Matrix", message: "this CPU has no AVX512_BF16 (see `thoughtcrime doctor`)")
         }
         rows = source.rows; columns = source.columns
-        let dense = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
-        defer { dense.deallocate() }
-        for r in 0..<rows { source.row(r, into: dense + r * columns) }
+        // A Float32 source is read in place; others are expanded to a temporary copy first.
+        var copy: UnsafeMutablePointer<Float>?
+        defer { copy?.deallocate() }
+        let dense: UnsafePointer<Float>
+        if let source = source as? DenseMatrix {
+            dense = UnsafePointer(source.tensor.pointer)
+        } else {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
+            for r in 0..<rows { source.row(r, into: buffer + r * columns) }
+            copy = buffer
+            dense = UnsafePointer(buffer)
+        }
         forwardCount = tc_bf16_packed_count(Int64(rows), Int64(columns))
         transposedCount = tc_bf16_packed_count(Int64(columns), Int64(rows))
         forward = Self.allocate(forwardCount)
@@ -47,32 +56,49 @@ public final class BF16Matrix: FrozenMatrix {
 
     public var byteCount: Int { (forwardCount + transposedCount) * 2 }
 
-    /// c [n, outWidth] (+)= a [n, k] . B^T, split by 16-column panels over the thread pool.
-    private static func product(_ a: UnsafePointer<Float>, n: Int, k: Int, packed: UnsafePointer<UInt16>, outWidth: Int,
-                                into c: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        guard n > 0, outWidth > 0 else { return }
-        let kp = 2 * ((k + 1) / 2)
+    /// c [n, nEnd - nBegin] (+)= a [n, k] . B^T[nBegin ..< nEnd, pairBegin * 2 ..< pairBegin * 2 + k],
+    /// split by 16-column panels over the thread pool. nBegin must be a multiple of 16.
+    private static func product(_ a: UnsafePointer<Float>, n: Int, k: Int, packed: UnsafePointer<UInt16>, packedPairs: Int,
+                                pairBegin: Int, columns nRange: Range<Int>, into c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        guard n > 0, !nRange.isEmpty else { return }
+        let pairs = (k + 1) / 2, kp = 2 * pairs
         let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: n * kp)
         defer { a16.deallocate() }
         ThreadPool.shared.parallelFor(n, minChunk: 64) { r in
             tc_bf16_convert_rows(a + r.lowerBound * k, Int64(r.count), Int64(k), Int64(k), a16 + r.lowerBound * kp)
         }
-        let panels = (outWidth + 15) / 16
-        let pairsOfPanels = (panels + 1) / 2
+        let firstPanel = nRange.lowerBound / 16, endPanel = (nRange.upperBound + 15) / 16
+        let pairsOfPanels = (endPanel - firstPanel + 1) / 2
         // about 1M multiply-adds per task
         let minChunk = max(1, (1 << 20) / max(1, 32 * k * n))
         ThreadPool.shared.parallelFor(pairsOfPanels, minChunk: minChunk) { range in
-            _ = tc_bf16_gemm(a16, Int64(n), Int64(k), packed, Int64(outWidth), c, Int64(outWidth), accumulate ? 1 : 0,
-                             Int64(range.lowerBound * 2), Int64(min(panels, range.upperBound * 2)))
+            _ = tc_bf16_gemm(a16, Int64(n), Int64(pairs), packed, Int64(packedPairs), Int64(pairBegin),
+                             Int64(nRange.lowerBound), Int64(nRange.upperBound), c, Int64(nRange.count), accumulate ? 1 : 0,
+                             Int64(firstPanel + range.lowerBound * 2), Int64(min(endPanel, firstPanel + range.upperBound * 2)))
         }
     }
 
     public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        Self.product(x, n: n, k: columns, packed: forward, outWidth: rows, into: y, accumulate: accumulate)
+        Self.product(x, n: n, k: columns, packed: forward, packedPairs: (columns + 1) / 2, pairBegin: 0, columns: 0..<rows,
+                     into: y, accumulate: accumulate)
     }
 
     public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, accumulateInto dx: UnsafeMutablePointer<Float>) {
-        Self.product(dy, n: n, k: rows, packed: transposed, outWidth: columns, into: dx, accumulate: true)
+        Self.product(dy, n: n, k: rows, packed: transposed, packedPairs: (rows + 1) / 2, pairBegin: 0, columns: 0..<columns,
+                     into: dx, accumulate: true)
+    }
+
+    /// Bands must start at a multiple of 16 rows.
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        precondition(band.lowerBound % 16 == 0 && band.upperBound <= rows, "BF16Matrix bands start at a multiple of 16")
+        Self.product(x, n: n, k: columns, packed: forward, packedPairs: (columns + 1) / 2, pairBegin: 0, columns: band,
+                     into: y, accumulate: false)
+    }
+
+    public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, accumulateInto dx: UnsafeMutablePointer<Float>) {
+        precondition(band.lowerBound % 16 == 0 && band.upperBound <= rows, "BF16Matrix bands start at a multiple of 16")
+        Self.product(dy, n: n, k: band.count, packed: transposed, packedPairs: (rows + 1) / 2, pairBegin: band.lowerBound / 2,
+                     columns: 0..<columns, into: dx, accumulate: true)
     }
 
     public func row(_ r: Int, into destination: UnsafeMutablePointer<Float>) {

@@ -14,10 +14,19 @@ public protocol FrozenMatrix: AnyObject {
     func row(_ r: Int, into destination: UnsafeMutablePointer<Float>)
 }
 
+/// A frozen matrix whose products can be limited to a band of its rows: an output head, whose
+/// logits the loss computes one vocabulary chunk at a time.
+public protocol RowBandMatrix: FrozenMatrix {
+    /// y [n, band.count] = x [n, columns] . W[band]^T
+    func multiply(_ x: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, into y: UnsafeMutablePointer<Float>)
+    /// dx [n, columns] += dy [n, band.count] . W[band]
+    func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, accumulateInto dx: UnsafeMutablePointer<Float>)
+}
+
 /// A frozen matrix held as a plain Float32 tensor.
 ///
 /// Usage: `let w = try DenseMatrix(Tensor(shape: [out, in], scalars: values))`
-public final class DenseMatrix: FrozenMatrix {
+public final class DenseMatrix: RowBandMatrix {
     public let tensor: Tensor
 
     public init(_ tensor: Tensor) throws {
@@ -45,5 +54,17 @@ public final class DenseMatrix: FrozenMatrix {
 
     public func row(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
         destination.update(from: tensor.pointer + r * columns, count: columns)
+    }
+
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        GEMM.run(
+            transposeA: false, transposeB: true, m: n, n: band.count, k: columns, a: x, lda: columns,
+            b: tensor.pointer + band.lowerBound * columns, ldb: columns, beta: 0, c: y, ldc: band.count)
+    }
+
+    public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, accumulateInto dx: UnsafeMutablePointer<Float>) {
+        GEMM.run(
+            transposeA: false, transposeB: false, m: n, n: columns, k: band.count, a: dy, lda: band.count,
+            b: tensor.pointer + band.lowerBound * columns, ldb: columns, beta: 1, c: dx, ldc: columns)
     }
 }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products through OpenBLAS's cblas_sgemm.
 public enum GEMM {
@@ -18,15 +19,60 @@ public enum GEMM {
         if m == 1 && !transposeA {
             // A single row is a matrix-vector product; sgemm would pack all of B first.
             // y [n] = op(B) x: B stored [n, k] (transposed) or [k, n].
-            cblas_sgemv(
-                CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? n : k),
-                Int32(transposeB ? k : n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            func gemv(_ lo: Int, _ count: Int) {
+                cblas_sgemv(
+                    CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? count : k),
+                    Int32(transposeB ? k : count), alpha, b + (transposeB ? lo * ldb : lo), Int32(ldb), a, 1, beta, c + lo, 1)
+            }
+            if threading == .threadPool && n * k >= 1 << 16 {
+                ThreadPool.shared.parallelFor(n, minChunk: 64) { r in gemv(r.lowerBound, r.count) }
+            } else {
+                gemv(0, n)
+            }
+            return
+        }
+        if threading == .threadPool && m * n * k >= 1 << 18 && max(m, n) >= 32 {
+            // Split the larger output dimension across the pool; each part is a single-threaded sgemm.
+            let splitRows = m >= n
+            ThreadPool.shared.parallelFor(splitRows ? m : n, minChunk: 16) { r in
+                let lo = r.lowerBound
+                if splitRows {
+                    cblas_sgemm(
+                        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(r.count), Int32(n), Int32(k), alpha, a + (transposeA ? lo : lo * lda), Int32(lda),
+                        b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
+                } else {
+                    cblas_sgemm(
+                        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(r.count), Int32(k), alpha, a, Int32(lda),
+                        b + (transposeB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(ldc))
+                }
+            }
             return
         }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
             transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a,
             Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Who runs sgemm in parallel.
+    public enum Threading: Sendable {
+        /// OpenBLAS's own threads (as many as cores): best when sgemm is most of the work.
+        case openBLAS
+        /// OpenBLAS single-threaded, products split by rows or columns over `ThreadPool`: better
+        /// when most of the work runs in ThreadPool kernels (bf16 weights), where OpenBLAS's
+        /// idle threads would spin (sched_yield) against the pool's workers.
+        case threadPool
+    }
+
+    /// The current threading; setting it sets OpenBLAS's thread count.
+    ///
+    /// Usage: `GEMM.threading = .threadPool`
+    nonisolated(unsafe) public static var threading: Threading = .openBLAS {
+        didSet {
+            setOpenblasThreads(threading == .openBLAS ? Int32(ProcessInfo.processInfo.activeProcessorCount) : 1)
+        }
     }
 }
 

@@ -56,6 +56,8 @@ struct TrainingMeasurement: Codable {
     /// Useful FLOPs per step (docs/benchmarks.md derives the count) per second.
     var usefulGFLOPs: Double
     var peakRSSMegabytes: Double
+    /// Peak RSS when the model was loaded and the adapters attached, before the first step.
+    var loadPeakRSSMegabytes: Double
     var firstLoss: Double
     var lastLoss: Double
 }
@@ -129,11 +131,13 @@ enum TrainingBenchmark {
 
     /// Runs in the child process: loads, trains, prints one JSON line.
     static func runChild(modelPath: String, trainingCase: TrainingCase, steps: Int, dumpDirectory: String?) throws {
+        GEMM.threading = .threadPool  // as the Trainer does
         let loaded = try ModelLoader.load(path: modelPath, weights: WeightStorage(rawValue: trainingCase.weights) ?? .float32)
         let model = loaded.model
         let spec = try LoRASpec(rank: 16, alpha: 32, targetModules: LoRASpec.allTargetModules)
         let lora = try LoRAModel(attachingTo: model, spec: spec, seed: 1234)
         let optimizer = try AdamW(parameters: lora.parameters, weightDecay: 0)
+        let loadPeak = ModelBenchmark.peakRSSMegabytes()
         let batches = trainingCase.data == "random"
             ? try randomBatches(trainingCase, vocab: model.config.vocabSize, count: steps + 1)
             : try chatBatches(trainingCase, loaded: loaded, modelPath: modelPath, count: steps + 1)
@@ -160,7 +164,7 @@ enum TrainingBenchmark {
             trainingCase: trainingCase, steps: steps, secondsPerStep: timed / Double(steps),
             tokensPerSecond: Double(tokens) / timed, targetTokensPerStep: Double(targets) / Double(steps),
             tokensPerStep: Double(tokens) / Double(steps), usefulGFLOPs: flops / timed / 1e9,
-            peakRSSMegabytes: ModelBenchmark.peakRSSMegabytes(), firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan)
+            peakRSSMegabytes: ModelBenchmark.peakRSSMegabytes(), loadPeakRSSMegabytes: loadPeak, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan)
         FileHandle.standardOutput.write(try JSONEncoder().encode(m))
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
@@ -170,7 +174,7 @@ enum TrainingBenchmark {
     static func dump(_ batches: [MicroBatch], _ trainingCase: TrainingCase, to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let objects: [[String: Any]] = batches.map { b in
-            ["batch": trainingCase.batch, "seq_len": trainingCase.seqLen, "tokens": b.tokens.map(Int.init),
+            ["batch": b.layout.batch, "seq_len": b.layout.seqLen, "tokens": b.tokens.map(Int.init),
              "targets": b.targets.map(Int.init), "positions": b.layout.positions.map(Int.init), "real_tokens": b.realTokens]
         }
         let path = (directory as NSString).appendingPathComponent(trainingCase.argument.replacingOccurrences(of: ":", with: "-") + ".json")
@@ -200,12 +204,12 @@ enum TrainingBenchmark {
             }
             rows.append(m)
         }
-        print("  case                      tokens/step  targets/step  s/step   tokens/s  useful GFLOP/s  utilisation  peak RSS MB")
+        print("  case                      tokens/step  targets/step  s/step   tokens/s  useful GFLOP/s  utilisation  peak RSS MB  (after load)")
         for m in rows {
             let utilisation = peakGFLOPs.map { String(format: "%10.1f%%", 100 * m.usefulGFLOPs / $0) } ?? "         -"
-            print(String(format: "  %-25@ %11.0f %13.0f %7.2f %10.1f %15.1f  %@ %12.0f", m.trainingCase.label as NSString,
+            print(String(format: "  %-25@ %11.0f %13.0f %7.2f %10.1f %15.1f  %@ %12.0f  %12.0f", m.trainingCase.label as NSString,
                          m.tokensPerStep, m.targetTokensPerStep, m.secondsPerStep, m.tokensPerSecond, m.usefulGFLOPs,
-                         utilisation as NSString, m.peakRSSMegabytes))
+                         utilisation as NSString, m.peakRSSMegabytes, m.loadPeakRSSMegabytes))
         }
         return rows
     }

@@ -13,6 +13,7 @@ import Models
 import Tensors
 
 OpenBLASCoreSelection.ensureFastKernels()
+AllocatorPolicy.apply()
 
 let arguments = CommandLine.arguments
 let quick = arguments.contains("--quick")

@@ -20,6 +20,7 @@ struct ThoughtCrime: ParsableCommand {
         }
         // Must run before any BLAS call: it may restart the process with faster kernels.
         OpenBLASCoreSelection.ensureFastKernels()
+        AllocatorPolicy.apply()
         do {
             var command = try parseAsRoot()
             try command.run()

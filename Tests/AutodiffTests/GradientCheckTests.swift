@@ -30,6 +30,18 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testLowRankUpdateOnRebuiltNormAndActivationOutputs() throws {
+        let x = rng.variable([5, 6]), g = rng.variable([5, 6]), norm = rng.variable([6])
+        let a = rng.variable([3, 6]), b = rng.variable([4, 3])
+        let w = try DenseMatrix(rng.tensor([4, 6]))
+        try checkGradients([x, g, norm, a, b]) { t in
+            let n = try t.rmsNorm(x, weight: norm, eps: 1e-5)
+            let s = try t.swiglu(gate: g, up: n)
+            return try t.add(try t.linear(n, frozen: w, lowRankA: a, lowRankB: b, scale: 1.5),
+                             try t.linear(s, frozen: w, lowRankA: a, lowRankB: b, scale: 0.5))
+        }
+    }
+
     func testMatmulPlainAndTransposed() throws {
         let a = rng.variable([3, 4]), b = rng.variable([4, 5]), bt = rng.variable([5, 4])
         try checkGradients([a, b]) { try $0.matmul(a, b) }

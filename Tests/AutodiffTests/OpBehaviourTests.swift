@@ -49,6 +49,23 @@ final class OpBehaviourTests: XCTestCase {
         for i in 0..<x.value.count { XCTAssertEqual(x.grad?[flat: i], 3) }
     }
 
+    func testNormOutputFeedingALowRankOpIsRebuiltInsteadOfKept() throws {
+        let x = rng.variable([4, 6]), norm = Variable(rng.tensor([6]))
+        let a = rng.variable([2, 6]), b = rng.variable([3, 2])
+        let w = try DenseMatrix(rng.tensor([3, 6]))
+        let tape = Tape()
+        weak var freed: TensorStorage?
+        var loss: Variable
+        do {
+            let n = try tape.rmsNorm(x, weight: norm, eps: 1e-5)
+            freed = n.value.storage
+            loss = try tape.sum(try tape.linear(n, frozen: w, lowRankA: a, lowRankB: b, scale: 1))
+        }
+        XCTAssertNil(freed, "the norm's output should not outlive the forward pass")
+        try tape.backward(loss)
+        XCTAssertNotNil(a.grad)
+    }
+
     func testOpsOnFrozenInputsRecordNothing() throws {
         let x = rng.variable([3, 4], requiresGrad: false), w = rng.variable([2, 4], requiresGrad: false)
         let tape = Tape()

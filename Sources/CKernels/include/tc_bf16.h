@@ -23,11 +23,14 @@ float tc_bf16_packed_get(const uint16_t *packed, int64_t k, int64_t j, int64_t k
 /// Rounds rows of A [m, k] (row stride lda) to bf16 rows of 2 * ceil(k/2) values (zero padded).
 void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uint16_t *dst);
 
-/// C[m, n] (=|+=) A[m, k] B^T for columns in panels [panel_begin, panel_end) of 16, with A as
-/// written by tc_bf16_convert_rows and B packed by tc_bf16_pack. Requires AVX512_BF16
-/// (tc_bf16_kernel_available); returns 0 without touching C otherwise.
-int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t k, const uint16_t *packed, int64_t n,
-                 float *c, int64_t ldc, int accumulate, int64_t panel_begin, int64_t panel_end);
+/// C (=|+=) A B^T over a window of a packed operand B^T [n, k]: A [m, 2 * a_pairs] as written
+/// by tc_bf16_convert_rows is multiplied with pairs [pair_begin, pair_begin + a_pairs) of k,
+/// for the columns j of panels [panel_begin, panel_end) (16 columns each) with
+/// n_begin <= j < n_end; column j goes to C[i, j - n_begin]. packed_pairs = ceil(k / 2).
+/// Requires AVX512_BF16 (tc_bf16_kernel_available); returns 0 without touching C otherwise.
+int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
+                 int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
+                 int64_t panel_begin, int64_t panel_end);
 
 /// 1 when this build has the AVX512_BF16 kernel and the CPU and OS support it.
 int tc_bf16_kernel_available(void);

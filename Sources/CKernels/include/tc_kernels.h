@@ -90,4 +90,6 @@ void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_
 // target_local[r] < 0 or >= cols means the row's target lies in another chunk.
 void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
                           const int32_t *target_local, float scale);
+// Fixes glibc's mmap threshold (mallopt M_MMAP_THRESHOLD); returns 1 on success, 0 elsewhere.
+int tc_set_mmap_threshold(int bytes);
 #endif
