@@ -92,9 +92,6 @@ public enum ModelLoader {
         if weights == .bf16 && !BF16Matrix.isSupported {
             throw ModelError.invalidInput("weights: bf16 needs a CPU with AVX512_BF16; this one is \(CPUFeatures.current) (use float32 or quantized)")
         }
-        // With bf16 weights the big products run in ThreadPool kernels; OpenBLAS keeps only the
-        // narrow LoRA products, split over the same pool (measured +14% tokens/s at 4 x 128).
-        if weights == .bf16 { GEMM.threading = .threadPool }
         if isDirectory.boolValue || path.hasSuffix(".safetensors") {
             return try loadSafetensors(path: path, weights: weights)
         }

@@ -94,21 +94,8 @@ enum ModelBenchmark {
         print("model \(path): prefill 1x\(promptLength) and 4x\(promptLength), greedy decode of \(newTokens) tokens after a \(promptLength)-token prompt (best of \(quick ? 1 : 2))")
         var rows: [ModelMeasurement] = []
         for storage in WeightStorage.allCases where storage != .bf16 || BF16Matrix.isSupported {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-            child.arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])
-            let pipe = Pipe()
-            child.standardOutput = pipe
-            try child.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            child.waitUntilExit()
-            guard child.terminationStatus == 0,
-                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-                  let m = try? JSONDecoder().decode(ModelMeasurement.self, from: Data(line.utf8)) else {
-                print("  \(storage.rawValue): child failed (status \(child.terminationStatus))")
-                continue
-            }
-            rows.append(m)
+            let arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])
+            if let m = try ChildProcess.measure(ModelMeasurement.self, arguments: arguments, label: storage.rawValue) { rows.append(m) }
         }
         print("  storage    load s  prefill 1x128 tok/s  prefill 4x128 tok/s  decode b1 tok/s  decode b16 tok/s  peak RSS MB  weights MB")
         for m in rows {

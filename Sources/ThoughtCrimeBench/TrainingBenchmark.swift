@@ -187,22 +187,9 @@ enum TrainingBenchmark {
         print("LoRA training on \(modelPath): rank 16, alpha 32, all seven projections, AdamW; frozen weights float32 or bf16; \(steps) timed steps after one warm-up step")
         var rows: [TrainingMeasurement] = []
         for trainingCase in cases {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-            child.arguments = [childFlag, trainingCase.childArgument, "--model", modelPath, "--steps", String(steps)]
+            let arguments = [childFlag, trainingCase.childArgument, "--model", modelPath, "--steps", String(steps)]
                 + (dumpDirectory.map { ["--dump-batches", $0] } ?? [])
-            let pipe = Pipe()
-            child.standardOutput = pipe
-            try child.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            child.waitUntilExit()
-            guard child.terminationStatus == 0,
-                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-                  let m = try? JSONDecoder().decode(TrainingMeasurement.self, from: Data(line.utf8)) else {
-                print("  \(trainingCase.label): child failed (status \(child.terminationStatus))")
-                continue
-            }
-            rows.append(m)
+            if let m = try ChildProcess.measure(TrainingMeasurement.self, arguments: arguments, label: trainingCase.label) { rows.append(m) }
         }
         print("  case                      tokens/step  targets/step  s/step   tokens/s  useful GFLOP/s  utilisation  peak RSS MB  (after load)")
         for m in rows {

@@ -16,13 +16,15 @@ final class SmolLM2ReferenceTests: XCTestCase {
         return m
     }
 
-    func checkLogits(_ storage: WeightStorage) throws {
+    /// `tolerance` bounds the absolute logit difference over each position's top-10 ids and the
+    /// log-sum-exp difference.
+    func checkLogits(_ storage: WeightStorage, tolerance: Float = 2e-3) throws {
         let model = try load(storage).model
         XCTAssertEqual(model.config.layerCount, 30)
         XCTAssertEqual(model.config.vocabSize, 49152)
         XCTAssertTrue(model.config.tiedEmbeddings)
         let fixture = try Fixtures.json("smollm2_logits.json", as: SmolLM2LogitsFixture.self)
-        var worst: Float = 0
+        var worst: Float = 0, agreeing = 0, positions = 0
         for prompt in fixture.prompts {
             let layout = try PackedSequences(batch: 1, seqLen: prompt.input_ids.count)
             let h = try model.hiddenStates(Tape(recording: false), tokens: prompt.input_ids, context: .packed(layout))
@@ -34,20 +36,30 @@ final class SmolLM2ReferenceTests: XCTestCase {
                     worst = max(worst, abs(row[Int(id)] - expected))
                 }
                 let ourBest = row.indices.max { row[$0] < row[$1] }!
+                positions += 1
+                if ourBest == Int(prompt.top_ids[p][0]) { agreeing += 1 }
                 let m = row[ourBest]
                 let s = row.reduce(0.0) { $0 + exp(Double($1 - m)) }
-                XCTAssertEqual(Double(m) + log(s), prompt.logsumexp[p], accuracy: 2e-3, "\(prompt.name) position \(p) logsumexp")
+                XCTAssertEqual(Double(m) + log(s), prompt.logsumexp[p], accuracy: Double(tolerance), "\(prompt.name) position \(p) logsumexp")
                 // the reference's best token is ours too, unless the two are within rounding
                 if ourBest != Int(prompt.top_ids[p][0]) {
-                    XCTAssertEqual(row[ourBest], row[Int(prompt.top_ids[p][0])], accuracy: 2e-3)
+                    XCTAssertEqual(row[ourBest], row[Int(prompt.top_ids[p][0])], accuracy: tolerance)
                 }
             }
         }
-        XCTAssertLessThanOrEqual(worst, 2e-3, "max abs logit difference over top-10 ids (\(storage))")
-        print("SmolLM2 \(storage): max abs logit difference vs transformers \(worst)")
+        XCTAssertLessThanOrEqual(worst, tolerance, "max abs logit difference over top-10 ids (\(storage))")
+        print("SmolLM2 \(storage): max abs logit difference vs transformers \(worst), top-1 agreement \(agreeing)/\(positions)")
     }
 
     func testLogitsMatchTransformersWithDequantizedWeights() throws { try checkLogits(.float32) }
+
+    /// bfloat16 weights and activations (8 significant bits) through 30 layers: the documented
+    /// tolerance is 1.5 in absolute logit and log-sum-exp. transformers' own bf16 autocast is
+    /// 1.0 / 0.82 off its fp32 logits on these prompts (docs/models.md); ours measured 1.08 / 0.90.
+    func testLogitsMatchTransformersWithinBF16RoundingWithBF16Weights() throws {
+        try XCTSkipUnless(BF16Matrix.isSupported, "this CPU has no AVX512_BF16")
+        try checkLogits(.bf16, tolerance: 1.5)
+    }
 
     func testLogitsMatchTransformersWithQuantizedWeights() throws { try checkLogits(.quantized) }
 
