@@ -34,19 +34,23 @@ public final class GGUFWriter {
     }
 
     /// `alignment` must be a power of two; a value other than 32 is recorded as
-    /// `general.alignment`. `version` may be 2 or 3 (same layout).
+    /// `general.alignment` (as the first key, unless `setMetadata` placed it elsewhere, as
+    /// gguf-py does after `general.architecture`). `version` may be 2 or 3 (same layout).
     public init(alignment: Int = 32, version: UInt32 = 3) {
         precondition(alignment > 0 && alignment & (alignment - 1) == 0, "GGUF alignment must be a power of two")
         precondition(version == 2 || version == 3, "GGUFWriter writes versions 2 and 3")
         self.alignment = alignment
         self.version = version
-        if alignment != 32 { metadata["general.alignment"] = .uint32(UInt32(alignment)); metadataKeys.append("general.alignment") }
     }
 
     /// Sets (or replaces, keeping its position) a metadata value. Arrays must hold elements of
-    /// one type, since GGUF stores one element type per array.
+    /// one type, since GGUF stores one element type per array. `general.alignment` may only
+    /// be set to the writer's own alignment (it decides where the tensor data goes).
     public func setMetadata(_ key: String, _ value: GGUFMetadataValue) throws {
         try Self.checkHomogeneous(value, key: key)
+        if key == "general.alignment", value.intValue != alignment {
+            throw GGUFError.invalidWriterInput(key: key, reason: "the writer was made with alignment \(alignment); create it with GGUFWriter(alignment:) instead")
+        }
         if metadata.updateValue(value, forKey: key) == nil { metadataKeys.append(key) }
     }
 
@@ -81,9 +85,14 @@ public final class GGUFWriter {
         header.append(UInt32(0x4655_4747))
         header.append(version)
         header.append(UInt64(tensors.count))
-        header.append(UInt64(metadataKeys.count))
-        for key in metadataKeys {
-            guard let value = metadata[key] else { continue }
+        var keys = metadataKeys, values = metadata
+        if alignment != 32, values["general.alignment"] == nil {
+            keys.insert("general.alignment", at: 0)
+            values["general.alignment"] = .uint32(UInt32(alignment))
+        }
+        header.append(UInt64(keys.count))
+        for key in keys {
+            guard let value = values[key] else { continue }
             header.appendString(key)
             header.append(value.typeID)
             header.appendValue(value)

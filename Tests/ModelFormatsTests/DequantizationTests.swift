@@ -39,7 +39,7 @@ final class DequantizationTests: XCTestCase {
     private func checkType(_ name: String) throws {
         let (index, values) = try expectedValues()
         let entry = try XCTUnwrap(index.tensors.first { $0.name == name })
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         let tensor = try file.dequantize(named: name)
         XCTAssertEqual(tensor.shape, Shape(entry.ne.reversed()))
         assertClose(tensor.scalars, Array(values[entry.offset..<(entry.offset + entry.count)]), name)
@@ -56,7 +56,7 @@ final class DequantizationTests: XCTestCase {
     func testQ6_KMatchesGGUFPy() throws { try checkType("t.q6_k") }
 
     func testDequantizeRowsAddressesRowsOfTheNe0View() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         let info = try XCTUnwrap(file.tensorInfo(named: "t.q6_k"))
         let whole = try file.dequantize(info).scalars
         var row = [Float](repeating: .nan, count: 256)
@@ -65,7 +65,7 @@ final class DequantizationTests: XCTestCase {
     }
 
     func testDequantizeRowsRejectsRowsOutsideTheTensor() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         let info = try XCTUnwrap(file.tensorInfo(named: "t.q4_0"))
         var buffer = [Float](repeating: 0, count: 256)
         XCTAssertThrowsGGUFError(try buffer.withUnsafeMutableBufferPointer { try file.dequantizeRows(info, rows: 1..<3, into: $0.baseAddress!) }) {

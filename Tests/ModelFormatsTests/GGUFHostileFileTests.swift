@@ -23,8 +23,8 @@ final class GGUFHostileFileTests: TemporaryDirectoryTestCase {
     }
 
     func testEveryTruncationOfTheFixtureBeforeItsLastTensorEndsThrows() throws {
-        let bytes = try [UInt8](Data(contentsOf: Fixtures.url("quant_fixtures.gguf")))
-        let full = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.quantGGUFPath())))
+        let full = try GGUFFile(path: try Fixtures.quantGGUFPath())
         let last = try XCTUnwrap(full.tensors.last)
         // Only the trailing padding after the last tensor may be cut.
         let end = full.dataOffset + last.offset + last.byteCount
@@ -217,7 +217,7 @@ final class GGUFHostileFileTests: TemporaryDirectoryTestCase {
     }
 
     func testRandomByteCorruptionNeverCrashes() throws {
-        let original = try [UInt8](Data(contentsOf: Fixtures.url("quant_fixtures.gguf")))
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.quantGGUFPath())))
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<300 {
             var bytes = original

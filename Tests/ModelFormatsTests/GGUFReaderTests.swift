@@ -5,7 +5,7 @@ import XCTest
 
 final class GGUFReaderTests: TemporaryDirectoryTestCase {
     func testReadsMetadataOfEveryScalarTypeWrittenByGGUFPy() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         XCTAssertEqual(file.version, 3)
         XCTAssertEqual(file.metadata["fixture.u8"], .uint8(200))
         XCTAssertEqual(file.metadata["fixture.i8"], .int8(-100))
@@ -24,20 +24,20 @@ final class GGUFReaderTests: TemporaryDirectoryTestCase {
     }
 
     func testKeepsMetadataKeysInFileOrder() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         XCTAssertEqual(Array(file.metadataKeys.prefix(4)), ["general.architecture", "general.alignment", "fixture.u8", "fixture.i8"])
         XCTAssertEqual(file.metadataKeys.count, file.metadata.count)
     }
 
     func testHonoursGeneralAlignment() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         XCTAssertEqual(file.alignment, 64)
         XCTAssertEqual(file.dataOffset % 64, 0)
         XCTAssertTrue(file.tensors.allSatisfy { $0.offset % 64 == 0 })
     }
 
     func testTensorInfoShapeIsReversedNeOrder() throws {
-        let file = try GGUFFile(path: try Fixtures.path("quant_fixtures.gguf"))
+        let file = try GGUFFile(path: try Fixtures.quantGGUFPath())
         let info = try XCTUnwrap(file.tensorInfo(named: "t.q4_k"))
         XCTAssertEqual(info.dimensions, [256, 2])
         XCTAssertEqual(info.shape, [2, 256])

@@ -60,6 +60,20 @@ final class GGUFWriterTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(try file.dequantize(named: "y").scalars, [2, 2, 2, 2, 2])
     }
 
+    func testAlignmentKeyCanBePlacedAfterTheArchitectureAsGGUFPyDoes() throws {
+        let writer = GGUFWriter(alignment: 64)
+        try writer.setMetadata("general.architecture", .string("fixture"))
+        try writer.setMetadata("general.alignment", .uint32(64))
+        try writer.write(to: path("a.gguf"))
+        XCTAssertEqual(try GGUFFile(path: path("a.gguf")).metadataKeys, ["general.architecture", "general.alignment"])
+    }
+
+    func testAnAlignmentKeyDisagreeingWithTheWriterIsRejected() {
+        XCTAssertThrowsError(try GGUFWriter(alignment: 64).setMetadata("general.alignment", .uint32(32))) {
+            XCTAssertTrue("\($0)".contains("general.alignment"), "\($0)")
+        }
+    }
+
     func testWritingReplacesTheFileAndLeavesNoTemporaryFiles() throws {
         let target = path("w.gguf")
         try writeFile("w.gguf", [1, 2, 3])

@@ -35,6 +35,97 @@ enum Fixtures {
 
     static func path(_ name: String) throws -> String { try url(name).path }
 
+    /// The gguf-py fixture file (one small tensor of every supported type, metadata of every
+    /// type), rebuilt once per process from `quant_fixtures.json` with `GGUFWriter`. The JSON
+    /// records the size and CRC-32 of the bytes gguf-py wrote; the rebuilt file must match
+    /// both, so the reader tests still read exactly what an independent writer produced.
+    static func quantGGUFPath() throws -> String {
+        if let built = quantGGUF { return built }
+        let description = try Data(contentsOf: url("quant_fixtures.json"))
+        guard let root = try JSONSerialization.jsonObject(with: description) as? [String: Any],
+              let alignment = root["alignment"] as? Int, let size = root["size"] as? Int,
+              let crc = (root["crc32"] as? NSNumber)?.uint32Value,
+              let metadata = root["metadata"] as? [[String: Any]], let tensors = root["tensors"] as? [[String: Any]] else {
+            throw FixtureError.malformed("quant_fixtures.json: missing alignment, size, crc32, metadata or tensors")
+        }
+        let writer = GGUFWriter(alignment: alignment)
+        for entry in metadata {
+            guard let key = entry["key"] as? String, let type = entry["type"] as? Int, let value = entry["value"] else {
+                throw FixtureError.malformed("quant_fixtures.json: metadata entry \(entry)")
+            }
+            try writer.setMetadata(key, metadataValue(type: type, elementType: entry["element_type"] as? Int, value, key: key))
+        }
+        for entry in tensors {
+            guard let name = entry["name"] as? String, let rawType = (entry["ggml_type"] as? NSNumber)?.uint32Value,
+                  let type = GGMLType(rawValue: rawType), let ne = entry["ne"] as? [Int], let hex = entry["hex"] as? String else {
+                throw FixtureError.malformed("quant_fixtures.json: tensor entry \(entry["name"] ?? "?")")
+            }
+            try writer.addRawTensor(name, dimensions: ne, type: type, data: try bytes(hex: hex))
+        }
+        let path = NSTemporaryDirectory() + "tc-quant-fixtures-\(UUID().uuidString).gguf"
+        try writer.write(to: path)
+        let written = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        guard written.count == size, crc32(written) == crc else {
+            throw FixtureError.malformed("GGUFWriter rebuilt quant_fixtures.gguf as \(written.count) bytes, CRC-32 \(crc32(written)); gguf-py wrote \(size) bytes, CRC-32 \(crc)")
+        }
+        quantGGUF = path
+        return path
+    }
+
+    nonisolated(unsafe) private static var quantGGUF: String?
+
+    enum FixtureError: Error { case malformed(String) }
+
+    private static func metadataValue(type: Int, elementType: Int?, _ value: Any, key: String) throws -> GGUFMetadataValue {
+        if type == 9 {
+            guard let elementType, let elements = value as? [Any] else { throw FixtureError.malformed("\(key): array without element_type") }
+            return .array(try elements.map { try metadataValue(type: elementType, elementType: nil, $0, key: key) })
+        }
+        if type == 8 {
+            guard let string = value as? String else { throw FixtureError.malformed("\(key): not a string") }
+            return .string(string)
+        }
+        if type == 7 {
+            guard let flag = value as? Bool else { throw FixtureError.malformed("\(key): not a bool") }
+            return .bool(flag)
+        }
+        guard let number = value as? NSNumber else { throw FixtureError.malformed("\(key): not a number") }
+        switch type {
+        case 0: return .uint8(number.uint8Value)
+        case 1: return .int8(number.int8Value)
+        case 2: return .uint16(number.uint16Value)
+        case 3: return .int16(number.int16Value)
+        case 4: return .uint32(number.uint32Value)
+        case 5: return .int32(number.int32Value)
+        case 6: return .float32(number.floatValue)
+        case 10: return .uint64(number.uint64Value)
+        case 11: return .int64(number.int64Value)
+        case 12: return .float64(number.doubleValue)
+        default: throw FixtureError.malformed("\(key): unknown GGUF type \(type)")
+        }
+    }
+
+    private static func bytes(hex: String) throws -> [UInt8] {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { throw FixtureError.malformed("odd-length hex") }
+        return try stride(from: 0, to: digits.count, by: 2).map { i in
+            guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else {
+                throw FixtureError.malformed("bad hex at \(i)")
+            }
+            return byte
+        }
+    }
+
+    /// CRC-32 (IEEE 802.3, reflected, as zlib.crc32).
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+        }
+        return ~crc
+    }
+
     /// The base model, found relative to the package root; skips when it has not been fetched.
     static func baseModelPath() throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Writes the ModelFormats dequantisation fixtures into Tests/ModelFormatsTests/Fixtures/.
 
-  quant_fixtures.gguf      one small tensor of each supported ggml type (two rows), with
-                           random block contents whose f16 scales are kept in a sane range,
-                           plus metadata of every scalar type and two arrays; alignment 64.
+  quant_fixtures.json      a GGUF file written by gguf-py (one small tensor of each supported
+                           ggml type, two rows, random block contents whose f16 scales are kept
+                           in a sane range, plus metadata of every scalar type and two arrays;
+                           alignment 64), described as text: metadata keys in file order with
+                           their GGUF type ids and values as gguf-py's reader sees them, each
+                           tensor's ne, ggml type and raw bytes (hex), and the size and CRC-32
+                           of gguf-py's file. The tests rebuild the file from this with the
+                           project's GGUFWriter and check it is byte-identical (same size and
+                           CRC-32) before reading it, so no binary model file is committed.
   quant_expected.bin       float32 little-endian: each tensor of quant_fixtures.gguf
                            dequantised by gguf-py (gguf.quants.dequantize), concatenated.
   quant_expected.json      for each tensor: name, ggml type, ne (innermost first), and
@@ -16,8 +22,11 @@ Run from anywhere with the reference venv:
     /work/main/.venv-ref/bin/python scripts/reference/make_quant_fixtures.py
 Deterministic (fixed seed), so re-running reproduces the committed files.
 """
+import importlib.metadata
 import json
 import pathlib
+import tempfile
+import zlib
 
 import numpy as np
 import gguf
@@ -68,7 +77,8 @@ def make_tensor_bytes(qtype, rows, row_len):
 
 
 def make_synthetic_fixtures():
-    writer = gguf.GGUFWriter(str(FIXTURES / "quant_fixtures.gguf"), arch="fixture")
+    gguf_path = pathlib.Path(tempfile.mkdtemp()) / "quant_fixtures.gguf"
+    writer = gguf.GGUFWriter(str(gguf_path), arch="fixture")
     writer.add_custom_alignment(64)
     writer.add_uint8("fixture.u8", 200)
     writer.add_int8("fixture.i8", -100)
@@ -108,8 +118,42 @@ def make_synthetic_fixtures():
     writer.write_tensors_to_file()
     writer.close()
 
+    describe_gguf(gguf_path, FIXTURES / "quant_fixtures.json")
     np.concatenate(expected).astype("<f4").tofile(FIXTURES / "quant_expected.bin")
     (FIXTURES / "quant_expected.json").write_text(json.dumps({"tensors": index}, indent=1) + "\n")
+
+
+def json_value(field, value_type, value):
+    if value_type == gguf.GGUFValueType.BOOL:
+        return bool(value)
+    if value_type in (gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.FLOAT64):
+        return float(value)
+    if value_type == gguf.GGUFValueType.STRING:
+        return str(value)
+    return int(value)
+
+
+def describe_gguf(path, out):
+    """Text description of a gguf-py file, complete enough to rebuild it byte for byte."""
+    data = path.read_bytes()
+    reader = gguf.GGUFReader(str(path))
+    metadata = []
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF."):
+            continue  # header fields (version, counts), not key/value pairs
+        entry = {"key": field.name, "type": int(field.types[0])}
+        if field.types[0] == gguf.GGUFValueType.ARRAY:
+            entry["element_type"] = int(field.types[1])
+            entry["value"] = [json_value(field, field.types[1], v) for v in field.contents()]
+        else:
+            entry["value"] = json_value(field, field.types[0], field.contents())
+        metadata.append(entry)
+    tensors = [{"name": t.name, "ggml_type": int(t.tensor_type), "ne": [int(x) for x in t.shape],
+                "hex": bytes(t.data.view(np.uint8).reshape(-1)).hex()} for t in reader.tensors]
+    out.write_text(json.dumps({
+        "written_by": f"gguf-py GGUFWriter (gguf {importlib.metadata.version('gguf')})",
+        "version": 3, "alignment": 64, "size": len(data), "crc32": zlib.crc32(data),
+        "metadata": metadata, "tensors": tensors}, indent=1, ensure_ascii=False) + "\n")
 
 
 def make_real_model_fixture():
