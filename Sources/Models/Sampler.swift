@@ -59,25 +59,40 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// Picks tokens from logits according to `SamplingParameters`.
 public enum Sampler {
     /// The chosen token id for one row of logits.
+    ///
+    /// The filters only ever keep a prefix of the tokens sorted by logit, so only the tokens
+    /// that can fall in that prefix are sorted: a histogram of the tempered log-probabilities
+    /// (one pass) gives the highest cut-off that still holds the top-k tokens and the nucleus's
+    /// mass, and only the tokens above it are sorted (a few hundred instead of the vocabulary).
     public static func sample(_ logits: UnsafeBufferPointer<Float>, parameters p: SamplingParameters, rng: inout SeededGenerator) -> Int32 {
         let n = logits.count
         var best = 0
         for i in 1..<n where logits[i] > logits[best] { best = i }
         if p.temperature == 0 { return Int32(best) }
 
-        // Candidates sorted by logit, cut by top-k first so the sort stays small when it is set.
-        var order = Array(0..<n)
-        if p.topK > 0 && p.topK < n {
-            order.sort { logits[$0] > logits[$1] }
-            order.removeLast(n - p.topK)
-        } else {
-            order.sort { logits[$0] > logits[$1] }
+        let maxLogit = Double(logits[best]), temperature = Double(p.temperature)
+        let topK = p.topK > 0 && p.topK < n ? p.topK : 0
+        if topK == 0 && p.topP >= 1 && p.minP <= 0 {
+            // No filter: the whole distribution, walked in vocabulary order.
+            var total = 0.0
+            for i in 0..<n { total += exp((Double(logits[i]) - maxLogit) / temperature) }
+            var u = rng.nextUnit() * total
+            for i in 0..<n {
+                u -= exp((Double(logits[i]) - maxLogit) / temperature)
+                if u < 0 { return Int32(i) }
+            }
+            return Int32(best)
         }
-        let maxLogit = Double(logits[best])
-        var probs = order.map { exp((Double(logits[$0]) - maxLogit) / Double(p.temperature)) }
-        var total = probs.reduce(0, +)
+
+        let order = candidates(logits, maxLogit: maxLogit, temperature: temperature, topK: topK, topP: Double(p.topP), minP: Double(p.minP))
+        var probs = order.map { exp((Double(logits[$0]) - maxLogit) / temperature) }
         var keep = probs.count
         if p.topP < 1 {
+            // The nucleus is measured against the mass after top-k (all tokens when it is off).
+            var total = 0.0
+            if topK > 0 { total = probs.reduce(0, +) } else {
+                for i in 0..<n { total += exp((Double(logits[i]) - maxLogit) / temperature) }
+            }
             var cumulative = 0.0
             for (i, q) in probs.enumerated() {
                 cumulative += q / total
@@ -89,12 +104,51 @@ public enum Sampler {
             keep = min(keep, max(1, probs.prefix(keep).firstIndex { $0 < threshold } ?? keep))
         }
         probs.removeLast(probs.count - keep)
-        total = probs.reduce(0, +)
+        let total = probs.reduce(0, +)
         var u = rng.nextUnit() * total
         for (i, q) in probs.enumerated() {
             u -= q
             if u < 0 { return Int32(order[i]) }
         }
         return Int32(order[keep - 1])
+    }
+
+    /// Tokens sorted by logit (ties by id) down to a cut-off low enough that the first `topK`
+    /// (when set), the smallest prefix holding `topP` of the mass (when below 1) and every token
+    /// at or above `minP` times the best one's probability are all included.
+    static func candidates(_ logits: UnsafeBufferPointer<Float>, maxLogit: Double, temperature: Double,
+                           topK: Int, topP: Double, minP: Double) -> [Int] {
+        // Buckets of the tempered log-probability z = (logit - max) / T: bucket b holds
+        // -(b + 1) * width < z <= -b * width; the last bucket takes everything lower.
+        let width = 0.25, buckets = 160
+        var count = [Int](repeating: 0, count: buckets), mass = [Double](repeating: 0, count: buckets)
+        func bucket(_ z: Double) -> Int {
+            let v = -z / width
+            return v.isNaN || v >= Double(buckets - 1) ? buckets - 1 : Int(v)
+        }
+        var total = 0.0
+        for i in 0..<logits.count {
+            let z = (Double(logits[i]) - maxLogit) / temperature
+            let q = exp(z)
+            count[bucket(z)] += 1; mass[bucket(z)] += q; total += q
+        }
+        let minPBucket = minP > 0 ? bucket(log(minP)) : 0
+        var cut = buckets - 1, seen = 0, seenMass = 0.0
+        for b in 0..<buckets {
+            seen += count[b]; seenMass += mass[b]
+            let kDone = topK == 0 || seen >= topK
+            // a hair more than the nucleus, so rounding in the caller's cumulative sum cannot
+            // run past the last candidate
+            let pDone = topP >= 1 || seenMass >= min(topP * (1 + 1e-9), 1) * total
+            if kDone && pDone && b >= minPBucket { cut = b; break }
+        }
+        var order: [Int] = []
+        order.reserveCapacity(seen)
+        for i in 0..<logits.count where bucket((Double(logits[i]) - maxLogit) / temperature) <= cut {
+            order.append(i)
+        }
+        order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        if topK > 0 && order.count > topK { order.removeLast(order.count - topK) }
+        return order
     }
 }
