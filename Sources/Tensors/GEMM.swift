@@ -11,6 +11,7 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        _ = openBLASThreadsConfigured
         if k == 0 {
             // BLAS leaves C untouched only for beta == 1; make the empty product explicit.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
@@ -58,22 +59,28 @@ public enum GEMM {
 
     /// Who runs sgemm in parallel.
     public enum Threading: Sendable {
-        /// OpenBLAS's own threads (as many as cores): best when sgemm is most of the work.
+        /// OpenBLAS's own threads (as many as cores), for a process that does little else.
         case openBLAS
-        /// OpenBLAS single-threaded, products split by rows or columns over `ThreadPool`: better
-        /// when most of the work runs in ThreadPool kernels (bf16 weights), where OpenBLAS's
-        /// idle threads would spin (sched_yield) against the pool's workers.
+        /// OpenBLAS single-threaded, products split by rows or columns over `ThreadPool` (the
+        /// default): the pool's helpers and OpenBLAS's threads would otherwise both spin-wait
+        /// for work on the same cores. Measured on the 2-core machine: prefill 1x128 ~400
+        /// tokens/s against ~320 with OpenBLAS threads, decoding unchanged (docs/benchmarks.md).
         case threadPool
     }
 
     /// The current threading; setting it sets OpenBLAS's thread count.
     ///
-    /// Usage: `GEMM.threading = .threadPool`
-    nonisolated(unsafe) public static var threading: Threading = .openBLAS {
+    /// Usage: `GEMM.threading = .openBLAS`
+    nonisolated(unsafe) public static var threading: Threading = .threadPool {
         didSet {
             setOpenblasThreads(threading == .openBLAS ? Int32(ProcessInfo.processInfo.activeProcessorCount) : 1)
         }
     }
+
+    /// OpenBLAS starts with one thread per core; the default threading wants one.
+    private static let openBLASThreadsConfigured: Void = {
+        if threading == .threadPool { setOpenblasThreads(1) }
+    }()
 }
 
 extension Tensor {
