@@ -4,7 +4,8 @@ import Tensors
 extension Tape {
     /// Fused causal grouped-query attention: softmax(q k^T / sqrt(headDim)) v per head, where
     /// query head h reads kv head h / (heads / kvHeads), token i sees tokens j <= i of its own
-    /// packed sequence only. The score matrix is never stored: the forward pass keeps one
+    /// packed sequence only. Scores exist only while one (row, head, sequence) block is being
+    /// multiplied (three sgemm calls forward, five backward): the forward pass keeps one
     /// log-sum-exp per query and the backward pass recomputes probabilities from it.
     ///
     /// Shapes: q [batch*seqLen, heads*headDim], k and v [batch*seqLen, kvHeads*headDim]
@@ -32,36 +33,83 @@ extension Tape {
         let scale = 1 / Float(headDim).squareRoot()
         let out = Tensor(uninitialized: q.shape)
         let lse = Tensor(uninitialized: [B, heads, T])
-        let qs = T * heads * headDim, kvs = T * kvHeads * headDim
+        let group = heads / kvHeads
+        let ldq = heads * headDim, ldkv = kvHeads * headDim
         let qp = q.value.pointer, kp = k.value.pointer, vp = v.value.pointer
-        layout.segmentStart.withUnsafeBufferPointer { seg in
-            let segBase = seg.baseAddress!
-            ThreadPool.shared.forEach(B * heads) { unit in
-                let b = unit / heads, h = unit % heads
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T)
-                defer { scratch.deallocate() }
-                tc_attention_forward(
-                    qp + b * qs, kp + b * kvs, vp + b * kvs, segBase + b * T, out.pointer + b * qs,
-                    lse.pointer + b * heads * T, T, heads, kvHeads, headDim, scale, h, h + 1, scratch)
+        // Packed rows hold several sequences; attention is block-diagonal, so each block gets
+        // its own products instead of one masked T x T product per row.
+        let segments = Self.segments(layout)
+        let longest = segments.joined().map(\.count).max() ?? 1
+
+        // Per (row, query head, segment) of n tokens starting at token t0:
+        //   s = scale * q k^T [n, n] -> causal softmax -> out = p v [n, headDim]
+        ThreadPool.shared.forEach(B * heads) { unit in
+            let b = unit / heads, h = unit % heads, g = h / group
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
+            defer { scores.deallocate() }
+            for segment in segments[b] {
+                let t0 = b * T + segment.lowerBound, n = segment.count
+                GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim, alpha: scale,
+                         a: qp + t0 * ldq + h * headDim, lda: ldq, b: kp + t0 * ldkv + g * headDim, ldb: ldkv,
+                         c: scores, ldc: n)
+                tc_causal_softmax_forward(scores, n, lse.pointer + (b * heads + h) * T + segment.lowerBound)
+                GEMM.run(transposeA: false, transposeB: false, m: n, n: headDim, k: n,
+                         a: scores, lda: n, b: vp + t0 * ldkv + g * headDim, ldb: ldkv,
+                         c: out.pointer + t0 * ldq + h * headDim, ldc: ldq)
             }
         }
         return output(out, op: "attention", inputs: [q, k, v]) { dout in
             let dq = q.requiresGrad ? q.gradBuffer().pointer : nil
             let dk = k.requiresGrad ? k.gradBuffer().pointer : nil
             let dv = v.requiresGrad ? v.gradBuffer().pointer : nil
-            layout.segmentStart.withUnsafeBufferPointer { seg in
-                let segBase = seg.baseAddress!
-                ThreadPool.shared.forEach(B * kvHeads) { unit in
-                    let b = unit / kvHeads, g = unit % kvHeads
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * T)
-                    defer { scratch.deallocate() }
-                    tc_attention_backward(
-                        qp + b * qs, kp + b * kvs, vp + b * kvs, segBase + b * T,
-                        out.pointer + b * qs, lse.pointer + b * heads * T, dout.pointer + b * qs,
-                        dq.map { $0 + b * qs }, dk.map { $0 + b * kvs }, dv.map { $0 + b * kvs },
-                        T, heads, kvHeads, headDim, scale, g, scratch)
+            // One unit owns a kv head and the query heads that read it, so no two units write
+            // the same gradient rows. With p rebuilt from lse and ds = scale * p (dp - delta):
+            //   dp = dout v^T;  dq += ds k;  dk += ds^T q;  dv += p^T dout
+            ThreadPool.shared.forEach(B * kvHeads) { unit in
+                let b = unit / kvHeads, g = unit % kvHeads
+                let probs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * longest * longest)
+                defer { probs.deallocate() }
+                let dscores = probs + longest * longest
+                for h in g * group..<(g + 1) * group {
+                    for segment in segments[b] {
+                        let t0 = b * T + segment.lowerBound, n = segment.count
+                        let qh = qp + t0 * ldq + h * headDim, doh = dout.pointer + t0 * ldq + h * headDim
+                        let kg = kp + t0 * ldkv + g * headDim, vg = vp + t0 * ldkv + g * headDim
+                        GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim, alpha: scale,
+                                 a: qh, lda: ldq, b: kg, ldb: ldkv, c: probs, ldc: n)
+                        GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim,
+                                 a: doh, lda: ldq, b: vg, ldb: ldkv, c: dscores, ldc: n)
+                        tc_causal_softmax_backward(probs, dscores, lse.pointer + (b * heads + h) * T + segment.lowerBound,
+                                                   doh, out.pointer + t0 * ldq + h * headDim, ldq, headDim, scale, n)
+                        if let dq {
+                            GEMM.run(transposeA: false, transposeB: false, m: n, n: headDim, k: n, a: dscores, lda: n,
+                                     b: kg, ldb: ldkv, beta: 1, c: dq + t0 * ldq + h * headDim, ldc: ldq)
+                        }
+                        if let dk {
+                            GEMM.run(transposeA: true, transposeB: false, m: n, n: headDim, k: n, a: dscores, lda: n,
+                                     b: qh, ldb: ldq, beta: 1, c: dk + t0 * ldkv + g * headDim, ldc: ldkv)
+                        }
+                        if let dv {
+                            GEMM.run(transposeA: true, transposeB: false, m: n, n: headDim, k: n, a: probs, lda: n,
+                                     b: doh, ldb: ldq, beta: 1, c: dv + t0 * ldkv + g * headDim, ldc: ldkv)
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    /// For each row of the layout, the ranges of positions its packed sequences occupy.
+    static func segments(_ layout: PackedSequences) -> [[Range<Int>]] {
+        guard layout.seqLen > 0 else { return Array(repeating: [], count: layout.batch) }
+        return (0..<layout.batch).map { b in
+            var ranges: [Range<Int>] = []
+            var start = 0
+            for t in 1...layout.seqLen where t == layout.seqLen || layout.segmentStart[b * layout.seqLen + t] != layout.segmentStart[b * layout.seqLen + t - 1] {
+                ranges.append(start..<t)
+                start = t
+            }
+            return ranges
         }
     }
 }

@@ -51,19 +51,14 @@ void tc_rope(const float *x, float *y, const int32_t *positions, size_t token_be
              size_t token_end, size_t heads, size_t head_dim, float theta_base, int interleaved,
              int direction, int accumulate);
 
-// ---- causal grouped-query attention (attention.c), one batch row ----
-// q, out, dq: [T, Hq*D]; k, v, dk, dv: [T, Hkv*D]; seg_start[i] = first position of token
-// i's packed sequence (attention never crosses it); lse: [Hq, T]; scratch: 2*T floats.
-void tc_attention_forward(const float *q, const float *k, const float *v,
-                          const int32_t *seg_start, float *out, float *lse, size_t T, size_t Hq,
-                          size_t Hkv, size_t D, float scale, size_t head_begin, size_t head_end,
-                          float *scratch);
-// Gradients for the query heads that share kv head kv_head; dq, dk, dv accumulate.
-void tc_attention_backward(const float *q, const float *k, const float *v,
-                           const int32_t *seg_start, const float *out, const float *lse,
-                           const float *dout, float *dq, float *dk, float *dv, size_t T,
-                           size_t Hq, size_t Hkv, size_t D, float scale, size_t kv_head,
-                           float *scratch);
+// ---- causal attention (attention.c): the steps between the sgemm calls of Autodiff's
+// attention, on the n x n score block of one packed sequence (row i sees j <= i) ----
+// s: scaled scores -> probabilities (0 above the diagonal); lse: [n].
+void tc_causal_softmax_forward(float *s, size_t n, float *lse);
+// s: scaled scores -> probabilities from lse; dp: dout_i . v_j -> scale * p (dp - delta_i), with
+// delta_i = dout_i . out_i over rows of D floats at stride ld.
+void tc_causal_softmax_backward(float *s, float *dp, const float *lse, const float *dout,
+                                const float *out, size_t ld, size_t D, float scale, size_t n);
 
 // Attention of n new tokens at positions [start, start+n) against a KV cache holding positions
 // [0, start+n) of the same sequence (inference; no backward). q, out: [n, Hq*D];
