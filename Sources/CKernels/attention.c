@@ -16,11 +16,8 @@ TC_MULTIVERSION void tc_causal_softmax_forward(float *s, size_t n, float *lse) {
         float *row = s + i * n;
         float m = -INFINITY;
         for (size_t j = 0; j <= i; j++) m = row[j] > m ? row[j] : m;
-        float sum = 0.f;
-        for (size_t j = 0; j <= i; j++) {
-            row[j] = expf(row[j] - m);
-            sum += row[j];
-        }
+        for (size_t j = 0; j <= i; j++) row[j] = tc_exp_f(row[j] - m);
+        float sum = tc_sum_f(row, i + 1);
         float inv = 1.f / sum;
         for (size_t j = 0; j <= i; j++) row[j] *= inv;
         for (size_t j = i + 1; j < n; j++) row[j] = 0.f;
@@ -37,7 +34,7 @@ TC_MULTIVERSION void tc_causal_softmax_backward(float *s, float *dp, const float
         float *p = s + i * n, *d = dp + i * n;
         float delta = tc_dot_f(dout + i * ld, out + i * ld, D);
         for (size_t j = 0; j <= i; j++) {
-            p[j] = expf(p[j] - lse[i]);
+            p[j] = tc_exp_f(p[j] - lse[i]);
             d[j] = p[j] * (d[j] - delta) * scale;
         }
         for (size_t j = i + 1; j < n; j++) p[j] = d[j] = 0.f;
