@@ -57,11 +57,8 @@ TC_MULTIVERSION void tc_attention_cached(const float *q, const float *k, const f
                 scratch[j] = sc;
                 m = sc > m ? sc : m;
             }
-            float sum = 0.f;
-            for (size_t j = 0; j <= last; j++) {
-                scratch[j] = expf(scratch[j] - m);
-                sum += scratch[j];
-            }
+            for (size_t j = 0; j <= last; j++) scratch[j] = tc_exp_f(scratch[j] - m);
+            float sum = tc_sum_f(scratch, last + 1);
             float inv = 1.f / sum;
             float *ot = out + t * ldq + h * D;
             for (size_t d = 0; d < D; d++) ot[d] = 0.f;
