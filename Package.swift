@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
         // Shared helpers of the test targets (tiny model files, fixture RNG); not a product.
         .target(name: "TestSupport", dependencies: ["ModelFormats", "Models", "Tensors", "CKernels"], path: "Tests/TestSupport"),
-        .testTarget(name: "LoRATests", dependencies: ["TestSupport", "LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
+        .testTarget(name: "LoRATests", dependencies: ["TestSupport", "LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"],
+                    exclude: ["Fixtures"]),  // read by path from the package root
         .testTarget(
             name: "TrainingTests", dependencies: ["TestSupport", "Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
             resources: [.copy("Fixtures")]),

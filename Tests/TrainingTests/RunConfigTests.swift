@@ -172,6 +172,18 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(config.model.path, "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf")
         XCTAssertEqual(config.data.train, "data/medical/train.jsonl")
     }
+
+    func testEveryShippedFinetuneConfigIsValidAndNamesDataThatExists() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let folder = root.appendingPathComponent("configs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 7, "\(names)")
+        for name in names {
+            let config = try RunConfig.load(path: folder.appendingPathComponent(name).path)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(config.data.train).path),
+                          "\(name): data.train \(config.data.train) is not in the repository")
+        }
+    }
 }
 
 final class ConfigReferenceTests: XCTestCase {

@@ -5,24 +5,7 @@ import Training
 import XCTest
 
 /// `model.adapter`: a finetune that starts from an exported (or any readable) adapter.
-final class StartingAdapterTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = try TinyRun.scratch()
-        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
-        try TinyRun.writeData("\(dir)/train.jsonl", rows: 24)
-        InterruptFlag.clear()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    func adapterValues(_ trainer: Trainer) -> [[Float]] {
-        trainer.lora.adapters.flatMap { [$0.a.value.scalars, $0.b.value.scalars] }
-    }
-
+final class StartingAdapterTests: TinyRunTestCase {
     /// Trains a first run and exports its adapter as PEFT.
     func exportFirstRun() throws -> (Trainer, String) {
         let first = try Trainer(config: try TinyRun.config(dir: dir, name: "first", overrides: ["training.max_steps=3"]), progress: TinyRun.Silent())

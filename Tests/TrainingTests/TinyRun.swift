@@ -4,6 +4,7 @@ import Models
 import Tensors
 import TestSupport
 import Training
+import XCTest
 
 /// Builds a complete tiny model file (Llama GGUF with a byte-level tokenizer and SmolLM2's
 /// chat template) so trainer tests run the real loading path in milliseconds.
@@ -48,5 +49,28 @@ enum TinyRun {
         func message(_ text: String) { messages.append(text) }
         func step(_ metrics: StepMetrics) {}
         func finish() {}
+    }
+}
+
+/// A test case with a tiny model and 24 training rows in a scratch directory of its own,
+/// removed afterwards; the interrupt flag is clear before and after each test.
+class TinyRunTestCase: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = try TinyRun.scratch()
+        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
+        try TinyRun.writeData("\(dir)/train.jsonl", rows: 24)
+        InterruptFlag.clear()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: dir)
+        InterruptFlag.clear()
+    }
+
+    /// Every adapter's A and B values, in adapter order.
+    func adapterValues(_ trainer: Trainer) -> [[Float]] {
+        trainer.lora.adapters.flatMap { [$0.a.value.scalars, $0.b.value.scalars] }
     }
 }

@@ -6,25 +6,7 @@ import Tensors
 import Training
 import XCTest
 
-final class TrainerTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = try TinyRun.scratch()
-        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
-        try TinyRun.writeData("\(dir)/train.jsonl", rows: 24)
-        InterruptFlag.clear()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: dir)
-        InterruptFlag.clear()
-    }
-
-    func adapterValues(_ trainer: Trainer) -> [[Float]] {
-        trainer.lora.adapters.flatMap { [$0.a.value.scalars, $0.b.value.scalars] }
-    }
-
+final class TrainerTests: TinyRunTestCase {
     func metricLosses(_ runDir: String) throws -> [Int: Double] {
         let text = try String(contentsOfFile: "\(runDir)/metrics.jsonl", encoding: .utf8)
         var out: [Int: Double] = [:]
