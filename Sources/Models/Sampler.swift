@@ -84,15 +84,12 @@ public enum Sampler {
             return Int32(best)
         }
 
-        let order = candidates(logits, maxLogit: maxLogit, temperature: temperature, topK: topK, topP: Double(p.topP), minP: Double(p.minP))
+        let (order, mass) = candidates(logits, maxLogit: maxLogit, temperature: temperature, topK: topK, topP: Double(p.topP), minP: Double(p.minP))
         var probs = order.map { exp((Double(logits[$0]) - maxLogit) / temperature) }
         var keep = probs.count
         if p.topP < 1 {
             // The nucleus is measured against the mass after top-k (all tokens when it is off).
-            var total = 0.0
-            if topK > 0 { total = probs.reduce(0, +) } else {
-                for i in 0..<n { total += exp((Double(logits[i]) - maxLogit) / temperature) }
-            }
+            let total = topK > 0 ? probs.reduce(0, +) : mass
             var cumulative = 0.0
             for (i, q) in probs.enumerated() {
                 cumulative += q / total
@@ -115,9 +112,10 @@ public enum Sampler {
 
     /// Tokens sorted by logit (ties by id) down to a cut-off low enough that the first `topK`
     /// (when set), the smallest prefix holding `topP` of the mass (when below 1) and every token
-    /// at or above `minP` times the best one's probability are all included.
+    /// at or above `minP` times the best one's probability are all included; with the mass of
+    /// the whole vocabulary (sum of exp((logit - max) / T)), which the histogram pass computes.
     static func candidates(_ logits: UnsafeBufferPointer<Float>, maxLogit: Double, temperature: Double,
-                           topK: Int, topP: Double, minP: Double) -> [Int] {
+                           topK: Int, topP: Double, minP: Double) -> (order: [Int], mass: Double) {
         // Buckets of the tempered log-probability z = (logit - max) / T: bucket b holds
         // -(b + 1) * width < z <= -b * width; the last bucket takes everything lower.
         let width = 0.25, buckets = 160
@@ -149,6 +147,6 @@ public enum Sampler {
         }
         order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
         if topK > 0 && order.count > topK { order.removeLast(order.count - topK) }
-        return order
+        return (order, total)
     }
 }

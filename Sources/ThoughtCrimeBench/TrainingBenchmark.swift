@@ -131,7 +131,6 @@ enum TrainingBenchmark {
 
     /// Runs in the child process: loads, trains, prints one JSON line.
     static func runChild(modelPath: String, trainingCase: TrainingCase, steps: Int, dumpDirectory: String?) throws {
-        GEMM.threading = .threadPool  // as the Trainer does
         let loaded = try ModelLoader.load(path: modelPath, weights: WeightStorage(rawValue: trainingCase.weights) ?? .float32)
         let model = loaded.model
         let spec = try LoRASpec(rank: 16, alpha: 32, targetModules: LoRASpec.allTargetModules)

@@ -82,10 +82,6 @@ public final class Trainer {
             storage = automatic
             self.progress.message(notice)
         }
-        // Training's products are large and interleaved with ThreadPool kernels (attention,
-        // norms, bf16 products); splitting sgemm over the same pool beats OpenBLAS's own threads,
-        // which spin between calls (measured +7-18% tokens/s, docs/benchmarks.md).
-        GEMM.threading = .threadPool
         loaded = try ModelLoader.load(path: config.model.path, weights: storage)
         let tokenizer = try loaded.requireTokenizer()
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
