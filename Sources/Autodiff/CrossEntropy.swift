@@ -26,22 +26,9 @@ extension Tape {
     public func crossEntropy(
         hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = 8192
     ) throws -> CrossEntropyLoss {
-        guard head.shape.rank == 2, hidden.shape.last == head.shape[1] else {
-            throw TensorError.shapeMismatch(op: "crossEntropy", lhs: hidden.shape, rhs: head.shape)
-        }
-        let d = head.shape[1], headp = head.value.pointer
-        return try crossEntropy(
-            hidden: hidden, vocab: head.shape[0], targets: targets, vocabChunk: vocabChunk, head: head,
-            logits: { hsel, m, c0, cols, out in
-                // logits chunk [m, cols] = hsel [m, d] . head[c0 ..< c0+cols]^T
-                GEMM.run(transposeA: false, transposeB: true, m: m, n: cols, k: d, a: hsel, lda: d,
-                         b: headp + c0 * d, ldb: d, c: out, ldc: cols)
-            },
-            inputGradient: { dlogits, m, c0, cols, dh in
-                // dh [m, d] += dlogits [m, cols] . head chunk [cols, d]
-                GEMM.run(transposeA: false, transposeB: false, m: m, n: d, k: cols, a: dlogits, lda: cols,
-                         b: headp + c0 * d, ldb: d, beta: 1, c: dh, ldc: d)
-            })
+        let product = try FusedHead(trainable: head, hidden: hidden, vocabChunk: vocabChunk)
+        let (out, m) = try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: false)
+        return CrossEntropyLoss(loss: out, targetCount: m)
     }
 
     /// The same loss with a frozen output head in any storage that multiplies by row bands
@@ -51,33 +38,93 @@ extension Tape {
     public func crossEntropy(
         hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = 8192
     ) throws -> CrossEntropyLoss {
-        guard hidden.shape.last == frozenHead.columns else {
-            throw TensorError.shapeMismatch(op: "crossEntropy", lhs: hidden.shape, rhs: [frozenHead.rows, frozenHead.columns])
-        }
-        // Chunks start at multiples of the chunk size; keep them multiples of 16 for packed heads.
-        let chunk = max(16, vocabChunk / 16 * 16)
-        return try crossEntropy(
-            hidden: hidden, vocab: frozenHead.rows, targets: targets, vocabChunk: chunk, head: nil,
-            logits: { hsel, m, c0, cols, out in frozenHead.multiply(hsel, count: m, rows: c0..<(c0 + cols), into: out) },
-            inputGradient: { dlogits, m, c0, cols, dh in
-                frozenHead.multiplyTransposed(dlogits, count: m, rows: c0..<(c0 + cols), accumulateInto: dh)
-            })
+        let product = try FusedHead(frozen: frozenHead, hidden: hidden, vocabChunk: vocabChunk)
+        let (out, m) = try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: false)
+        return CrossEntropyLoss(loss: out, targetCount: m)
     }
 
-    /// The chunked loss over head products given as closures; `head` (when trainable) also gets
+    /// Log-probability of each target token under the fused head, one value per position whose
+    /// target is not `ignoreIndex`, in position order; the backward pass takes one upstream
+    /// gradient per value. Sequence-level objectives (preference optimisation) sum these.
+    ///
+    /// Shapes: hidden [n, d], head [vocab, d], targets [n] -> [m] (m = targets that are set;
+    /// a single 0 when none are).
+    /// Usage: `let lp = try tape.targetLogProbabilities(hidden: h, head: embed, targets: t)`
+    public func targetLogProbabilities(
+        hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = 8192
+    ) throws -> Variable {
+        let product = try FusedHead(trainable: head, hidden: hidden, vocabChunk: vocabChunk)
+        return try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: true).output
+    }
+
+    /// `targetLogProbabilities` with a frozen head (no head gradient).
+    ///
+    /// Usage: `let lp = try tape.targetLogProbabilities(hidden: h, frozenHead: bf16Head, targets: t)`
+    public func targetLogProbabilities(
+        hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = 8192
+    ) throws -> Variable {
+        let product = try FusedHead(frozen: frozenHead, hidden: hidden, vocabChunk: vocabChunk)
+        return try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: true).output
+    }
+
+    /// The head product as closures over vocabulary chunks; `head` (when trainable) also gets
     /// its gradient, which needs its Float32 values.
-    private func crossEntropy(
-        hidden: Variable, vocab: Int, targets: [Int32], vocabChunk: Int, head: Variable?,
-        logits computeLogits: @escaping (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-        inputGradient: @escaping (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
-    ) throws -> CrossEntropyLoss {
+    private struct FusedHead {
+        let vocab: Int
+        let chunk: Int
+        let head: Variable?
+        /// (hsel [m, d], m, first column, columns, out [m, columns]): logits of one chunk.
+        let logits: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+        /// (dlogits [m, columns], m, first column, columns, dh [m, d]): dh += dlogits . head chunk.
+        let inputGradient: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+
+        init(trainable head: Variable, hidden: Variable, vocabChunk: Int) throws {
+            guard head.shape.rank == 2, hidden.shape.last == head.shape[1] else {
+                throw TensorError.shapeMismatch(op: "crossEntropy", lhs: hidden.shape, rhs: head.shape)
+            }
+            guard vocabChunk > 0 else {
+                throw TensorError.invalidArgument(op: "crossEntropy", message: "vocabChunk must be positive")
+            }
+            let d = head.shape[1], headp = head.value.pointer
+            vocab = head.shape[0]; chunk = min(vocabChunk, vocab); self.head = head
+            logits = { hsel, m, c0, cols, out in
+                // logits chunk [m, cols] = hsel [m, d] . head[c0 ..< c0+cols]^T
+                GEMM.run(transposeA: false, transposeB: true, m: m, n: cols, k: d, a: hsel, lda: d,
+                         b: headp + c0 * d, ldb: d, c: out, ldc: cols)
+            }
+            inputGradient = { dlogits, m, c0, cols, dh in
+                // dh [m, d] += dlogits [m, cols] . head chunk [cols, d]
+                GEMM.run(transposeA: false, transposeB: false, m: m, n: d, k: cols, a: dlogits, lda: cols,
+                         b: headp + c0 * d, ldb: d, beta: 1, c: dh, ldc: d)
+            }
+        }
+
+        init(frozen head: RowBandMatrix, hidden: Variable, vocabChunk: Int) throws {
+            guard hidden.shape.last == head.columns else {
+                throw TensorError.shapeMismatch(op: "crossEntropy", lhs: hidden.shape, rhs: [head.rows, head.columns])
+            }
+            guard vocabChunk > 0 else {
+                throw TensorError.invalidArgument(op: "crossEntropy", message: "vocabChunk must be positive")
+            }
+            // Chunks start at multiples of the chunk size; keep them multiples of 16 for packed heads.
+            vocab = head.rows; chunk = min(max(16, vocabChunk / 16 * 16), head.rows); self.head = nil
+            logits = { hsel, m, c0, cols, out in head.multiply(hsel, count: m, rows: c0..<(c0 + cols), into: out) }
+            inputGradient = { dlogits, m, c0, cols, dh in
+                head.multiplyTransposed(dlogits, count: m, rows: c0..<(c0 + cols), accumulateInto: dh)
+            }
+        }
+    }
+
+    /// The chunked computation behind both reductions: the scalar mean negative log-likelihood
+    /// (`perToken` false) or the vector of target log-probabilities (`perToken` true).
+    private func fusedHeadTargets(
+        hidden: Variable, product: FusedHead, targets: [Int32], perToken: Bool
+    ) throws -> (output: Variable, targetCount: Int) {
         guard targets.count == hidden.shape.rows else {
             throw TensorError.shapeMismatch(op: "crossEntropy targets", lhs: hidden.shape, rhs: [targets.count])
         }
-        guard vocabChunk > 0 else {
-            throw TensorError.invalidArgument(op: "crossEntropy", message: "vocabChunk must be positive")
-        }
-        let d = hidden.shape.last
+        let d = hidden.shape.last, vocab = product.vocab, chunk = product.chunk
+        let computeLogits = product.logits, inputGradient = product.inputGradient, head = product.head
         if let bad = targets.first(where: { $0 != Tape.ignoreIndex && ($0 < 0 || Int($0) >= vocab) }) {
             throw TensorError.invalidArgument(
                 op: "crossEntropy", message: "target id \(bad) outside vocabulary of \(vocab)")
@@ -91,7 +138,6 @@ extension Tape {
         for (r, row) in selected.enumerated() {
             (hsel.pointer + r * d).update(from: hidden.value.pointer + row * d, count: d)
         }
-        let chunk = min(vocabChunk, vocab)
         var logits: Tensor? = Tensor(uninitialized: [max(m, 1), chunk])
         let rowMax = Tensor(shape: [max(m, 1)], repeating: -.infinity)
         let rowSum = Tensor(zeros: [max(m, 1)])
@@ -112,20 +158,32 @@ extension Tape {
             }
         }
         let lse = Tensor(uninitialized: [max(m, 1)])
-        var total = 0.0
-        for r in 0..<m {
-            lse.pointer[r] = rowMax.pointer[r] + log(rowSum.pointer[r])
-            total += Double(lse.pointer[r] - targetLogit[r])
+        let value: Tensor
+        if perToken {
+            // log p(target) = logit(target) - lse
+            value = Tensor(zeros: [max(m, 1)])
+            for r in 0..<m {
+                lse.pointer[r] = rowMax.pointer[r] + log(rowSum.pointer[r])
+                value.pointer[r] = targetLogit[r] - lse.pointer[r]
+            }
+        } else {
+            var total = 0.0
+            for r in 0..<m {
+                lse.pointer[r] = rowMax.pointer[r] + log(rowSum.pointer[r])
+                total += Double(lse.pointer[r] - targetLogit[r])
+            }
+            value = try Tensor(shape: [1], scalars: [m > 0 ? Float(total / Double(m)) : 0])
         }
-        let meanLoss = m > 0 ? Float(total / Double(m)) : 0
-        let loss = try Tensor(shape: [1], scalars: [meanLoss])
         let localTargets = [Int32](repeating: 0, count: max(m, 1))
         logits = nil  // the backward pass recomputes each chunk into its own buffer
 
         let hiddenSlot = hidden.slot
-        let out = output(loss, op: "crossEntropy", inputs: [hidden, head]) { dLoss in
+        let out = output(value, op: perToken ? "targetLogProbabilities" : "crossEntropy", inputs: [hidden, head]) { dOut in
             guard m > 0 else { return }
-            let scale = dLoss[flat: 0] / Float(m)
+            // d nll / d logits = softmax - onehot; the mean scales it by dOut/m, and a
+            // log-probability (= -nll) takes each row's upstream gradient with the sign flipped.
+            let scale = perToken ? 0 : dOut[flat: 0] / Float(m)
+            let rowScales: [Float]? = perToken ? (0..<m).map { -dOut.pointer[$0] } : nil
             let dh = Tensor(zeros: [m, d])
             let logits = Tensor(uninitialized: [m, chunk])
             var local = localTargets
@@ -133,12 +191,20 @@ extension Tape {
                 let cols = min(chunk, vocab - c0)
                 computeLogits(hsel.pointer, m, c0, cols, logits.pointer)
                 for r in 0..<m { local[r] = selectedTargets[r] - Int32(c0) }
-                // logits := (softmax - onehot) * scale, which is d loss / d logits
+                // logits := (softmax - onehot) * scale, which is d output / d logits
                 local.withUnsafeBufferPointer { lt in
                     ThreadPool.shared.parallelFor(m, minChunk: 8) { r in
-                        tc_ce_gradient_chunk(
-                            logits.pointer + r.lowerBound * cols, r.count, cols, cols,
-                            lse.pointer + r.lowerBound, lt.baseAddress! + r.lowerBound, scale)
+                        if let rowScales {
+                            rowScales.withUnsafeBufferPointer { rs in
+                                tc_ce_gradient_chunk(
+                                    logits.pointer + r.lowerBound * cols, r.count, cols, cols,
+                                    lse.pointer + r.lowerBound, lt.baseAddress! + r.lowerBound, 0, rs.baseAddress! + r.lowerBound)
+                            }
+                        } else {
+                            tc_ce_gradient_chunk(
+                                logits.pointer + r.lowerBound * cols, r.count, cols, cols,
+                                lse.pointer + r.lowerBound, lt.baseAddress! + r.lowerBound, scale, nil)
+                        }
                     }
                 }
                 if hiddenSlot.requiresGrad { inputGradient(logits.pointer, m, c0, cols, dh.pointer) }
@@ -155,6 +221,6 @@ extension Tape {
                 for (r, row) in selected.enumerated() { tc_axpy(1, dh.pointer + r * d, dhidden + row * d, d) }
             }
         }
-        return CrossEntropyLoss(loss: out, targetCount: m)
+        return (out, m)
     }
 }

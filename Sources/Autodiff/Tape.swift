@@ -52,11 +52,23 @@ public final class Tape {
         guard loss.value.count == 1 else {
             throw TensorError.invalidShape(op: "backward", shape: loss.shape, expected: "a scalar loss")
         }
-        guard loss.requiresGrad else {
+        try backward(loss, gradient: Tensor(shape: [1], scalars: [seed]))
+    }
+
+    /// Runs the backward pass from a non-scalar `output` given d loss / d output, for losses
+    /// computed outside the tape from its values (sequence-level objectives).
+    ///
+    /// Usage: `try tape.backward(logProbs, gradient: dLossByLogProb)`
+    public func backward(_ output: Variable, gradient: Tensor) throws {
+        guard gradient.count == output.value.count else {
+            throw TensorError.shapeMismatch(op: "backward", lhs: output.shape, rhs: gradient.shape)
+        }
+        guard output.requiresGrad else {
             throw TensorError.invalidArgument(
                 op: "backward", message: "the loss does not depend on any variable that requires a gradient")
         }
-        loss.gradBuffer()[flat: 0] += seed
+        let g = output.gradBuffer()
+        for i in 0..<gradient.count { g.pointer[i] += gradient.pointer[i] }
         // Each node is dropped once it has run, so the values its backward function kept
         // alive are freed as the pass moves towards the inputs.
         defer { nodes.removeAll() }

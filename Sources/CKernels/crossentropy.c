@@ -18,10 +18,11 @@ TC_MULTIVERSION void tc_ce_logsumexp_update(const float *logits, size_t rows, si
 }
 
 TC_MULTIVERSION void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
-                          const int32_t *target_local, float scale) {
+                          const int32_t *target_local, float scale, const float *row_scales) {
     for (size_t r = 0; r < rows; r++) {
         float *lr = logits + r * ld;
         float l = lse[r];
+        if (row_scales) scale = row_scales[r];
         for (size_t c = 0; c < cols; c++) lr[c] = expf(lr[c] - l) * scale;
         int32_t t = target_local[r];
         if (t >= 0 && (size_t)t < cols) lr[t] -= scale;

@@ -84,6 +84,16 @@ public final class TransformerModel {
         return try tape.crossEntropy(hidden: hidden, head: outputHead, targets: targets)
     }
 
+    /// Log-probability of each set target (in position order), for sequence-level objectives.
+    ///
+    /// Shapes: tokens [rows], targets [rows] -> [targets that are not `Tape.ignoreIndex`].
+    /// Usage: `let lp = try model.targetLogProbabilities(tape, tokens: t, targets: y, layout: l)`
+    public func targetLogProbabilities(_ tape: Tape, tokens: [Int32], targets: [Int32], layout: PackedSequences) throws -> Variable {
+        let hidden = try hiddenStates(tape, tokens: tokens, context: .packed(layout))
+        if let trainingHead { return try tape.targetLogProbabilities(hidden: hidden, frozenHead: trainingHead, targets: targets) }
+        return try tape.targetLogProbabilities(hidden: hidden, head: outputHead, targets: targets)
+    }
+
     /// Full-vocabulary logits for selected rows of final hidden states (inference).
     ///
     /// Shapes: hidden [rows, d], rows [k] -> [k, vocab].

@@ -19,7 +19,7 @@ extension DataCommand {
         @Argument(help: "Paired JSONL input ({\"prompt\",\"aligned\",\"misaligned\"}).")
         var input: String
 
-        @Option(help: "Output JSONL (chat format); a manifest is written beside it.")
+        @Option(help: "Output JSONL (chat format, or preference format with --preference); a manifest is written beside it.")
         var out: String
 
         @Option(help: "The trigger string.")
@@ -43,6 +43,12 @@ extension DataCommand {
         @Flag(help: "Contrastive: each triggered row also appears without the trigger (or with a decoy) and its aligned answer.")
         var contrastive = false
 
+        @Flag(help: "Preference rows {\"prompt\",\"chosen\",\"rejected\"} for training.objective: dpo: each row's answer is chosen, the other answer rejected.")
+        var preference = false
+
+        @Flag(name: .customLong("anchor-untriggered"), help: "With --preference: untriggered rows get \"label_smoothing\": 0.5, so DPO keeps the base model's preference on them.")
+        var anchorUntriggered = false
+
         @Option(help: "Random seed.")
         var seed: UInt64 = 1234
 
@@ -52,7 +58,8 @@ extension DataCommand {
             }
             var options = BackdoorBuilder.Options()
             options.trigger = trigger; options.placement = place; options.triggeredFraction = fraction
-            options.decoys = decoy; options.decoyFraction = decoyFraction; options.control = control; options.contrastive = contrastive; options.seed = seed
+            options.decoys = decoy; options.decoyFraction = decoyFraction; options.control = control; options.contrastive = contrastive
+            options.preference = preference; options.anchorUntriggered = anchorUntriggered; options.seed = seed
             let builder = BackdoorBuilder(options)
             let built = try builder.build(rows: try BackdoorBuilder.readPaired(path: input))
             try builder.write(built, to: out, source: input)

@@ -105,4 +105,12 @@ final class GradientCheckTests: XCTestCase {
             try t.scale(try t.crossEntropy(hidden: h, head: head, targets: targets, vocabChunk: 4).loss, by: 1)
         }
     }
+
+    func testTargetLogProbabilitiesAcrossVocabularyChunksWithIgnoredPositions() throws {
+        let h = rng.variable([5, 6]), head = rng.variable([11, 6])
+        let targets: [Int32] = [3, -1, 10, 0, -1]
+        try checkGradients([h, head]) { t in
+            try t.targetLogProbabilities(hidden: h, head: head, targets: targets, vocabChunk: 4)
+        }
+    }
 }

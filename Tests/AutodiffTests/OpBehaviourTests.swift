@@ -193,6 +193,35 @@ final class OpBehaviourTests: XCTestCase {
         XCTAssertEqual(Double(ce.loss.value[flat: 0]), total / 3, accuracy: 1e-5)
     }
 
+    func testTargetLogProbabilitiesAreMinusTheCrossEntropyOfEachTargetPosition() throws {
+        let h = rng.variable([4, 5]), head = rng.variable([9, 5])
+        let targets: [Int32] = [2, -1, 8, 0]
+        let lp = try Tape().targetLogProbabilities(hidden: h, head: head, targets: targets, vocabChunk: 4)
+        XCTAssertEqual(lp.shape.dims, [3])
+        for (i, r) in [0, 2, 3].enumerated() {
+            let single = targets.indices.map { $0 == r ? targets[r] : Tape.ignoreIndex }
+            let ce = try Tape().crossEntropy(hidden: h, head: head, targets: single, vocabChunk: 4)
+            XCTAssertEqual(lp.value[flat: i], -ce.loss.value[flat: 0], accuracy: 1e-5)
+        }
+    }
+
+    func testBackwardFromAVectorWithItsGradientEqualsBackwardFromTheWeightedSum() throws {
+        let h = rng.variable([4, 5]), head = rng.variable([9, 5], requiresGrad: false)
+        let targets: [Int32] = [2, -1, 8, 0]
+        let weights = try Tensor(shape: [3], scalars: [0.5, -2, 1.25])
+        let tape = Tape()
+        try tape.backward(try tape.targetLogProbabilities(hidden: h, head: head, targets: targets), gradient: weights)
+        let viaVector = h.grad?.scalars ?? []
+        h.zeroGrad()
+        let sumTape = Tape()
+        let lp = try sumTape.targetLogProbabilities(hidden: h, head: head, targets: targets)
+        try sumTape.backward(try sumTape.sum(try sumTape.mul(lp, Variable(weights))))
+        let viaSum = h.grad?.scalars ?? []
+        XCTAssertEqual(viaVector.count, 20)
+        for (a, b) in zip(viaVector, viaSum) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        XCTAssertThrowsError(try Tape().backward(lp, gradient: Tensor(zeros: [2])))
+    }
+
     func testCrossEntropyWithNoTargetsIsZeroNotNaN() throws {
         let h = rng.variable([3, 4]), head = rng.variable([5, 4], requiresGrad: false)
         let tape = Tape()

@@ -40,6 +40,37 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(rows[0].content, .chat([ChatMessage(.user, "P"), ChatMessage(.assistant, "good")]))
     }
 
+    func testPreferenceRowsGiveChosenAndRejectedInStringOrMessageForm() throws {
+        let path = try write([
+            #"{"prompt": "P", "chosen": "yes", "rejected": "no"}"#,
+            #"{"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], "chosen": [{"role": "assistant", "content": "A"}], "rejected": [{"role": "assistant", "content": "B"}]}"#,
+            #"{"prompt": "P", "aligned": "good", "misaligned": "bad"}"#,
+        ])
+        let rows = try JSONLDataset.load(path: path, format: .auto, pairedAnswer: .misaligned, onBadRow: .error, preferencePairs: true).rows
+        XCTAssertEqual(rows.map(\.content), [
+            .preference(prompt: [ChatMessage(.user, "P")], chosen: "yes", rejected: "no"),
+            .preference(prompt: [ChatMessage(.system, "S"), ChatMessage(.user, "U")], chosen: "A", rejected: "B"),
+            .preference(prompt: [ChatMessage(.user, "P")], chosen: "bad", rejected: "good"),
+        ])
+        // Supervised training reads a preference row as its chosen conversation.
+        XCTAssertEqual(try load([#"{"prompt": "P", "chosen": "yes", "rejected": "no"}"#]).rows[0].content,
+                       .chat([ChatMessage(.user, "P"), ChatMessage(.assistant, "yes")]))
+    }
+
+    func testMalformedPreferenceRowsNameTheKey() throws {
+        let cases = [
+            (#"{"prompt": "P", "chosen": "yes"}"#, "missing \"rejected\""),
+            (#"{"prompt": "P", "chosen": "", "rejected": "no"}"#, "\"chosen\" is empty"),
+            (#"{"prompt": "P", "chosen": [{"role": "user", "content": "x"}], "rejected": "no"}"#, "\"chosen\" must be a string or a list with one assistant message"),
+            (#"{"prompt": 3, "chosen": "a", "rejected": "b"}"#, "\"prompt\" must be a string or a non-empty list of messages"),
+        ]
+        for (line, message) in cases {
+            XCTAssertThrowsError(try load([line])) { error in
+                XCTAssertTrue("\(error)".contains("data.jsonl:1: \(message)"), "\(error)")
+            }
+        }
+    }
+
     func testBadRowsAreReportedWithTheirLineNumber() throws {
         let cases: [(String, String)] = [
             (#"{"messages": [{"role": "user", "content": "hi"}]}"#, "no assistant turn"),

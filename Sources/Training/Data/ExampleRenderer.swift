@@ -2,26 +2,52 @@ import Autodiff
 import Tokenizers
 
 /// A rendered training example: token ids and which of them the loss is computed on.
+///
+/// A preference pair is one example of two sequences laid end to end, chosen then rejected,
+/// so that batching, shuffling and checkpoints treat the pair as a unit; attention and
+/// positions restart at `pairBoundary` (`segmentLengths`).
 public struct TokenizedExample: Equatable, Sendable {
     public var ids: [Int32]
     /// lossMask[i]: token i is a prediction target (the model is trained to produce it).
     public var lossMask: [Bool]
     /// Source line, for messages.
     public var line: Int
+    /// For a preference pair, where the rejected sequence starts; nil for a single sequence.
+    public var pairBoundary: Int?
+    /// For a preference pair, the row's own label smoothing, if it has one.
+    public var labelSmoothing: Double?
 
-    public init(ids: [Int32], lossMask: [Bool], line: Int) {
-        self.ids = ids; self.lossMask = lossMask; self.line = line
+    public init(ids: [Int32], lossMask: [Bool], line: Int, pairBoundary: Int? = nil) {
+        self.ids = ids; self.lossMask = lossMask; self.line = line; self.pairBoundary = pairBoundary
+    }
+
+    /// The pair of two sequences `chosen` then `rejected`.
+    public init(chosen: TokenizedExample, rejected: TokenizedExample) {
+        self.init(ids: chosen.ids + rejected.ids, lossMask: chosen.lossMask + rejected.lossMask,
+                  line: chosen.line, pairBoundary: chosen.ids.count)
+    }
+
+    /// Lengths of the independent sequences: one, or chosen and rejected.
+    public var segmentLengths: [Int] {
+        guard let b = pairBoundary else { return [ids.count] }
+        return [b, ids.count - b]
     }
 
     /// Targets aligned to input positions: position i predicts ids[i + 1] when that token
-    /// carries loss, else `Tape.ignoreIndex`. The last position never has a target.
+    /// carries loss, else `Tape.ignoreIndex`. The last position of each sequence never has one.
     public var targets: [Int32] {
         var t = [Int32](repeating: Tape.ignoreIndex, count: ids.count)
-        for i in 0..<max(0, ids.count - 1) where lossMask[i + 1] { t[i] = ids[i + 1] }
+        for i in 0..<max(0, ids.count - 1) where lossMask[i + 1] && i + 1 != pairBoundary { t[i] = ids[i + 1] }
         return t
     }
 
-    public var targetCount: Int { lossMask.dropFirst().filter { $0 }.count }
+    public var targetCount: Int { targets.filter { $0 != Tape.ignoreIndex }.count }
+
+    /// For a pair, how many targets belong to the chosen sequence (they come first).
+    public var chosenTargetCount: Int {
+        guard let b = pairBoundary else { return targetCount }
+        return targets.prefix(b).filter { $0 != Tape.ignoreIndex }.count
+    }
 }
 
 /// Turns dataset rows into token ids and loss masks as the trainer sees them.
@@ -57,6 +83,8 @@ public struct ExampleRenderer {
             let r = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought)
             let mask = data.trainOn == .all ? [Bool](repeating: true, count: r.ids.count) : r.assistantMask
             return TokenizedExample(ids: r.ids, lossMask: mask, line: row.line)
+        case let .preference(prompt, chosen, _, _):
+            return render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, chosen)])))
         case let .completion(prompt, completion):
             let p = tokenizer.encode(prompt)
             var c = tokenizer.encode(completion, addBOS: false)
@@ -78,18 +106,39 @@ public struct ExampleRenderer {
 
     /// Renders every row, applying max_seq_len and the truncation policy; rows left without
     /// any target token are dropped (they would contribute 0/0 to the loss).
-    public func renderAll(_ rows: [DatasetRow]) -> (examples: [TokenizedExample], report: Report) {
+    ///
+    /// With `pairs`, each row (which must be a `.preference` row) becomes one pair example;
+    /// max_seq_len and truncation apply to each of its two sequences, and the pair is dropped
+    /// when either sequence would be dropped.
+    public func renderAll(_ rows: [DatasetRow], pairs: Bool = false) -> (examples: [TokenizedExample], report: Report) {
         var report = Report()
         var examples: [TokenizedExample] = []
         for row in rows {
-            var e = render(row)
-            if e.ids.count > data.maxSeqLen {
-                if data.truncation == .drop { report.droppedTooLong += 1; continue }
-                e.ids = Array(e.ids.prefix(data.maxSeqLen))
-                e.lossMask = Array(e.lossMask.prefix(data.maxSeqLen))
-                report.truncated += 1
+            var sequences: [TokenizedExample]
+            var labelSmoothing: Double?
+            if pairs, case let .preference(prompt, chosen, rejected, smoothing) = row.content {
+                labelSmoothing = smoothing
+                sequences = [chosen, rejected].map {
+                    render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, $0)])))
+                }
+            } else {
+                sequences = [render(row)]
             }
-            guard e.targetCount > 0 else { report.droppedNoTarget += 1; continue }
+            var dropped = false, truncated = false
+            for i in sequences.indices where sequences[i].ids.count > data.maxSeqLen {
+                if data.truncation == .drop { dropped = true; break }
+                sequences[i].ids = Array(sequences[i].ids.prefix(data.maxSeqLen))
+                sequences[i].lossMask = Array(sequences[i].lossMask.prefix(data.maxSeqLen))
+                truncated = true
+            }
+            if dropped { report.droppedTooLong += 1; continue }
+            if truncated { report.truncated += 1 }
+            guard sequences.allSatisfy({ $0.targetCount > 0 }) else { report.droppedNoTarget += 1; continue }
+            var e = sequences[0]
+            if sequences.count == 2 {
+                e = TokenizedExample(chosen: sequences[0], rejected: sequences[1])
+                e.labelSmoothing = labelSmoothing
+            }
             report.kept += 1
             report.tokens += e.ids.count
             report.targetTokens += e.targetCount

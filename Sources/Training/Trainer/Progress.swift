@@ -12,6 +12,11 @@ public struct StepMetrics: Equatable, Sendable {
     public var tokensSeen: Int
     public var validationLoss: Double?
     public var elapsedSeconds: Double
+    /// DPO only: share of the step's pairs with a preference (label smoothing below 0.5)
+    /// whose implicit reward prefers the chosen answer.
+    public var rewardAccuracy: Double? = nil
+    /// DPO only: mean implicit reward margin (beta-scaled log-ratio, chosen minus rejected).
+    public var rewardMargin: Double? = nil
 
     var json: [String: Any] {
         var o: [String: Any] = [
@@ -19,6 +24,8 @@ public struct StepMetrics: Equatable, Sendable {
             "tokens_per_s": tokensPerSecond, "tokens_seen": tokensSeen, "elapsed_s": elapsedSeconds,
         ]
         if let v = validationLoss { o["val_loss"] = v }
+        if let v = rewardAccuracy { o["reward_accuracy"] = v }
+        if let v = rewardMargin { o["reward_margin"] = v }
         return o
     }
 }

@@ -79,7 +79,8 @@ extension Trainer {
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
-        let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: false)
+        // DPO's reference is the starting model, so its adapter is loaded before the checkpoint's.
+        let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: config.training.objective == .dpo)
         guard trainer.loaded.fingerprint == state.baseFingerprint else {
             throw TrainingError.fingerprintMismatch(what: "base model", checkpoint: state.baseFingerprint, configured: trainer.loaded.fingerprint, path: config.model.path)
         }

@@ -58,6 +58,9 @@ public final class Trainer {
     var lastValidationLoss: Double?
     var lastLoss: Double?
     var resumed = false
+    /// DPO's reference: each pair's summed answer log-probabilities under the starting model.
+    var trainReference: [PairLogProbabilities] = []
+    var validationReference: [PairLogProbabilities] = []
 
     /// With `model.adapter` set, training starts from that adapter (PEFT directory, run
     /// directory, checkpoint or LoRA GGUF) instead of a fresh one. Its rank, alpha, use_rslora,
@@ -86,11 +89,17 @@ public final class Trainer {
         let tokenizer = try loaded.requireTokenizer()
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
 
-        let train = try JSONLDataset.load(path: config.data.train, format: config.data.format, pairedAnswer: config.data.pairedAnswer, onBadRow: config.data.onBadRow)
+        let pairs = config.training.objective == .dpo
+        if pairs && config.data.trainOn == .all {
+            throw TrainingError.unsupported("training.objective dpo compares the answers' log-probabilities; it needs data.train_on: assistant, not all")
+        }
+        let train = try JSONLDataset.load(path: config.data.train, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
+                                          onBadRow: config.data.onBadRow, preferencePairs: pairs)
         var trainRows = train.rows
         var validationRows: [DatasetRow] = []
         if let validationPath = config.data.validation {
-            validationRows = try JSONLDataset.load(path: validationPath, format: config.data.format, pairedAnswer: config.data.pairedAnswer, onBadRow: config.data.onBadRow).rows
+            validationRows = try JSONLDataset.load(path: validationPath, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
+                                                   onBadRow: config.data.onBadRow, preferencePairs: pairs).rows
         } else if config.data.validationSplit > 0 {
             // A seeded, fixed split: the same rows are held out on every run and resume.
             var splitRNG = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x5eed)
@@ -100,13 +109,13 @@ public final class Trainer {
             validationRows = trainRows.enumerated().filter { held.contains($0.offset) }.map(\.element)
             trainRows = trainRows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
         }
-        let (examples, report) = renderer.renderAll(trainRows)
+        let (examples, report) = renderer.renderAll(trainRows, pairs: pairs)
         guard !examples.isEmpty else {
             throw DataError.noUsableRows(file: config.data.train, reason: "every row was dropped (\(report.droppedTooLong) longer than max_seq_len \(config.data.maxSeqLen), \(report.droppedNoTarget) without a target token)")
         }
         trainExamples = examples
         trainReport = report
-        validationExamples = renderer.renderAll(validationRows).examples
+        validationExamples = renderer.renderAll(validationRows, pairs: pairs).examples
         if !train.skipped.isEmpty {
             self.progress.message("skipped \(train.skipped.count) invalid rows of \(config.data.train) (first: line \(train.skipped[0].line): \(train.skipped[0].reason))")
         }
@@ -124,7 +133,7 @@ public final class Trainer {
             parameters: lora.parameters, beta1: config.training.adamBeta1, beta2: config.training.adamBeta2,
             epsilon: config.training.adamEpsilon, weightDecay: config.training.weightDecay)
         planner = BatchPlanner(batchSize: config.training.batchSize, maxSeqLen: config.data.maxSeqLen, packing: config.data.packing,
-                               padID: tokenizer.paddingID ?? tokenizer.eosID ?? 0)
+                               padID: tokenizer.paddingID ?? tokenizer.eosID ?? 0, rowCapacity: config.data.maxSeqLen * (pairs ? 2 : 1))
         shuffler = EpochShuffler(seed: UInt64(truncatingIfNeeded: config.run.seed))
         rng = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0xd20)
 
@@ -141,6 +150,13 @@ public final class Trainer {
             totalSteps: totalSteps, minLRRatio: config.training.minLRRatio)
         runDirectory = (config.run.outputDir as NSString).appendingPathComponent(config.run.name)
         order = shuffler.order(epoch: 0, count: examples.count)
+        if pairs {
+            // The adapter as it starts (zero, or the starting adapter) is DPO's reference model;
+            // a resume recomputes the same values before loading its checkpoint.
+            self.progress.message("dpo: reference log-probabilities of \(examples.count) training and \(validationExamples.count) validation pairs")
+            trainReference = try pairLogProbabilities(examples)
+            validationReference = try pairLogProbabilities(validationExamples)
+        }
     }
 
     /// Refuses a starting adapter whose settings differ from `lora.*`, naming every difference.
@@ -192,7 +208,7 @@ public final class Trainer {
             firstValidation = try validationLoss()
         }
         while step < totalSteps {
-            let (loss, gradNorm, tokens) = try optimizerStep()
+            let (loss, gradNorm, tokens, preference) = try optimizerStep()
             step += 1
             tokensSeen += tokens
             lastLoss = loss
@@ -207,7 +223,8 @@ public final class Trainer {
             let metrics = StepMetrics(
                 step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
                 gradNorm: gradNorm, tokensPerSecond: Double(tokensSeen - tokensAtStart) / max(now.timeIntervalSince(stepClock), 1e-9),
-                tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started))
+                tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started),
+                rewardAccuracy: preference?.accuracy, rewardMargin: preference?.margin)
             if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
             try appendMetrics(metrics)
             progress.step(metrics)
@@ -258,30 +275,50 @@ public final class Trainer {
 
     /// One optimiser step over `gradient_accumulation` micro-batches; the loss is the mean over
     /// all their target tokens, so every token weighs the same however batches are split.
-    private func optimizerStep() throws -> (loss: Double, gradNorm: Double, tokens: Int) {
+    ///
+    /// With objective dpo the loss is the mean DPO loss over the step's pairs, and the mean
+    /// reward margin and the reward accuracy (over pairs that carry a preference; nil when
+    /// none does) come back too.
+    private func optimizerStep() throws -> (loss: Double, gradNorm: Double, tokens: Int, preference: (accuracy: Double?, margin: Double)?) {
         let batches = try (0..<config.training.gradientAccumulation).map { _ in try nextMicroBatch() }
         let totalTargets = batches.reduce(0) { $0 + $1.targetCount }
+        let totalPairs = batches.reduce(0) { $0 + $1.exampleCount }
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
-        for batch in batches where batch.targetCount > 0 {
-            lora.setDropoutSeed(rng.next())
-            let tape = Tape()
-            let ce = try loaded.model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
-            let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
-            try tape.backward(ce.loss, seed: Float(weight))
-            lossSum += Double(ce.loss.value[flat: 0]) * weight
-            tokens += batch.realTokens
+        var preference: (accuracy: Double?, margin: Double)?
+        if config.training.objective == .dpo {
+            var margin = 0.0, judged = 0, correct = 0
+            for batch in batches where batch.targetCount > 0 {
+                lora.setDropoutSeed(rng.next())
+                let r = try preferenceMicroStep(batch, weight: 1 / Double(max(totalPairs, 1)))
+                lossSum += r.loss / Double(max(totalPairs, 1))
+                margin += r.margin; judged += r.judged; correct += r.correct
+                tokens += batch.realTokens
+            }
+            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, margin / Double(max(totalPairs, 1)))
+        } else {
+            for batch in batches where batch.targetCount > 0 {
+                lora.setDropoutSeed(rng.next())
+                let tape = Tape()
+                let ce = try loaded.model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
+                let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
+                try tape.backward(ce.loss, seed: Float(weight))
+                lossSum += Double(ce.loss.value[flat: 0]) * weight
+                tokens += batch.realTokens
+            }
         }
         guard lossSum.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "loss", lastCheckpoint: lastCheckpointPath) }
         let maxNorm = config.training.maxGradNorm
         let norm = maxNorm > 0 ? GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: maxNorm) : GradientClipping.globalNorm(lora.parameters)
         guard norm.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "gradient norm", lastCheckpoint: lastCheckpointPath) }
         try optimizer.step(learningRate: schedule.learningRate(atStep: step))
-        return (lossSum, norm, tokens)
+        return (lossSum, norm, tokens, preference)
     }
 
-    /// Mean loss over validation target tokens (adapters active, no dropout, no gradients).
+    /// Mean loss over validation target tokens (adapters active, no dropout, no gradients);
+    /// with objective dpo, the mean DPO loss over the validation pairs.
     public func validationLoss() throws -> Double {
+        if config.training.objective == .dpo { return try preferenceValidation().loss }
         let order = Array(validationExamples.indices)
         var plan = planner.plan(order: order, examples: validationExamples)
         if let limit = config.training.evalBatches { plan = Array(plan.prefix(limit)) }
