@@ -23,7 +23,7 @@ final class AdapterExportTests: XCTestCase {
     func testPEFTExportWritesLongStandingConfigKeysAndPEFTTensorNames() throws {
         let model = try ModelLoader.load(path: Self.tinyLlamaGGUF).model
         let weights = try seeded(model, rank: 4, alpha: 8, rsLoRA: true, targets: ["q_proj", "down_proj"])
-        let dir = try ExportFixtures.temporaryDirectory()
+        let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
         try PEFTAdapterWriter.write(weights, to: dir, baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct", layerCount: 2)
 
         let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/adapter_config.json"))) as? [String: Any])
@@ -53,7 +53,7 @@ final class AdapterExportTests: XCTestCase {
 
     func testAdaptingSomeLayersWritesLayersToTransform() throws {
         let model = try ModelLoader.load(path: Self.tinyLlamaGGUF).model
-        let dir = try ExportFixtures.temporaryDirectory()
+        let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
         try PEFTAdapterWriter.write(try seeded(model, targets: ["v_proj"], layers: [1]), to: dir, layerCount: 2)
         let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/adapter_config.json"))) as? [String: Any])
         XCTAssertEqual(config["layers_to_transform"] as? [Int], [1])
@@ -66,7 +66,7 @@ final class AdapterExportTests: XCTestCase {
             let weights = try seeded(model, rank: 3, alpha: 5, rsLoRA: rsLoRA)
             _ = try LoRAModel(attaching: weights, to: model)
             let expected = try allLogits(model, tokens)
-            let dir = try ExportFixtures.temporaryDirectory()
+            let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
             try PEFTAdapterWriter.write(weights, to: dir, layerCount: 2)
 
             let fresh = try ModelLoader.load(path: Self.tinyLlamaGGUF).model
@@ -96,7 +96,7 @@ final class AdapterExportTests: XCTestCase {
     // MARK: Refusals
 
     func writePEFT(_ config: [String: Any], tensors: [String: Tensor]) throws -> String {
-        let dir = try ExportFixtures.temporaryDirectory()
+        let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
         var full: [String: Any] = ["peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"], "bias": "none"]
         full.merge(config) { $1 }
         try JSONSerialization.data(withJSONObject: full).write(to: URL(fileURLWithPath: dir + "/adapter_config.json"))
@@ -169,7 +169,7 @@ final class AdapterExportTests: XCTestCase {
         let config = model.config
         for rsLoRA in [false, true] {
             let weights = try seeded(model, rank: 4, alpha: 8, rsLoRA: rsLoRA, targets: ["q_proj", "k_proj", "v_proj"])
-            let path = try ExportFixtures.temporaryDirectory() + "/lora.gguf"
+            let path = try ExportFixtures.temporaryDirectory(removedAfter: self) + "/lora.gguf"
             try GGUFLoRAWriter.write(weights, for: config, to: path)
 
             let file = try GGUFFile(path: path)
@@ -206,7 +206,7 @@ final class AdapterExportTests: XCTestCase {
     func testGGUFLoRAForQwenKeepsHuggingFaceRowOrderAndRefusesAnotherArchitecture() throws {
         let qwen = try ModelLoader.load(path: Self.tinyQwen2).model
         let weights = try seeded(qwen, targets: ["q_proj"])
-        let path = try ExportFixtures.temporaryDirectory() + "/qwen-lora.gguf"
+        let path = try ExportFixtures.temporaryDirectory(removedAfter: self) + "/qwen-lora.gguf"
         try GGUFLoRAWriter.write(weights, for: qwen.config, to: path)
         XCTAssertEqual(try GGUFFile(path: path).dequantize(named: "blk.0.attn_q.weight.lora_b").scalars,
                        weights.modules["model.layers.0.self_attn.q_proj"]?.b.scalars)
@@ -223,7 +223,7 @@ final class AdapterExportTests: XCTestCase {
             let loaded = try ModelLoader.load(path: basePath)
             _ = try LoRAModel(attaching: try seeded(loaded.model, rank: 4, alpha: 8, rsLoRA: true), to: loaded.model)
             let expected = try allLogits(loaded.model, tokens)
-            let out = try ExportFixtures.temporaryDirectory()
+            let out = try ExportFixtures.temporaryDirectory(removedAfter: self)
 
             try MergedModelWriter.writeHuggingFace(loaded, to: out + "/hf")
             let hf = try ModelLoader.load(path: out + "/hf")

@@ -22,9 +22,11 @@ enum ExportFixtures {
         return p
     }
 
-    static func temporaryDirectory() throws -> String {
+    /// A fresh directory that is removed when `test` finishes.
+    static func temporaryDirectory(removedAfter test: XCTestCase) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tc-export-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         return dir
     }
 }

@@ -67,7 +67,7 @@ final class PEFTReferenceTests: XCTestCase {
         let fixture = try fixture()
         let loaded = try base()
         for c in fixture.cases {
-            let dir = try ExportFixtures.temporaryDirectory()
+            let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
             try PEFTAdapterWriter.write(try weights(for: c, loaded.model, magnitude: fixture.magnitude), to: dir,
                                         baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct", layerCount: loaded.model.blocks.count)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/adapter_model.safetensors"))
@@ -83,7 +83,7 @@ final class PEFTReferenceTests: XCTestCase {
             let loaded = try base()
             let exported = try weights(for: c, loaded.model, magnitude: fixture.magnitude)
             // Through the files, as a user would: export, import, attach.
-            let dir = try ExportFixtures.temporaryDirectory()
+            let dir = try ExportFixtures.temporaryDirectory(removedAfter: self)
             try PEFTAdapterWriter.write(exported, to: dir, layerCount: loaded.model.blocks.count)
             _ = try LoRAModel(attaching: try PEFTAdapterReader.read(directory: dir), to: loaded.model)
             let worst = try worstDifference(loaded.model, fixture, c)
@@ -114,7 +114,7 @@ final class PEFTReferenceTests: XCTestCase {
         _ = try LoRAModel(attaching: try weights(for: c, loaded.model, magnitude: fixture.magnitude), to: loaded.model)
         let prompt = fixture.prompts[0].input_ids
         let expected = try allLogits(loaded.model, prompt)
-        let out = try ExportFixtures.temporaryDirectory()
+        let out = try ExportFixtures.temporaryDirectory(removedAfter: self)
         defer { try? FileManager.default.removeItem(atPath: out) }
 
         try MergedModelWriter.writeHuggingFace(loaded, to: out + "/hf")

@@ -62,10 +62,13 @@ enum Fixtures {
             }
             try writer.addRawTensor(name, dimensions: ne, type: type, data: try bytes(hex: hex))
         }
-        let path = NSTemporaryDirectory() + "tc-quant-fixtures-\(UUID().uuidString).gguf"
+        // One file per fixture version (named by gguf-py's CRC), rewritten atomically by each
+        // process, so test runs do not leave a new file behind each time.
+        let path = NSTemporaryDirectory() + "tc-quant-fixtures-\(String(crc, radix: 16)).gguf"
         try writer.write(to: path)
         let written = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         guard written.count == size, crc32(written) == crc else {
+            try? FileManager.default.removeItem(atPath: path)
             throw FixtureError.malformed("GGUFWriter rebuilt quant_fixtures.gguf as \(written.count) bytes, CRC-32 \(crc32(written)); gguf-py wrote \(size) bytes, CRC-32 \(crc)")
         }
         quantGGUF = path

@@ -8,13 +8,23 @@ import Tensors
 /// `q8_0`, every 2-D matrix quantised like gguf-py's Q8_0), so no model file is committed. The
 /// permutation and quantiser here are written independently of the code under test.
 public enum ConvertedGGUF {
-    /// Path of the converted tiny Llama (written once per process into a temporary directory).
+    /// Path of the converted tiny Llama, written once per process into the temporary directory
+    /// under a name fixed by the checkpoint's path, so repeated test runs reuse one file each
+    /// instead of leaving new ones behind (written aside and renamed, so a reader never sees a
+    /// partial file).
     public static func tinyLlama(q8_0: Bool, from hfDirectory: String) throws -> String {
         let key = "\(hfDirectory)|\(q8_0)"
         if let path = cache[key] { return path }
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("tc-converted-\(UUID().uuidString)-\(q8_0 ? "q8_0" : "f32").gguf").path
-        try write(hfDirectory: hfDirectory, to: path, q8_0: q8_0)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let directory = FileManager.default.temporaryDirectory
+        let path = directory.appendingPathComponent("tc-converted-\(String(hash, radix: 16))-\(q8_0 ? "q8_0" : "f32").gguf").path
+        let partial = directory.appendingPathComponent("tc-converted-\(UUID().uuidString).partial").path
+        try write(hfDirectory: hfDirectory, to: partial, q8_0: q8_0)
+        guard rename(partial, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         cache[key] = path
         return path
     }
