@@ -17,9 +17,10 @@ final class PreferenceTrainingTests: TinyRunTestCase {
         let lp = try trainer.loaded.model.targetLogProbabilities(
             Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
         let policy = Trainer.sumPairs(lp.value, batch: batch, examples: trainer.trainExamples)
-        let loss = PreferenceLoss(beta: trainer.config.training.dpoBeta)
+        let loss = PreferenceLoss(beta: trainer.config.training.dpoBeta), alpha = trainer.config.training.rpoAlpha
         return zip(batch.exampleRows.flatMap { $0 }, policy).reduce(0.0) { total, item in
-            total + loss.term(policy: item.1, reference: trainer.trainReference[item.0]).loss
+            let chosenTokens = Double(trainer.trainExamples[item.0].chosenTargetCount)
+            return total + loss.term(policy: item.1, reference: trainer.trainReference[item.0]).loss - alpha * item.1.chosen / chosenTokens
         }
     }
 
@@ -54,7 +55,15 @@ final class PreferenceTrainingTests: TinyRunTestCase {
     }
 
     func testGradientMatchesFiniteDifferencesOfTheLoss() throws {
-        let trainer = try Trainer(config: try config(), progress: TinyRun.Silent())
+        try checkGradientAgainstFiniteDifferences(try config())
+    }
+
+    func testGradientWithTheChosenAnswersNextTokenTermMatchesFiniteDifferences() throws {
+        try checkGradientAgainstFiniteDifferences(try config(["training.rpo_alpha=0.7"]))
+    }
+
+    func checkGradientAgainstFiniteDifferences(_ config: RunConfig) throws {
+        let trainer = try Trainer(config: config, progress: TinyRun.Silent())
         try trainer.run(stopAfter: 3)  // move B away from zero so every term is non-trivial
         let batch = try trainer.planner.assemble(
             trainer.planner.plan(order: Array(trainer.trainExamples.indices), examples: trainer.trainExamples)[0],

@@ -134,6 +134,8 @@ public enum ConfigSchema {
             "sft: next-token cross-entropy on the assistant turns; dpo: direct preference optimisation on chosen/rejected pairs (preference or paired rows), against the model as it starts."),
         key("training.dpo_beta", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false), .float(0.1),
             "DPO's beta: how far the adapter may move from the starting model (larger keeps it closer)."),
+        key("training.rpo_alpha", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false), .float(0),
+            "Weight of a next-token loss on the chosen answers added to DPO (RPO; TRL's rpo_alpha), which keeps the chosen answers likely instead of only more likely than the rejected ones; pairs without a preference (label smoothing 0.5) get none."),
         key("training.dpo_label_smoothing", .float(min: 0, minInclusive: true, max: 0.5, maxInclusive: true), .float(0),
             "Conservative DPO's label smoothing: the assumed chance that a pair's preference is flipped; 0.5 keeps the starting model's preference. A row's label_smoothing overrides it."),
         key("training.epochs", .int(min: 1, max: nil), .int(1), "Passes over the training data."),

@@ -61,6 +61,7 @@ public struct RunConfig: Equatable, Sendable {
         public var objective: TrainingObjective
         public var dpoBeta: Double
         public var dpoLabelSmoothing: Double
+        public var rpoAlpha: Double
         public var epochs: Int
         public var maxSteps: Int?
         public var batchSize: Int
@@ -165,6 +166,7 @@ public struct RunConfig: Equatable, Sendable {
             "data.system_prompt": opt(data.systemPrompt, s),
             "training.objective": s(training.objective.rawValue), "training.dpo_beta": f(training.dpoBeta),
             "training.dpo_label_smoothing": f(training.dpoLabelSmoothing),
+            "training.rpo_alpha": f(training.rpoAlpha),
             "training.epochs": i(training.epochs), "training.max_steps": opt(training.maxSteps, i),
             "training.batch_size": i(training.batchSize),
             "training.gradient_accumulation": i(training.gradientAccumulation),
@@ -201,6 +203,7 @@ public struct RunConfig: Equatable, Sendable {
         training = TrainingSection(
             objective: try v.choice("training.objective"), dpoBeta: try v.double("training.dpo_beta"),
             dpoLabelSmoothing: try v.double("training.dpo_label_smoothing"),
+            rpoAlpha: try v.double("training.rpo_alpha"),
             epochs: try v.int("training.epochs"), maxSteps: try v.optionalInt("training.max_steps"),
             batchSize: try v.int("training.batch_size"),
             gradientAccumulation: try v.int("training.gradient_accumulation"),

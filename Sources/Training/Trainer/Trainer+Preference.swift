@@ -74,6 +74,8 @@ extension Trainer {
 
     /// One DPO micro-batch: forward, per-pair loss against the reference, backward with each
     /// token's share of the gradient scaled by `weight` (1 / pairs in the optimiser step).
+    /// With `rpo_alpha`, each pair that carries a preference adds rpo_alpha times the mean
+    /// negative log-likelihood of its chosen answer's tokens.
     /// Returns the summed loss and margin, how many pairs carry a preference (label smoothing
     /// below 0.5) and how many of those have a positive margin.
     func preferenceMicroStep(_ batch: MicroBatch, weight: Double) throws -> (loss: Double, margin: Double, judged: Int, correct: Int) {
@@ -88,13 +90,21 @@ extension Trainer {
             let smoothing = labelSmoothing(e)
             let term = objective.term(policy: p, reference: trainReference[index], labelSmoothing: smoothing)
             loss += term.loss; margin += term.rewardMargin
+            let nc = e.chosenTargetCount, n = e.targetCount
+            var chosenTokenGradient = term.chosenGradient
             if smoothing < 0.5 {
                 judged += 1
                 if term.rewardMargin > 0 { correct += 1 }
+                // rpo_alpha * mean NLL of the chosen tokens; d / d log p(token) = -rpo_alpha / nc
+                let alpha = config.training.rpoAlpha
+                if alpha > 0 {
+                    loss += alpha * -p.chosen / Double(max(nc, 1))
+                    chosenTokenGradient -= alpha / Double(max(nc, 1))
+                }
             }
-            let nc = e.chosenTargetCount, n = e.targetCount
             let g = Float(term.chosenGradient * weight)
-            for i in k..<(k + nc) { gradient.pointer[i] = g }
+            let gc = Float(chosenTokenGradient * weight)
+            for i in k..<(k + nc) { gradient.pointer[i] = gc }
             for i in (k + nc)..<(k + n) { gradient.pointer[i] = -g }
             k += n
         }
@@ -107,7 +117,7 @@ extension Trainer {
         pair.labelSmoothing ?? config.training.dpoLabelSmoothing
     }
 
-    /// Mean DPO loss over the validation pairs, and the share of those with a preference that
+    /// Mean DPO loss (with its rpo_alpha term) over the validation pairs, and the share of those with a preference that
     /// the adapter prefers the right way (adapters active, no gradients).
     func preferenceValidation() throws -> (loss: Double, accuracy: Double) {
         var plan = planner.plan(order: Array(validationExamples.indices), examples: validationExamples)
@@ -125,6 +135,8 @@ extension Trainer {
                 if smoothing < 0.5 {
                     judged += 1
                     if term.rewardMargin > 0 { correct += 1 }
+                    let nc = validationExamples[index].chosenTargetCount
+                    total += config.training.rpoAlpha * -p.chosen / Double(max(nc, 1))
                 }
             }
         }
