@@ -41,12 +41,17 @@ public struct TokenizedExample: Equatable, Sendable {
         return t
     }
 
-    public var targetCount: Int { targets.filter { $0 != Tape.ignoreIndex }.count }
+    public var targetCount: Int { countTargets(before: ids.count) }
 
     /// For a pair, how many targets belong to the chosen sequence (they come first).
-    public var chosenTargetCount: Int {
-        guard let b = pairBoundary else { return targetCount }
-        return targets.prefix(b).filter { $0 != Tape.ignoreIndex }.count
+    public var chosenTargetCount: Int { countTargets(before: pairBoundary ?? ids.count) }
+
+    /// Targets at positions below `end`, counted as `targets` sets them, without building it
+    /// (the batch planner and the DPO step ask for counts on every micro-batch).
+    private func countTargets(before end: Int) -> Int {
+        var n = 0
+        for i in 0..<max(0, min(end, ids.count - 1)) where lossMask[i + 1] && i + 1 != pairBoundary { n += 1 }
+        return n
     }
 }
 
