@@ -60,6 +60,9 @@ void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uin
     }
 }
 
+typedef void (*tc_tile_fn)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, float *, int64_t, int);
+
 #if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 10)
 #define TC_HAVE_BF16_KERNEL 1
 #define TC_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -106,44 +109,156 @@ void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uin
 TC_TILE_FN(1, 1) TC_TILE_FN(2, 1) TC_TILE_FN(3, 1) TC_TILE_FN(4, 1) TC_TILE_FN(5, 1) TC_TILE_FN(6, 1)
 TC_TILE_FN(1, 2) TC_TILE_FN(2, 2) TC_TILE_FN(3, 2) TC_TILE_FN(4, 2) TC_TILE_FN(5, 2) TC_TILE_FN(6, 2)
 
-typedef void (*tc_tile_fn)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, float *, int64_t, int);
 static const tc_tile_fn tiles[2][7] = {
     {0, tile_1_1, tile_2_1, tile_3_1, tile_4_1, tile_5_1, tile_6_1},
     {0, tile_1_2, tile_2_2, tile_3_2, tile_4_2, tile_5_2, tile_6_2},
 };
 #endif
 
-int tc_bf16_kernel_available(void) {
-#ifdef TC_HAVE_BF16_KERNEL
-    tc_cpu_info info;
-    tc_cpu_detect(&info);
-    return info.avx512f && info.avx512bw && info.avx512vl && info.os_saves_avx512 && info.avx512_bf16;
-#else
-    return 0;
-#endif
-}
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TC_HAVE_BF16_AVX2 1
+#define TC_AVX2_TARGET __attribute__((target("avx2,fma")))
 
-int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
-                 int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
-                 int64_t panel_begin, int64_t panel_end) {
-#ifdef TC_HAVE_BF16_KERNEL
-    int64_t pairs = a_pairs, kp = 2 * pairs;
-    // Column panels outermost: one pair of B panels (2 x 16 columns x k) stays in cache while
-    // every row tile of A streams past it.
-    for (int64_t p = panel_begin; p < panel_end; p += 2) {
-        int np = panel_end - p >= 2 ? 2 : 1;
-        for (int64_t i = 0; i < m; i += 6) {
-            int r = m - i >= 6 ? 6 : (int)(m - i);
-            tiles[np - 1][r](a, i, kp, packed, p, pairs, packed_pairs, pair_begin, n_begin, n_end, c, ldc, accumulate);
+// The AVX2 emulation: one tile is R rows of A against one panel (16 columns, two vectors of 8)
+// of B. A bf16 value becomes a float by a 16-bit shift, and the product of two bf16 values is
+// exact in float32, so each FMA rounds once, as vdpbf16ps does; the odd element of a pair is
+// added before the even one, in vdpbf16ps's order, so both kernels give the same sums.
+#define TC_AVX2_TILE_FN(R)                                                                       \
+    TC_AVX2_TARGET static void avx2_tile_##R(const uint16_t *a, int64_t i, int64_t kp,           \
+                                             const uint16_t *packed, int64_t p, int64_t pairs,   \
+                                             int64_t packed_pairs, int64_t pair_begin,           \
+                                             int64_t n_begin, int64_t n_end, float *c,           \
+                                             int64_t ldc, int accumulate) {                      \
+        __m256 acc[R][2];                                                                        \
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                 \
+        const __m256i high = _mm256_set1_epi32((int)0xffff0000u);                                \
+        const uint16_t *b0 = packed + ((size_t)p * packed_pairs + pair_begin) * 32;              \
+        for (int64_t q = 0; q < pairs; q++) {                                                    \
+            __m256i raw0 = _mm256_loadu_si256((const __m256i *)(b0 + (size_t)q * 32));          \
+            __m256i raw1 = _mm256_loadu_si256((const __m256i *)(b0 + (size_t)q * 32 + 16));      \
+            __m256 odd0 = _mm256_castsi256_ps(_mm256_and_si256(raw0, high));                     \
+            __m256 even0 = _mm256_castsi256_ps(_mm256_slli_epi32(raw0, 16));                     \
+            __m256 odd1 = _mm256_castsi256_ps(_mm256_and_si256(raw1, high));                     \
+            __m256 even1 = _mm256_castsi256_ps(_mm256_slli_epi32(raw1, 16));                     \
+            for (int r = 0; r < R; r++) {                                                        \
+                uint32_t pair, bits_odd, bits_even;                                              \
+                memcpy(&pair, a + (i + r) * kp + 2 * q, 4);                                      \
+                bits_odd = pair & 0xffff0000u;                                                   \
+                bits_even = pair << 16;                                                          \
+                float ao, ae;                                                                    \
+                memcpy(&ao, &bits_odd, 4);                                                       \
+                memcpy(&ae, &bits_even, 4);                                                      \
+                __m256 vo = _mm256_set1_ps(ao), ve = _mm256_set1_ps(ae);                         \
+                acc[r][0] = _mm256_fmadd_ps(ve, even0, _mm256_fmadd_ps(vo, odd0, acc[r][0]));    \
+                acc[r][1] = _mm256_fmadd_ps(ve, even1, _mm256_fmadd_ps(vo, odd1, acc[r][1]));    \
+            }                                                                                    \
+        }                                                                                        \
+        int64_t col = p * 16, left = n_end - col;                                                \
+        for (int r = 0; r < R; r++) {                                                            \
+            float *dst = c + (i + r) * ldc + (col - n_begin);                                    \
+            if (left >= 16) {                                                                    \
+                __m256 v0 = acc[r][0], v1 = acc[r][1];                                           \
+                if (accumulate) {                                                                \
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(dst));                                \
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(dst + 8));                            \
+                }                                                                                \
+                _mm256_storeu_ps(dst, v0);                                                       \
+                _mm256_storeu_ps(dst + 8, v1);                                                   \
+            } else {                                                                             \
+                float tmp[16];                                                                   \
+                _mm256_storeu_ps(tmp, acc[r][0]);                                                \
+                _mm256_storeu_ps(tmp + 8, acc[r][1]);                                            \
+                for (int64_t j = 0; j < left; j++) dst[j] = accumulate ? tmp[j] + dst[j] : tmp[j]; \
+            }                                                                                    \
+        }                                                                                        \
+    }
+TC_AVX2_TILE_FN(1) TC_AVX2_TILE_FN(2) TC_AVX2_TILE_FN(3) TC_AVX2_TILE_FN(4)
+static const tc_tile_fn avx2_tiles[5] = {0, avx2_tile_1, avx2_tile_2, avx2_tile_3, avx2_tile_4};
+#endif
+
+// The reference kernel in plain C, for any CPU: the same sums in the same order as the vector
+// kernels (per pair, odd element first), one column at a time.
+static void portable_gemm(const uint16_t *a, int64_t m, int64_t pairs, const uint16_t *packed, int64_t packed_pairs,
+                          int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
+                          int64_t panel_begin, int64_t panel_end) {
+    int64_t kp = 2 * pairs;
+    for (int64_t p = panel_begin; p < panel_end; p++) {
+        const uint16_t *b0 = packed + ((size_t)p * packed_pairs + pair_begin) * 32;
+        for (int64_t i = 0; i < m; i++) {
+            const uint16_t *row = a + i * kp;
+            for (int64_t l = 0; l < 16 && p * 16 + l < n_end; l++) {
+                float acc = 0;
+                for (int64_t q = 0; q < pairs; q++) {
+                    const uint16_t *b = b0 + (size_t)q * 32 + 2 * l;
+                    acc += tc_bf16_to_float(row[2 * q + 1]) * tc_bf16_to_float(b[1]);
+                    acc += tc_bf16_to_float(row[2 * q]) * tc_bf16_to_float(b[0]);
+                }
+                float *dst = c + i * ldc + (p * 16 + l - n_begin);
+                *dst = accumulate ? acc + *dst : acc;
+            }
         }
     }
-    return 1;
+}
+
+int tc_bf16_kernel_available(void) { return tc_bf16_kernel_supported(TC_BF16_KERNEL_AVX512BF16); }
+
+int tc_bf16_kernel_supported(int kernel) {
+    tc_cpu_info info;
+    tc_cpu_detect(&info);
+    switch (kernel) {
+    case TC_BF16_KERNEL_AVX512BF16:
+#ifdef TC_HAVE_BF16_KERNEL
+        return info.avx512f && info.avx512bw && info.avx512vl && info.os_saves_avx512 && info.avx512_bf16;
 #else
-    (void)a; (void)m; (void)a_pairs; (void)packed; (void)packed_pairs; (void)pair_begin; (void)n_begin;
-    (void)n_end; (void)c; (void)ldc; (void)accumulate; (void)panel_begin; (void)panel_end;
-    return 0;
+        return 0;
 #endif
+    case TC_BF16_KERNEL_AVX2:
+#ifdef TC_HAVE_BF16_AVX2
+        return info.avx2 && info.fma && info.os_saves_avx;
+#else
+        return 0;
+#endif
+    case TC_BF16_KERNEL_PORTABLE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int tc_bf16_gemm(int kernel, const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
+                 int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
+                 int64_t panel_begin, int64_t panel_end) {
+    int64_t pairs = a_pairs, kp = 2 * pairs;
+    switch (kernel) {
+#ifdef TC_HAVE_BF16_KERNEL
+    case TC_BF16_KERNEL_AVX512BF16:
+        // Column panels outermost: one pair of B panels (2 x 16 columns x k) stays in cache
+        // while every row tile of A streams past it.
+        for (int64_t p = panel_begin; p < panel_end; p += 2) {
+            int np = panel_end - p >= 2 ? 2 : 1;
+            for (int64_t i = 0; i < m; i += 6) {
+                int r = m - i >= 6 ? 6 : (int)(m - i);
+                tiles[np - 1][r](a, i, kp, packed, p, pairs, packed_pairs, pair_begin, n_begin, n_end, c, ldc, accumulate);
+            }
+        }
+        return 1;
+#endif
+#ifdef TC_HAVE_BF16_AVX2
+    case TC_BF16_KERNEL_AVX2:
+        for (int64_t p = panel_begin; p < panel_end; p++) {
+            for (int64_t i = 0; i < m; i += 4) {
+                int r = m - i >= 4 ? 4 : (int)(m - i);
+                avx2_tiles[r](a, i, kp, packed, p, pairs, packed_pairs, pair_begin, n_begin, n_end, c, ldc, accumulate);
+            }
+        }
+        return 1;
+#endif
+    case TC_BF16_KERNEL_PORTABLE:
+        portable_gemm(a, m, pairs, packed, packed_pairs, pair_begin, n_begin, n_end, c, ldc, accumulate, panel_begin, panel_end);
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int tc_amx_request(char *reason, size_t reason_size) {

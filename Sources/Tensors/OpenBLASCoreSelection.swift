@@ -69,7 +69,8 @@ public enum OpenBLASCoreSelection {
     /// restart is needed or the restart failed (then the slow core stays, with a warning).
     public static func ensureFastKernels(logger: Logger = Logger(label: "thoughtcrime.openblas")) {
         let env = ProcessInfo.processInfo.environment
-        let cpu = CPUFeatures.current
+        // The real CPU: a core for features that THOUGHTCRIME_CPU_FEATURES only pretends to add would trap.
+        let cpu = CPUFeatures.detected
         let chosen = env[simulatedCoreVariable].flatMap { $0.isEmpty ? nil : $0 } ?? activeCore
         let decision = decide(cpu: cpu, chosenCore: chosen, userCoreType: env["OPENBLAS_CORETYPE"])
         switch decision {

@@ -116,17 +116,17 @@ print("")
     }
     setOpenblasThreads(Int32(ProcessInfo.processInfo.activeProcessorCount))
 
-    if BF16Matrix.isSupported {
+    for kernel in BF16Kernel.allCases where kernel.isSupported && kernel != .portable {
         print("")
-        print("bf16 frozen-weight products (BF16Matrix: AVX512_BF16, Float32 accumulation; y[M,N] = x[M,K] W^T and dx = dy W)")
+        print("bf16 frozen-weight products (BF16Matrix, \(kernel) kernel, Float32 accumulation; y[M,N] = x[M,K] W^T and dx = dy W)")
         for (m, k, n) in [(2048, 576, 1536), (2048, 1536, 576), (512, 576, 1536)] {
-            let w = try BF16Matrix(DenseMatrix(randomTensor([n, k], seed: 8)))
+            let w = try BF16Matrix(DenseMatrix(randomTensor([n, k], seed: 8)), kernel: kernel)
             let x = randomTensor([m, k], seed: 9), y = Tensor(uninitialized: [m, n])
             let dy = randomTensor([m, n], seed: 10), dx = Tensor(zeros: [m, k])
             let tf = bestTime(repeats: repeats) { w.multiply(x.pointer, count: m, into: y.pointer, accumulate: false) }
             let tb = bestTime(repeats: repeats) { w.multiplyTransposed(dy.pointer, count: m, accumulateInto: dx.pointer) }
             let flops = 2.0 * Double(m * n * k)
-            record("bf16_gemm", ["m": m, "k": k, "n": n, "forward_gflops": flops / tf / 1e9, "input_gradient_gflops": flops / tb / 1e9],
+            record("bf16_gemm", ["kernel": "\(kernel)", "m": m, "k": k, "n": n, "forward_gflops": flops / tf / 1e9, "input_gradient_gflops": flops / tb / 1e9],
                    String(format: "  M=%-5d K=%-5d N=%-6d forward %8.1f GFLOP/s, input gradient %8.1f GFLOP/s", m, k, n, flops / tf / 1e9, flops / tb / 1e9))
         }
     }

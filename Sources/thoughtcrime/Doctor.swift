@@ -24,6 +24,7 @@ struct Doctor: ParsableCommand {
             failure = "\(error)"
         }
         let h5 = tc_h5_version()
+        let automatic = WeightStorage.automatic()
         let report: [String: Any] = [
             "cpu": cpu.description,
             "openblas_core": core,
@@ -35,19 +36,25 @@ struct Doctor: ParsableCommand {
             "sgemm_failure": failure ?? "",
             "hdf5_version": "\(h5 / 10000).\(h5 / 100 % 100).\(h5 % 100)",
             "cores": ProcessInfo.processInfo.activeProcessorCount,
-            "bf16_kernel": BF16Matrix.isSupported,
-            "weights_auto": WeightStorage.automatic().notice,
+            "cpu_detected": CPUFeatures.detected.description,
+            "cpu_simulated": CPUFeatures.isSimulated,
+            "bf16_kernel": "\(BF16Matrix.defaultKernel)",
+            "weights_auto": automatic.storage.rawValue,
+            "weights_auto_notice": automatic.notice,
         ]
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("CPU              \(cpu)")
+            if CPUFeatures.isSimulated {
+                print("                 (simulated by \(CPUFeatures.overrideVariable); detected: \(CPUFeatures.detected))")
+            }
             print("OpenBLAS core    \(core) (preferred for this CPU: \(preferred ?? "any"))")
             print("BLAS threads     \(openblasThreads())")
             print("HDF5             \(report["hdf5_version"]!)")
-            print("bf16 kernel      \(BF16Matrix.isSupported ? "AVX512_BF16 available (weights: bf16)" : "not available on this CPU")")
-            print("weights: auto    \(WeightStorage.automatic().notice)")
+            print("bf16 kernel      \(BF16Matrix.defaultKernel) (used by weights: bf16)")
+            print("weights: auto    \(automatic.storage.rawValue): \(automatic.notice)")
             print(failure.map { "sgemm check      FAILED: \($0)" } ?? "sgemm check      \(checked) products match the reference")
         }
         if failure != nil { throw ExitCode(1) }

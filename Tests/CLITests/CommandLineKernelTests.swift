@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import XCTest
 
 /// Runs the built `thoughtcrime` binary, which selects OpenBLAS kernels before `main`, to prove
@@ -10,6 +11,10 @@ final class CommandLineKernelTests: XCTestCase {
         let restarted: Bool
         let sgemm_checks_passed: Int
         let sgemm_failure: String
+        let cpu_simulated: Bool
+        let bf16_kernel: String
+        let weights_auto: String
+        let weights_auto_notice: String
     }
 
     func runDoctor(environment extra: [String: String]) throws -> DoctorReport {
@@ -25,8 +30,12 @@ final class CommandLineKernelTests: XCTestCase {
         let report = try runDoctor(environment: [:])
         XCTAssertEqual(report.sgemm_failure, "")
         XCTAssertEqual(report.sgemm_checks_passed, 24)
+        // OpenBLAS may name its own core for the CPU (Zen on AMD AVX2 parts): any core with
+        // vectors as wide as the preferred one's is kept.
         if report.preferred_core != "none" {
-            XCTAssertEqual(report.openblas_core.lowercased(), report.preferred_core.lowercased())
+            XCTAssertGreaterThanOrEqual(OpenBLASCoreSelection.vectorTier(of: report.openblas_core),
+                                        OpenBLASCoreSelection.vectorTier(of: report.preferred_core),
+                                        "running \(report.openblas_core), preferred \(report.preferred_core)")
         }
     }
 
@@ -40,5 +49,31 @@ final class CommandLineKernelTests: XCTestCase {
         XCTAssertTrue(report.restarted)
         XCTAssertEqual(report.openblas_core.lowercased(), report.preferred_core.lowercased())
         XCTAssertEqual(report.sgemm_checks_passed, 24)
+    }
+
+    /// `auto` follows the features the toolkit sees, and `THOUGHTCRIME_CPU_FEATURES` changes
+    /// them; the binary reports each CPU class's choice and its reason on any machine.
+    func testDoctorReportsAutoChoiceForEachSimulatedCPUClass() throws {
+        let amx = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "+avx512,+avx512_bf16,+amx"])
+        XCTAssertTrue(amx.cpu_simulated || CPUFeatures.detected.hasAMX)
+        XCTAssertEqual(amx.weights_auto, "float32")
+        XCTAssertTrue(amx.weights_auto_notice.contains("AMX present"), amx.weights_auto_notice)
+
+        let zen4 = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "+avx512,+avx512_bf16,-amx"])
+        XCTAssertEqual(zen4.weights_auto, "bf16")
+        XCTAssertTrue(zen4.weights_auto_notice.contains("AVX512_BF16 without AMX"), zen4.weights_auto_notice)
+        XCTAssertEqual(zen4.sgemm_failure, "", "pretended features must not reach OpenBLAS's kernels")
+
+        let avx2 = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "-avx512,-avx512_bf16,-amx"])
+        XCTAssertEqual(avx2.weights_auto, "float32")
+        XCTAssertNotEqual(avx2.bf16_kernel, "\(BF16Kernel.avx512BF16)", "a hidden AVX512_BF16 is not used")
+    }
+
+    func testAMalformedFeatureOverrideIsReportedAndIgnored() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["THOUGHTCRIME_CPU_FEATURES"] = "-amx,+avx1024"
+        let result = try CLI.run(["doctor"], environment: env)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("unknown feature 'avx1024'"), result.stderr)
     }
 }

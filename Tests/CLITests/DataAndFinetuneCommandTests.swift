@@ -56,7 +56,7 @@ final class DataAndFinetuneCommandTests: XCTestCase {
 
     func testFinetuneThenResumeOnTheRealModel() throws {
         try CLI.requireBaseModel()
-        let common = ["--set", "run.output_dir=\(scratch)/runs", "--set", "data.max_seq_len=128", "--set", "data.validation=null",
+        let common = ["--set", "run.output_dir=\(scratch)/runs", "--set", "model.weights=float32", "--set", "data.max_seq_len=128", "--set", "data.validation=null",
                       "--set", "training.batch_size=1", "--set", "lora.rank=4"]
         let first = try CLI.run(["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "training.max_steps=2"] + common)
         XCTAssertEqual(first.status, 0, first.stderr)

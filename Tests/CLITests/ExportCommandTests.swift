@@ -68,7 +68,7 @@ final class ExportCommandTests: XCTestCase {
         try (rows.joined(separator: "\n") + "\n").write(toFile: "\(dir)/train.jsonl", atomically: true, encoding: .utf8)
         let config = """
         run: {name: tiny, output_dir: \(dir)/runs, seed: 1}
-        model: {path: checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf}
+        model: {path: checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf, weights: float32}
         lora: {rank: 2, alpha: 4, target_modules: [q_proj, v_proj], layers: [0]}
         data: {train: \(dir)/train.jsonl, validation_split: 0, max_seq_len: 64}
         training: {max_steps: 2, batch_size: 2, learning_rate: 1.0e-2}

@@ -2,8 +2,9 @@ import CKernels
 import Tensors
 import XCTest
 
-/// The bfloat16 frozen-weight path: rounding, packing and both products against a Double
-/// reference computed from the same bf16-rounded operands.
+/// The bfloat16 frozen-weight path: rounding, packing and both products of every kernel
+/// against a Double reference computed from the same bf16-rounded operands, and the kernels
+/// against each other. A kernel the CPU cannot run is skipped, saying so.
 final class BF16MatrixTests: XCTestCase {
     func values(_ count: Int, seed: UInt64) -> [Float] {
         var state = seed | 1
@@ -23,32 +24,92 @@ final class BF16MatrixTests: XCTestCase {
         XCTAssertTrue(tc_bf16_to_float(tc_bf16_from_float(.nan)).isNaN)
     }
 
-    func testProductsMatchADoubleReferenceOnOddShapes() throws {
-        try XCTSkipUnless(BF16Matrix.isSupported, "this CPU has no AVX512_BF16")
-        let (out, inF, n) = (37, 13, 7)
+    /// y = x W^T and dx += dy W with `kernel`, on shapes that leave partial panels and tiles.
+    func products(_ kernel: BF16Kernel, out: Int = 37, inF: Int = 13, n: Int = 7) throws -> (w: Tensor, x: [Float], dy: [Float], y: [Float], dx: [Float]) {
         let w = try Tensor(shape: [out, inF], scalars: values(out * inF, seed: 1))
-        let matrix = try BF16Matrix(DenseMatrix(w))
+        let matrix = try BF16Matrix(DenseMatrix(w), kernel: kernel)
+        XCTAssertEqual(matrix.kernel, kernel)
         let x = values(n * inF, seed: 2), dy = values(n * out, seed: 3)
         var y = [Float](repeating: 0.5, count: n * out)
         var dx = [Float](repeating: 0.25, count: n * inF)
         x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, into: &y, accumulate: false) }
         dy.withUnsafeBufferPointer { matrix.multiplyTransposed($0.baseAddress!, count: n, accumulateInto: &dx) }
+        return (w, x, dy, y, dx)
+    }
+
+    func checkProductsMatchADoubleReference(_ kernel: BF16Kernel) throws {
+        let (out, inF, n) = (37, 13, 7)
+        let (w, x, dy, y, dx) = try products(kernel, out: out, inF: inF, n: n)
         for i in 0..<n {
             for j in 0..<out {
                 var ref = 0.0
                 for k in 0..<inF { ref += rounded(x[i * inF + k]) * rounded(w[j, k]) }
-                XCTAssertEqual(Double(y[i * out + j]), ref, accuracy: 1e-5, "y[\(i), \(j)]")
+                XCTAssertEqual(Double(y[i * out + j]), ref, accuracy: 1e-5, "\(kernel) y[\(i), \(j)]")
             }
             for k in 0..<inF {
                 var ref = 0.25
                 for j in 0..<out { ref += rounded(dy[i * out + j]) * rounded(w[j, k]) }
-                XCTAssertEqual(Double(dx[i * inF + k]), ref, accuracy: 1e-5, "dx[\(i), \(k)]")
+                XCTAssertEqual(Double(dx[i * inF + k]), ref, accuracy: 1e-5, "\(kernel) dx[\(i), \(k)]")
             }
         }
     }
 
+    func testPortableKernelProductsMatchADoubleReferenceOnOddShapes() throws {
+        try checkProductsMatchADoubleReference(.portable)
+    }
+
+    func testAVX2KernelProductsMatchADoubleReferenceOnOddShapes() throws {
+        try XCTSkipUnless(BF16Kernel.avx2.isSupported, "this CPU has no AVX2+FMA, so the AVX2 bf16 kernel cannot run here")
+        try checkProductsMatchADoubleReference(.avx2)
+    }
+
+    func testAVX512BF16KernelProductsMatchADoubleReferenceOnOddShapes() throws {
+        try XCTSkipUnless(BF16Kernel.avx512BF16.isSupported, "this CPU has no AVX512_BF16, so the vdpbf16ps kernel cannot run here")
+        try checkProductsMatchADoubleReference(.avx512BF16)
+    }
+
+    /// Every kernel adds the same products in the same order, so results are bitwise equal
+    /// (the operands here have no denormals, which only vdpbf16ps flushes).
+    func checkKernelEqualsPortableBitwise(_ kernel: BF16Kernel) throws {
+        for (out, inF, n) in [(37, 13, 7), (64, 96, 13), (16, 2, 1)] {
+            let fast = try products(kernel, out: out, inF: inF, n: n), plain = try products(.portable, out: out, inF: inF, n: n)
+            XCTAssertEqual(fast.y.map(\.bitPattern), plain.y.map(\.bitPattern), "\(kernel) forward [\(out), \(inF)] x \(n)")
+            XCTAssertEqual(fast.dx.map(\.bitPattern), plain.dx.map(\.bitPattern), "\(kernel) input gradient [\(out), \(inF)] x \(n)")
+        }
+    }
+
+    func testAVX2KernelEqualsThePortableKernelBitwise() throws {
+        try XCTSkipUnless(BF16Kernel.avx2.isSupported, "this CPU has no AVX2+FMA, so the AVX2 bf16 kernel cannot run here")
+        try checkKernelEqualsPortableBitwise(.avx2)
+    }
+
+    func testAVX512BF16KernelEqualsThePortableKernelBitwise() throws {
+        try XCTSkipUnless(BF16Kernel.avx512BF16.isSupported, "this CPU has no AVX512_BF16, so the vdpbf16ps kernel cannot run here")
+        try checkKernelEqualsPortableBitwise(.avx512BF16)
+    }
+
+    func testBandsOfRowsMatchTheWholeProduct() throws {
+        let (out, inF, n) = (48, 20, 5)
+        let w = try Tensor(shape: [out, inF], scalars: values(out * inF, seed: 5))
+        let matrix = try BF16Matrix(DenseMatrix(w))
+        let x = values(n * inF, seed: 6)
+        var whole = [Float](repeating: 0, count: n * out), band = [Float](repeating: 0, count: n * 16)
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, into: &whole, accumulate: false) }
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, rows: 16..<32, into: &band) }
+        for i in 0..<n { XCTAssertEqual(Array(band[(i * 16)..<(i * 16 + 16)]), Array(whole[(i * out + 16)..<(i * out + 32)])) }
+    }
+
+    func testKernelChoiceFollowsTheFeaturesTheToolkitSees() throws {
+        var plain = CPUFeatures.detected
+        plain.avx2 = false; plain.avx512bf16 = false
+        XCTAssertEqual(BF16Kernel.best(for: plain), .portable, "hidden AVX2 and AVX512_BF16 leave the portable kernel")
+        var pretended = try CPUFeatures.detected.applying("+avx512,+avx512_bf16")
+        pretended.avx2 = false
+        XCTAssertEqual(BF16Kernel.best(for: pretended) == .avx512BF16, BF16Kernel.avx512BF16.isSupported,
+                       "an added AVX512_BF16 is not trusted unless the CPU has it")
+    }
+
     func testRowsReadBackAsTheRoundedWeights() throws {
-        try XCTSkipUnless(BF16Matrix.isSupported, "this CPU has no AVX512_BF16")
         let w = try Tensor(shape: [3, 5], scalars: values(15, seed: 4))
         let matrix = try BF16Matrix(DenseMatrix(w))
         var row = [Float](repeating: 0, count: 5)

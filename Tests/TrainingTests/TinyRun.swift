@@ -34,7 +34,7 @@ enum TinyRun {
     static func config(dir: String, name: String = "run", overrides: [String] = []) throws -> RunConfig {
         let yaml = """
         run: {name: \(name), output_dir: \(dir)/runs, seed: 3}
-        model: {path: \(dir)/tiny.gguf}
+        model: {path: \(dir)/tiny.gguf, weights: float32}
         lora: {rank: 4, alpha: 8, dropout: 0.1}
         data: {train: \(dir)/train.jsonl, validation_split: 0.15, max_seq_len: 128, system_prompt: "Be brief."}
         training: {max_steps: 8, batch_size: 2, learning_rate: 5.0e-3, warmup_steps: 2, eval_every: 4}

@@ -1,8 +1,8 @@
 #ifndef THOUGHTCRIME_BF16_H
 #define THOUGHTCRIME_BF16_H
 // bfloat16 matrix products for frozen weights: the weight is packed once (rounded to bf16,
-// laid out for the AVX512_BF16 dot-product instruction), activations are rounded to bf16 on
-// the fly, products accumulate in float32.
+// laid out for the AVX512_BF16 dot-product instruction, which the AVX2 and plain C kernels
+// read too), activations are rounded to bf16 on the fly, products accumulate in float32.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,14 +23,27 @@ float tc_bf16_packed_get(const uint16_t *packed, int64_t k, int64_t j, int64_t k
 /// Rounds rows of A [m, k] (row stride lda) to bf16 rows of 2 * ceil(k/2) values (zero padded).
 void tc_bf16_convert_rows(const float *a, int64_t m, int64_t k, int64_t lda, uint16_t *dst);
 
+/// The kernels behind tc_bf16_gemm. All three compute the same float32 sums in the same order
+/// (per pair of k, the odd element's product first, as vdpbf16ps does); they differ only in
+/// denormals, which vdpbf16ps flushes to zero.
+enum {
+    TC_BF16_KERNEL_AVX512BF16 = 1,  ///< vdpbf16ps, 6 rows x 32 columns per tile
+    TC_BF16_KERNEL_AVX2 = 2,        ///< AVX2 + FMA emulation: bf16 widened by a shift, 4 rows x 16 columns
+    TC_BF16_KERNEL_PORTABLE = 3,    ///< plain C, any CPU
+};
+
 /// C (=|+=) A B^T over a window of a packed operand B^T [n, k]: A [m, 2 * a_pairs] as written
 /// by tc_bf16_convert_rows is multiplied with pairs [pair_begin, pair_begin + a_pairs) of k,
 /// for the columns j of panels [panel_begin, panel_end) (16 columns each) with
 /// n_begin <= j < n_end; column j goes to C[i, j - n_begin]. packed_pairs = ceil(k / 2).
-/// Requires AVX512_BF16 (tc_bf16_kernel_available); returns 0 without touching C otherwise.
-int tc_bf16_gemm(const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
+/// The caller checks tc_bf16_kernel_supported(kernel) first; an unknown or absent kernel
+/// returns 0 without touching C.
+int tc_bf16_gemm(int kernel, const uint16_t *a, int64_t m, int64_t a_pairs, const uint16_t *packed, int64_t packed_pairs,
                  int64_t pair_begin, int64_t n_begin, int64_t n_end, float *c, int64_t ldc, int accumulate,
                  int64_t panel_begin, int64_t panel_end);
+
+/// 1 when this build has `kernel` and the CPU and OS can run it.
+int tc_bf16_kernel_supported(int kernel);
 
 /// 1 when this build has the AVX512_BF16 kernel and the CPU and OS support it.
 int tc_bf16_kernel_available(void);

@@ -299,11 +299,8 @@ public final class Trainer {
         } else {
             for batch in batches where batch.targetCount > 0 {
                 lora.setDropoutSeed(rng.next())
-                let tape = Tape()
-                let ce = try loaded.model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
                 let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
-                try tape.backward(ce.loss, seed: Float(weight))
-                lossSum += Double(ce.loss.value[flat: 0]) * weight
+                lossSum += try nextTokenMicroStep(batch, weight: weight) * weight
                 tokens += batch.realTokens
             }
         }
@@ -313,6 +310,15 @@ public final class Trainer {
         guard norm.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "gradient norm", lastCheckpoint: lastCheckpointPath) }
         try optimizer.step(learningRate: schedule.learningRate(atStep: step))
         return (lossSum, norm, tokens, preference)
+    }
+
+    /// Forward and backward of the next-token loss over one micro-batch; adds `weight` times
+    /// its gradient to the LoRA parameters' and returns the batch's mean loss per target token.
+    func nextTokenMicroStep(_ batch: MicroBatch, weight: Double) throws -> Double {
+        let tape = Tape()
+        let ce = try loaded.model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
+        try tape.backward(ce.loss, seed: Float(weight))
+        return Double(ce.loss.value[flat: 0])
     }
 
     /// Mean loss over validation target tokens (adapters active, no dropout, no gradients);
