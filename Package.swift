@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each a target; imports only go downward:
-//   COpenBLAS, CHDF5, CKernels  <-  Tensors  <-  Autodiff  <-  ... <- thoughtcrime (CLI)
+//   COpenBLAS, CHDF5, CKernels, CDNNL  <-  Tensors  <-  Autodiff  <-  ... <- thoughtcrime (CLI)
 // C kernels are always compiled with optimisation so that debug test builds stay usable.
 let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]
 
@@ -32,9 +32,11 @@ let package = Package(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: kernelFlags),
+        // oneDNN (Debian's libdnnl-dev) ships no pkg-config file: the glue links libdnnl directly.
+        .target(name: "CDNNL", path: "Sources/CDNNL", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("dnnl")]),
         .target(
             name: "Tensors",
-            dependencies: ["COpenBLAS", "CKernels", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["COpenBLAS", "CKernels", "CDNNL", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Autodiff", dependencies: ["Tensors", "CKernels", "COpenBLAS"]),
         .target(name: "ModelFormats", dependencies: ["Tensors", "CKernels"]),
         .target(name: "Tokenizers", dependencies: ["ModelFormats"]),
@@ -53,14 +55,14 @@ let package = Package(
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
-                "Tensors", "Autodiff", "CHDF5", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation",
+                "Tensors", "Autodiff", "CHDF5", "CDNNL", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "Models", "Tokenizers", "LoRA", "Training", "Evaluation", "COpenBLAS"],
             path: "Sources/ThoughtCrimeBench"),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS", "CKernels"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS", "CKernels", "CDNNL"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
         // Runs the built `thoughtcrime` binary as a user would.

@@ -14,6 +14,37 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     /// product, sums stay Float32. Runs on every CPU: natively with AVX512_BF16, emulated
     /// (AVX2 or plain C, same sums, slower than Float32 sgemm) elsewhere.
     case bf16
+    /// Rounded to bfloat16 and packed once for oneDNN's matmul (`OneDNNMatrix`: AMX tiles or
+    /// AVX512_BF16, whichever oneDNN dispatches to); activations converted per product, sums
+    /// Float32. Needs a CPU where oneDNN implements bf16 matmul (AVX512_CORE_BF16 or better).
+    case onednnBF16 = "onednn-bf16"
+
+    /// The matrix this storage keeps a dequantised weight in (not for `quantized`, which
+    /// reads the file's blocks).
+    func frozen(_ weight: Tensor, blockRows: Int? = nil) throws -> FrozenMatrix {
+        switch self {
+        case .bf16: return try BF16Matrix(DenseMatrix(weight))
+        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(weight), precision: .bf16, blockRows: blockRows)
+        case .float32, .quantized: return try DenseMatrix(weight)
+        }
+    }
+
+    /// The output head's copy for the training loss, in vocabulary chunks of the fused
+    /// cross-entropy (8192 rows), or nil when the loss multiplies the Float32 head.
+    func trainingHead(_ head: Tensor) throws -> RowBandMatrix? {
+        switch self {
+        case .bf16: return try BF16Matrix(DenseMatrix(head))
+        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(head), precision: .bf16, blockRows: 8192)
+        case .float32, .quantized: return nil
+        }
+    }
+
+    /// Refuses a storage this CPU cannot run, naming the reason.
+    func checkSupported(path: String) throws {
+        if self == .onednnBF16, case .failure(let reason) = OneDNNPrecision.bf16.implementation {
+            throw ModelError.invalidInput("\(path): weights: onednn-bf16 cannot run here: \(reason) (use bf16, float32 or quantized; `thoughtcrime doctor` shows oneDNN's ISA)")
+        }
+    }
 
     /// The storage `auto` stands for on a CPU with `cpu`'s features, with a one-line notice
     /// saying why. The rule follows measurements (docs/architecture.md, "Weight storage by
@@ -89,6 +120,7 @@ public final class LoadedModel {
 /// Usage: `let loaded = try ModelLoader.load(path: "checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf")`
 public enum ModelLoader {
     public static func load(path: String, weights: WeightStorage = .float32) throws -> LoadedModel {
+        try weights.checkSupported(path: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelError.io(path: path, reason: "no such file or directory (expected a .gguf file or a Hugging Face model directory with config.json and *.safetensors)")
@@ -170,7 +202,7 @@ public enum ModelLoader {
             }
             var t = try file.dequantize(i)
             if let order = rowOrder { t = reorderRows(t, order) }
-            return weights == .bf16 ? try BF16Matrix(DenseMatrix(t)) : try DenseMatrix(t)
+            return try weights.frozen(t)
         }
         let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
         let qRows = config.headCount * hd, kvRows = config.kvHeadCount * hd
@@ -215,7 +247,7 @@ public enum ModelLoader {
             finalNorm: RMSNorm(weight: try dense("output_norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
             inferenceHead: weights == .quantized ? try quantizedHead() : nil)
-        if weights == .bf16 { model.trainingHead = try BF16Matrix(DenseMatrix(model.outputHead.value)) }
+        model.trainingHead = try weights.trainingHead(model.outputHead.value)
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
         // Every byte was read to fingerprint the file; only quantized storage reads it again.
@@ -288,8 +320,7 @@ public enum ModelLoader {
             return try weights.tensor(named: tensor)
         }
         func linear(_ module: String, _ out: Int, _ inF: Int, bias: Bool = false) throws -> Linear {
-            Linear(name: module, weight: storage == .bf16 ? try BF16Matrix(DenseMatrix(try dense("\(module).weight", [out, inF])))
-                                                          : try DenseMatrix(try dense("\(module).weight", [out, inF])),
+            Linear(name: module, weight: try storage.frozen(try dense("\(module).weight", [out, inF])),
                    bias: bias ? try dense("\(module).bias", [out]) : nil)
         }
         let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
@@ -319,7 +350,7 @@ public enum ModelLoader {
             config: config, embedding: try dense("model.embed_tokens.weight", [config.vocabSize, d]), blocks: blocks,
             finalNorm: RMSNorm(weight: try dense("model.norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("lm_head.weight", [config.vocabSize, d]))
-        if storage == .bf16 { model.trainingHead = try BF16Matrix(DenseMatrix(model.outputHead.value)) }
+        model.trainingHead = try storage.trainingHead(model.outputHead.value)
         var hasher = Fingerprinter()
         for tensor in weights.tensorNames.sorted() {
             guard let info = weights.tensorInfo(named: tensor), let file = weights.files[tensor] else { continue }

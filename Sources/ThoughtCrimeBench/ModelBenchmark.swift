@@ -93,7 +93,7 @@ enum ModelBenchmark {
         print("")
         print("model \(path): prefill 1x\(promptLength) and 4x\(promptLength), greedy decode of \(newTokens) tokens after a \(promptLength)-token prompt (best of \(quick ? 1 : 2))")
         var rows: [ModelMeasurement] = []
-        for storage in WeightStorage.allCases {
+        for storage in WeightStorage.allCases where storage != .onednnBF16 || (try? OneDNNPrecision.bf16.implementation.get()) != nil {
             let arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])
             if let m = try ChildProcess.measure(ModelMeasurement.self, arguments: arguments, label: storage.rawValue) { rows.append(m) }
         }

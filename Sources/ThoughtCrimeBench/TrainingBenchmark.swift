@@ -37,10 +37,12 @@ struct TrainingCase: Codable, Equatable {
     var childArgument: String { argument + ":" + weights }
 
     /// Random and chat data at 4x128 and 8x256, in float32 and bf16 (emulated where the CPU
-    /// lacks AVX512_BF16, which is what `auto`'s choice there rests on).
+    /// lacks AVX512_BF16, which is what `auto`'s choice there rests on), and onednn-bf16 where
+    /// oneDNN has a bf16 matmul.
     static var standard: [TrainingCase] {
         let shapes = [("random", 4, 128), ("random", 8, 256), ("chat", 4, 128), ("chat", 8, 256)]
-        let storages = ["float32", "bf16"]
+        var storages = ["float32", "bf16"]
+        if case .success = OneDNNPrecision.bf16.implementation { storages.append("onednn-bf16") }
         return shapes.flatMap { s in storages.map { TrainingCase(data: s.0, batch: s.1, seqLen: s.2, weights: $0) } }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CDNNL
 import CHDF5
 import Foundation
 import Models
@@ -25,6 +26,14 @@ struct Doctor: ParsableCommand {
         }
         let h5 = tc_h5_version()
         let automatic = WeightStorage.automatic()
+        func describe(_ r: Result<String, TensorError>) -> String {
+            switch r {
+            case .success(let impl): return impl
+            case .failure(let reason): return "none (\(reason))"
+            }
+        }
+        let onednnBF16 = describe(OneDNNPrecision.bf16.implementation), onednnF32 = describe(OneDNNPrecision.float32.implementation)
+        let onednnVersion = "\(tc_dnnl_version() / 10000).\(tc_dnnl_version() / 100 % 100).\(tc_dnnl_version() % 100)"
         let report: [String: Any] = [
             "cpu": cpu.description,
             "openblas_core": core,
@@ -41,6 +50,10 @@ struct Doctor: ParsableCommand {
             "bf16_kernel": "\(BF16Matrix.defaultKernel)",
             "weights_auto": automatic.storage.rawValue,
             "weights_auto_notice": automatic.notice,
+            "onednn_version": onednnVersion,
+            "onednn_isa": String(cString: tc_dnnl_effective_isa()),
+            "onednn_bf16_matmul": onednnBF16,
+            "onednn_f32_matmul": onednnF32,
         ]
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
@@ -55,6 +68,9 @@ struct Doctor: ParsableCommand {
             print("HDF5             \(report["hdf5_version"]!)")
             print("bf16 kernel      \(BF16Matrix.defaultKernel) (used by weights: bf16)")
             print("weights: auto    \(automatic.storage.rawValue): \(automatic.notice)")
+            print("oneDNN           \(onednnVersion), ISA \(String(cString: tc_dnnl_effective_isa())) (cap it with ONEDNN_MAX_CPU_ISA)")
+            print("  bf16 matmul    \(onednnBF16) (weights: onednn-bf16)")
+            print("  f32 matmul     \(onednnF32)")
             print(failure.map { "sgemm check      FAILED: \($0)" } ?? "sgemm check      \(checked) products match the reference")
         }
         if failure != nil { throw ExitCode(1) }

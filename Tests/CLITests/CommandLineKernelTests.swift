@@ -15,6 +15,9 @@ final class CommandLineKernelTests: XCTestCase {
         let bf16_kernel: String
         let weights_auto: String
         let weights_auto_notice: String
+        let onednn_isa: String
+        let onednn_bf16_matmul: String
+        let onednn_f32_matmul: String
     }
 
     func runDoctor(environment extra: [String: String]) throws -> DoctorReport {
@@ -75,5 +78,17 @@ final class CommandLineKernelTests: XCTestCase {
         let result = try CLI.run(["doctor"], environment: env)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("unknown feature 'avx1024'"), result.stderr)
+    }
+
+    /// ONEDNN_MAX_CPU_ISA caps what oneDNN dispatches to, so a machine with AMX or AVX512_BF16
+    /// can run its lower paths; capped at AVX2, oneDNN 2.6 has no bf16 matmul on any CPU, and
+    /// doctor says so while its f32 matmul still runs.
+    func testDoctorReportsOneDNNImplementationsUnderAnISACap() throws {
+        let capped = try runDoctor(environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+        XCTAssertEqual(capped.onednn_isa, "avx2")
+        XCTAssertTrue(capped.onednn_bf16_matmul.hasPrefix("none ("), capped.onednn_bf16_matmul)
+        XCTAssertFalse(capped.onednn_f32_matmul.hasPrefix("none"), capped.onednn_f32_matmul)
+        let uncapped = try runDoctor(environment: [:])
+        print("oneDNN uncapped: ISA \(uncapped.onednn_isa), bf16 \(uncapped.onednn_bf16_matmul), f32 \(uncapped.onednn_f32_matmul)")
     }
 }

@@ -61,6 +61,15 @@ final class SmolLM2ReferenceTests: XCTestCase {
         try checkLogits(.bf16, tolerance: 1.5)
     }
 
+    /// The same bf16 rounding through oneDNN's matmul (its own summation order), where oneDNN
+    /// implements bf16 on this CPU.
+    func testLogitsMatchTransformersWithinBF16RoundingWithOneDNNWeights() throws {
+        if case .failure(let reason) = OneDNNPrecision.bf16.implementation {
+            throw XCTSkip("oneDNN has no bf16 matmul on this CPU: \(reason)")
+        }
+        try checkLogits(.onednnBF16, tolerance: 1.5)
+    }
+
     func testLogitsMatchTransformersWithQuantizedWeights() throws { try checkLogits(.quantized) }
 
     func testGreedyGenerationMatchesTransformers() throws { try checkGreedyGeneration(.float32) }

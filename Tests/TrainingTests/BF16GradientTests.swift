@@ -22,12 +22,12 @@ final class BF16GradientTests: TinyRunTestCase {
 
     /// Float32 and bf16 trainers holding the same adapter values: the Float32 one trained for
     /// three steps (so B is away from zero and every term is non-trivial), copied into the other.
-    func trainers(_ overrides: [String]) throws -> (float32: Trainer, bf16: Trainer) {
+    func trainers(_ overrides: [String], storage: String) throws -> (float32: Trainer, bf16: Trainer) {
         let common = ["lora.dropout=0"] + overrides
         let float32 = try Trainer(config: try TinyRun.config(dir: dir, name: "float32", overrides: common + ["model.weights=float32"]),
                                   progress: TinyRun.Silent())
         try float32.run(stopAfter: 3)
-        let bf16 = try Trainer(config: try TinyRun.config(dir: dir, name: "bf16", overrides: common + ["model.weights=bf16"]),
+        let bf16 = try Trainer(config: try TinyRun.config(dir: dir, name: "bf16", overrides: common + ["model.weights=\(storage)"]),
                                progress: TinyRun.Silent())
         try bf16.lora.load(try float32.lora.weights)
         XCTAssertEqual(adapterValues(bf16), adapterValues(float32))
@@ -53,8 +53,8 @@ final class BF16GradientTests: TinyRunTestCase {
         return result
     }
 
-    func checkGradientsAgree(_ overrides: [String]) throws {
-        let (float32, bf16) = try trainers(overrides)
+    func checkGradientsAgree(_ overrides: [String], storage: String = "bf16") throws {
+        let (float32, bf16) = try trainers(overrides, storage: storage)
         XCTAssertEqual(bf16.loaded.model.blocks.count, 2)
         let reference = try gradients(float32), rounded = try gradients(bf16)
         // 7 projections x 2 layers x (A, B)
@@ -74,7 +74,7 @@ final class BF16GradientTests: TinyRunTestCase {
             XCTAssertLessThanOrEqual(error, Self.maximumRelativeError, "\(name): relative error of the bf16 gradient")
             worstCosine = min(worstCosine, cosine); worstError = max(worstError, error)
         }
-        print("bf16 vs Float32 LoRA gradients \(overrides) over \(reference.count) tensors (kernel \(BF16Matrix.defaultKernel)): worst cosine \(worstCosine), worst relative error \(worstError)")
+        print("bf16 vs Float32 LoRA gradients \(overrides) over \(reference.count) tensors (\(storage), bf16 kernel \(BF16Matrix.defaultKernel)): worst cosine \(worstCosine), worst relative error \(worstError)")
     }
 
     func testNextTokenGradientsOfTheBF16PathMatchFloat32() throws {
@@ -87,5 +87,36 @@ final class BF16GradientTests: TinyRunTestCase {
 
     func testDPOWithTheChosenAnswersNextTokenTermGradientsOfTheBF16PathMatchFloat32() throws {
         try checkGradientsAgree(["training.objective=dpo", "training.rpo_alpha=0.7"])
+    }
+
+    func requireOneDNNBF16() throws {
+        if case .failure(let reason) = OneDNNPrecision.bf16.implementation {
+            throw XCTSkip("oneDNN has no bf16 matmul on this CPU: \(reason)")
+        }
+    }
+
+    func testNextTokenGradientsOfTheOneDNNPathMatchFloat32() throws {
+        try requireOneDNNBF16()
+        try checkGradientsAgree([], storage: "onednn-bf16")
+    }
+
+    func testDPOGradientsOfTheOneDNNPathMatchFloat32() throws {
+        try requireOneDNNBF16()
+        try checkGradientsAgree(["training.objective=dpo"], storage: "onednn-bf16")
+    }
+
+    func testDPOWithTheChosenAnswersNextTokenTermGradientsOfTheOneDNNPathMatchFloat32() throws {
+        try requireOneDNNBF16()
+        try checkGradientsAgree(["training.objective=dpo", "training.rpo_alpha=0.7"], storage: "onednn-bf16")
+    }
+
+    func testOneDNNStorageIsRefusedWithTheReasonWhereOneDNNHasNoBF16() throws {
+        guard case .failure = OneDNNPrecision.bf16.implementation else {
+            throw XCTSkip("oneDNN implements bf16 matmul on this CPU, so there is no refusal to check")
+        }
+        XCTAssertThrowsError(try Trainer(config: try TinyRun.config(dir: dir, overrides: ["model.weights=onednn-bf16"]), progress: TinyRun.Silent())) { error in
+            XCTAssertTrue("\(error)".contains("weights: onednn-bf16 cannot run here: OneDNNMatrix: oneDNN bf16 matmul unimplemented"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/runs"), "nothing is written before the model loads")
     }
 }

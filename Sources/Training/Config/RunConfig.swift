@@ -1,6 +1,6 @@
 import Foundation
 
-public enum WeightPrecision: String, CaseIterable, Sendable { case auto, float32, quantized, bf16 }
+public enum WeightPrecision: String, CaseIterable, Sendable { case auto, float32, quantized, bf16, onednnBF16 = "onednn-bf16" }
 public enum LoRATargetModule: String, CaseIterable, Sendable {
     case qProj = "q_proj", kProj = "k_proj", vProj = "v_proj", oProj = "o_proj"
     case gateProj = "gate_proj", upProj = "up_proj", downProj = "down_proj"

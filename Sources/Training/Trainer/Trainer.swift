@@ -80,6 +80,7 @@ public final class Trainer {
         case .float32: storage = .float32
         case .quantized: storage = .quantized
         case .bf16: storage = .bf16
+        case .onednnBF16: storage = .onednnBF16
         case .auto:
             let (automatic, notice) = WeightStorage.automatic()
             storage = automatic

@@ -1,0 +1,75 @@
+import CKernels
+import Tensors
+import XCTest
+
+/// Frozen-weight products through oneDNN, against OpenBLAS (Float32) and against a Double
+/// reference of the bf16-rounded operands (bf16, where oneDNN implements it on this CPU).
+final class OneDNNMatrixTests: XCTestCase {
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed | 1
+        return (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return Float(state >> 40) / Float(1 << 24) * 2 - 1
+        }
+    }
+
+    func requireBF16() throws {
+        if case .failure(let reason) = OneDNNPrecision.bf16.implementation {
+            throw XCTSkip("oneDNN has no bf16 matmul on this CPU: \(reason)")
+        }
+    }
+
+    /// Forward and input-gradient products of `matrix` and of the same weights as a DenseMatrix.
+    func compare(_ matrix: FrozenMatrix, _ dense: DenseMatrix, n: Int, accuracy: Float, bf16: Bool) {
+        let x = values(n * dense.columns, seed: 2), dy = values(n * dense.rows, seed: 3)
+        var y = [Float](repeating: 0.5, count: n * dense.rows), reference = y
+        var dx = [Float](repeating: 0.25, count: n * dense.columns), referenceDx = dx
+        let round = { (v: [Float]) in bf16 ? v.map { tc_bf16_to_float(tc_bf16_from_float($0)) } : v }
+        let rx = round(x), rdy = round(dy)
+        let rw = try! DenseMatrix(Tensor(shape: [dense.rows, dense.columns], scalars: round(dense.tensor.scalars)))
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, into: &y, accumulate: true) }
+        rx.withUnsafeBufferPointer { rw.multiply($0.baseAddress!, count: n, into: &reference, accumulate: true) }
+        dy.withUnsafeBufferPointer { matrix.multiplyTransposed($0.baseAddress!, count: n, accumulateInto: &dx) }
+        rdy.withUnsafeBufferPointer { rw.multiplyTransposed($0.baseAddress!, count: n, accumulateInto: &referenceDx) }
+        for i in y.indices { XCTAssertEqual(y[i], reference[i], accuracy: accuracy, "y[\(i)]") }
+        for i in dx.indices { XCTAssertEqual(dx[i], referenceDx[i], accuracy: accuracy, "dx[\(i)]") }
+    }
+
+    func testFloat32ProductsEqualSgemmOnOddShapes() throws {
+        let dense = try DenseMatrix(Tensor(shape: [37, 13], scalars: values(37 * 13, seed: 1)))
+        let matrix = try OneDNNMatrix(dense, precision: .float32)
+        for n in [1, 7, 64] { compare(matrix, dense, n: n, accuracy: 1e-5, bf16: false) }
+        XCTAssertFalse(matrix.implementation.isEmpty)
+    }
+
+    func testBF16ProductsMatchTheRoundedOperandsProducts() throws {
+        try requireBF16()
+        let dense = try DenseMatrix(Tensor(shape: [96, 64], scalars: values(96 * 64, seed: 1)))
+        let matrix = try OneDNNMatrix(dense, precision: .bf16)
+        for n in [1, 7, 64] { compare(matrix, dense, n: n, accuracy: 1e-4, bf16: true) }
+        print("oneDNN bf16 implementation: \(matrix.implementation)")
+    }
+
+    func testBandsOfBlocksEqualTheWholeProduct() throws {
+        let (out, inF, n) = (40, 24, 5)
+        let dense = try DenseMatrix(Tensor(shape: [out, inF], scalars: values(out * inF, seed: 4)))
+        let matrix = try OneDNNMatrix(dense, precision: .float32, blockRows: 16)
+        let x = values(n * inF, seed: 6), dy = values(n * 24, seed: 7)
+        var whole = [Float](repeating: 0, count: n * out), band = [Float](repeating: 0, count: n * 24)
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, into: &whole, accumulate: false) }
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: n, rows: 16..<40, into: &band) }
+        for i in 0..<n { XCTAssertEqual(Array(band[(i * 24)..<(i * 24 + 24)]), Array(whole[(i * out + 16)..<(i * out + 40)])) }
+        var dx = [Float](repeating: 0, count: n * inF), reference = dx
+        dy.withUnsafeBufferPointer { matrix.multiplyTransposed($0.baseAddress!, count: n, rows: 16..<40, accumulateInto: &dx) }
+        dy.withUnsafeBufferPointer { dense.multiplyTransposed($0.baseAddress!, count: n, rows: 16..<40, accumulateInto: &reference) }
+        for i in dx.indices { XCTAssertEqual(dx[i], reference[i], accuracy: 1e-5, "dx[\(i)]") }
+    }
+
+    func testRowsReadBackFromThePackedLayout() throws {
+        let dense = try DenseMatrix(Tensor(shape: [20, 9], scalars: values(180, seed: 8)))
+        let matrix = try OneDNNMatrix(dense, precision: .float32, blockRows: 16)
+        var row = [Float](repeating: 0, count: 9)
+        matrix.row(17, into: &row)
+        XCTAssertEqual(row, Array(dense.tensor.scalars[(17 * 9)..<(18 * 9)]))
+    }
+}
