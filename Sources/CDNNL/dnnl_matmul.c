@@ -37,7 +37,7 @@ typedef struct {
 } shape_entry;
 
 struct tc_dnnl_weights {
-    int type;
+    int type, stage;
     int64_t k, n;
     dnnl_memory_desc_t packed_md;
     dnnl_memory_t packed;
@@ -120,7 +120,7 @@ static dnnl_status_t reorder(const dnnl_memory_desc_t *from_md, void *from, cons
 }
 
 tc_dnnl_weights *tc_dnnl_weights_create(int type, int64_t k, int64_t n, const float *b, int64_t stride_k,
-                                        int64_t stride_n, int64_t m_hint, char *error, size_t error_size) {
+                                        int64_t stride_n, int64_t m_hint, int stage, char *error, size_t error_size) {
     if (!ready(error, error_size)) return NULL;
     dnnl_primitive_desc_t pd;
     dnnl_status_t s = matmul_pd(type, m_hint, k, n, k, n, 0, NULL, &pd);
@@ -131,7 +131,7 @@ tc_dnnl_weights *tc_dnnl_weights_create(int type, int64_t k, int64_t n, const fl
     }
     tc_dnnl_weights *w = calloc(1, sizeof(*w));
     if (!w) { dnnl_primitive_desc_destroy(pd); snprintf(error, error_size, "out of memory"); return NULL; }
-    w->type = type; w->k = k; w->n = n;
+    w->type = type; w->k = k; w->n = n; w->stage = stage || type == TC_DNNL_BF16;
     w->packed_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const char *impl = "?";
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
@@ -187,8 +187,8 @@ static shape_entry *shape(tc_dnnl_weights *w, int64_t m, int64_t lda, int64_t ld
     shape_entry e;
     memset(&e, 0, sizeof(e));
     e.m = m; e.lda = lda; e.ldc = ldc; e.accumulate = accumulate;
-    // bf16 activations are converted into a dense [m, k] buffer, so the matmul reads lda = k.
-    int64_t matmul_lda = w->type == TC_DNNL_BF16 ? w->k : lda;
+    // Staged activations sit in a dense [m, k] buffer, so the matmul reads lda = k.
+    int64_t matmul_lda = w->stage ? w->k : lda;
     dnnl_primitive_desc_t pd;
     if ((*status = matmul_pd(w->type, m, w->k, w->n, matmul_lda, ldc, accumulate, &w->packed_md, &pd)) != dnnl_success) return NULL;
     *status = dnnl_primitive_create(&e.matmul, pd);
@@ -198,7 +198,7 @@ static shape_entry *shape(tc_dnnl_weights *w, int64_t m, int64_t lda, int64_t ld
     dnnl_memory_desc_init_by_strides(&e.a_f32, 2, ad, dnnl_f32, as);
     dnnl_memory_desc_init_by_tag(&e.a_typed, 2, ad, data_type(w->type), dnnl_ab);
     dnnl_memory_desc_init_by_strides(&e.c, 2, cd, dnnl_f32, cs);
-    if (w->type == TC_DNNL_BF16) {
+    if (w->stage) {
         dnnl_primitive_desc_t rpd;
         if ((*status = dnnl_reorder_primitive_desc_create(&rpd, &e.a_f32, engine, &e.a_typed, engine, NULL)) != dnnl_success) {
             dnnl_primitive_destroy(e.matmul);
@@ -229,7 +229,7 @@ int tc_dnnl_matmul(tc_dnnl_weights *w, const float *a, int64_t m, int64_t lda, f
     dnnl_memory_create(&cm, &e->c, engine, c);
     dnnl_memory_t source = am;
     if (e->convert) {
-        buffer = malloc((size_t)m * (size_t)w->k * 2);
+        buffer = malloc((size_t)m * (size_t)w->k * (w->type == TC_DNNL_BF16 ? 2 : 4));
         if (!buffer) { s = dnnl_out_of_memory; goto done; }
         dnnl_memory_create(&typed, &e->a_typed, engine, buffer);
         dnnl_exec_arg_t convert_args[2] = {{DNNL_ARG_FROM, am}, {DNNL_ARG_TO, typed}};

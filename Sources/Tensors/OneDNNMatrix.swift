@@ -47,9 +47,13 @@ public final class OneDNNMatrix: RowBandMatrix {
     /// The oneDNN implementation the forward product was packed for (e.g. `brg:avx512_core_amx_bf16`).
     public private(set) var implementation = ""
 
-    /// - Parameter typicalRows: the row count of the products to expect (tokens per batch), for
-    ///   which oneDNN picks the packed layout; other counts reuse it.
-    public init(_ source: FrozenMatrix, precision: OneDNNPrecision, blockRows: Int? = nil, typicalRows: Int = 512) throws {
+    /// - Parameters:
+    ///   - typicalRows: the row count of the products to expect (tokens per batch), for which
+    ///     oneDNN picks the packed layout; other counts reuse it.
+    ///   - stagesActivations: reorder activations into a dense buffer before every product even
+    ///     in Float32, as bf16 always does, so CPUs without bf16 test that path's staging.
+    public init(_ source: FrozenMatrix, precision: OneDNNPrecision, blockRows: Int? = nil, typicalRows: Int = 512,
+                stagesActivations: Bool = false) throws {
         rows = source.rows; columns = source.columns; self.precision = precision
         let block = min(max(1, blockRows ?? source.rows), max(source.rows, 1))
         self.blockRows = block
@@ -68,11 +72,11 @@ public final class OneDNNMatrix: RowBandMatrix {
         for r0 in stride(from: 0, to: rows, by: block) {
             let count = min(block, rows - r0), base = dense + r0 * columns
             guard let f = tc_dnnl_weights_create(precision.rawValue, Int64(columns), Int64(count), base, 1, Int64(columns),
-                                                 Int64(typicalRows), &error, error.count)
+                                                 Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
             else { throw TensorError.invalidArgument(op: "OneDNNMatrix", message: String(cString: error)) }
             forward.append(f)
             guard let t = tc_dnnl_weights_create(precision.rawValue, Int64(count), Int64(columns), base, Int64(columns), 1,
-                                                 Int64(typicalRows), &error, error.count)
+                                                 Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
             else { throw TensorError.invalidArgument(op: "OneDNNMatrix", message: String(cString: error)) }
             transposed.append(t)
         }

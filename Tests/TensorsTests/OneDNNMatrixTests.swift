@@ -42,6 +42,24 @@ final class OneDNNMatrixTests: XCTestCase {
         XCTAssertFalse(matrix.implementation.isEmpty)
     }
 
+    /// bf16 products stage their activations through a oneDNN reorder; staging Float32
+    /// activations the same way runs that code on every CPU.
+    func testStagedFloat32ProductsEqualSgemm() throws {
+        let dense = try DenseMatrix(Tensor(shape: [40, 24], scalars: values(40 * 24, seed: 1)))
+        let matrix = try OneDNNMatrix(dense, precision: .float32, blockRows: 16, stagesActivations: true)
+        for n in [1, 7, 64] { compare(matrix, dense, n: n, accuracy: 1e-5, bf16: false) }
+        let x = values(3 * 24, seed: 9)
+        var band = [Float](repeating: 0, count: 3 * 24), reference = band
+        x.withUnsafeBufferPointer { matrix.multiply($0.baseAddress!, count: 3, rows: 16..<40, into: &band) }
+        x.withUnsafeBufferPointer { dense.multiply($0.baseAddress!, count: 3, rows: 16..<40, into: &reference) }
+        for i in band.indices { XCTAssertEqual(band[i], reference[i], accuracy: 1e-5) }
+        let dy = values(3 * 24, seed: 10)
+        var dx = [Float](repeating: 0, count: 3 * 24), referenceDx = dx
+        dy.withUnsafeBufferPointer { matrix.multiplyTransposed($0.baseAddress!, count: 3, rows: 16..<40, accumulateInto: &dx) }
+        dy.withUnsafeBufferPointer { dense.multiplyTransposed($0.baseAddress!, count: 3, rows: 16..<40, accumulateInto: &referenceDx) }
+        for i in dx.indices { XCTAssertEqual(dx[i], referenceDx[i], accuracy: 1e-5) }
+    }
+
     func testBF16ProductsMatchTheRoundedOperandsProducts() throws {
         try requireBF16()
         let dense = try DenseMatrix(Tensor(shape: [96, 64], scalars: values(96 * 64, seed: 1)))

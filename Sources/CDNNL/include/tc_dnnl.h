@@ -18,10 +18,12 @@ typedef struct tc_dnnl_weights tc_dnnl_weights;
 int tc_dnnl_probe(int type, int64_t m, int64_t k, int64_t n, char *info, size_t info_size);
 
 /// B [k, n], element (kk, j) at b[kk * stride_k + j * stride_n], converted to `type` and
-/// packed for products with `m_hint` rows. NULL (with `error` filled) when oneDNN has no such
-/// primitive or memory runs out.
+/// packed for products with `m_hint` rows. Activations are staged (reordered into a dense
+/// buffer of `type`) before each product when `type` is bf16, or when `stage` is set: that
+/// lets an f32 product run the bf16 path's staging on CPUs without bf16. NULL (with `error`
+/// filled) when oneDNN has no such primitive or memory runs out.
 tc_dnnl_weights *tc_dnnl_weights_create(int type, int64_t k, int64_t n, const float *b, int64_t stride_k,
-                                        int64_t stride_n, int64_t m_hint, char *error, size_t error_size);
+                                        int64_t stride_n, int64_t m_hint, int stage, char *error, size_t error_size);
 void tc_dnnl_weights_destroy(tc_dnnl_weights *w);
 
 /// Bytes of the packed weights.
