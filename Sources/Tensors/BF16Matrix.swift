@@ -64,24 +64,16 @@ public final class BF16Matrix: RowBandMatrix {
         }
         self.kernel = kernel
         rows = source.rows; columns = source.columns
-        // A Float32 source is read in place; others are expanded to a temporary copy first.
-        var copy: UnsafeMutablePointer<Float>?
-        defer { copy?.deallocate() }
-        let dense: UnsafePointer<Float>
-        if let source = source as? DenseMatrix {
-            dense = UnsafePointer(source.tensor.pointer)
-        } else {
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
-            for r in 0..<rows { source.row(r, into: buffer + r * columns) }
-            copy = buffer
-            dense = UnsafePointer(buffer)
+        let (rows, columns) = (source.rows, source.columns)
+        let forwardCount = tc_bf16_packed_count(Int64(rows), Int64(columns))
+        let transposedCount = tc_bf16_packed_count(Int64(columns), Int64(rows))
+        let forward = Self.allocate(forwardCount), transposed = Self.allocate(transposedCount)
+        source.withFloat32Rows { dense in
+            tc_bf16_pack(dense, Int64(rows), Int64(columns), Int64(columns), 1, forward)
+            tc_bf16_pack(dense, Int64(columns), Int64(rows), 1, Int64(columns), transposed)
         }
-        forwardCount = tc_bf16_packed_count(Int64(rows), Int64(columns))
-        transposedCount = tc_bf16_packed_count(Int64(columns), Int64(rows))
-        forward = Self.allocate(forwardCount)
-        transposed = Self.allocate(transposedCount)
-        tc_bf16_pack(dense, Int64(rows), Int64(columns), Int64(columns), 1, forward)
-        tc_bf16_pack(dense, Int64(columns), Int64(rows), 1, Int64(columns), transposed)
+        self.forwardCount = forwardCount; self.transposedCount = transposedCount
+        self.forward = forward; self.transposed = transposed
     }
 
     deinit {

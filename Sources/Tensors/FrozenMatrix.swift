@@ -23,6 +23,20 @@ public protocol RowBandMatrix: FrozenMatrix {
     func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, accumulateInto dx: UnsafeMutablePointer<Float>)
 }
 
+extension FrozenMatrix {
+    /// Calls `body` with W [rows, columns] as row-major Float32: a `DenseMatrix`'s own storage,
+    /// read in place, or a temporary expanded copy of any other matrix. For repacking at load.
+    ///
+    /// Usage: `try source.withFloat32Rows { w in pack(w) }`
+    public func withFloat32Rows<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        if let dense = self as? DenseMatrix { return try body(UnsafePointer(dense.tensor.pointer)) }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
+        defer { buffer.deallocate() }
+        for r in 0..<rows { row(r, into: buffer + r * columns) }
+        return try body(UnsafePointer(buffer))
+    }
+}
+
 /// A frozen matrix held as a plain Float32 tensor.
 ///
 /// Usage: `let w = try DenseMatrix(Tensor(shape: [out, in], scalars: values))`

@@ -57,29 +57,23 @@ public final class OneDNNMatrix: RowBandMatrix {
         rows = source.rows; columns = source.columns; self.precision = precision
         let block = min(max(1, blockRows ?? source.rows), max(source.rows, 1))
         self.blockRows = block
-        var copy: UnsafeMutablePointer<Float>?
-        defer { copy?.deallocate() }
-        let dense: UnsafePointer<Float>
-        if let source = source as? DenseMatrix {
-            dense = UnsafePointer(source.tensor.pointer)
-        } else {
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * columns, 1))
-            for r in 0..<rows { source.row(r, into: buffer + r * columns) }
-            copy = buffer
-            dense = UnsafePointer(buffer)
+        let (rows, columns) = (source.rows, source.columns)
+        var forward: [OpaquePointer] = [], transposed: [OpaquePointer] = []
+        var failure: String?
+        source.withFloat32Rows { dense in
+            var error = [CChar](repeating: 0, count: 256)
+            for r0 in stride(from: 0, to: rows, by: block) {
+                let count = min(block, rows - r0), base = dense + r0 * columns
+                guard let f = tc_dnnl_weights_create(precision.rawValue, Int64(columns), Int64(count), base, 1, Int64(columns),
+                                                     Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count),
+                      let t = tc_dnnl_weights_create(precision.rawValue, Int64(count), Int64(columns), base, Int64(columns), 1,
+                                                     Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
+                else { failure = String(cString: error); return }
+                forward.append(f); transposed.append(t)
+            }
         }
-        var error = [CChar](repeating: 0, count: 256)
-        for r0 in stride(from: 0, to: rows, by: block) {
-            let count = min(block, rows - r0), base = dense + r0 * columns
-            guard let f = tc_dnnl_weights_create(precision.rawValue, Int64(columns), Int64(count), base, 1, Int64(columns),
-                                                 Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
-            else { throw TensorError.invalidArgument(op: "OneDNNMatrix", message: String(cString: error)) }
-            forward.append(f)
-            guard let t = tc_dnnl_weights_create(precision.rawValue, Int64(count), Int64(columns), base, Int64(columns), 1,
-                                                 Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
-            else { throw TensorError.invalidArgument(op: "OneDNNMatrix", message: String(cString: error)) }
-            transposed.append(t)
-        }
+        self.forward = forward; self.transposed = transposed
+        if let failure { throw TensorError.invalidArgument(op: "OneDNNMatrix", message: failure) }
         if let first = forward.first { implementation = String(cString: tc_dnnl_weights_impl(first)) }
     }
 

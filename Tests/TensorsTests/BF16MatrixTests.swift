@@ -6,13 +6,7 @@ import XCTest
 /// against a Double reference computed from the same bf16-rounded operands, and the kernels
 /// against each other. A kernel the CPU cannot run is skipped, saying so.
 final class BF16MatrixTests: XCTestCase {
-    func values(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed | 1
-        return (0..<count).map { _ in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(state >> 40) / Float(1 << 24) * 2 - 1
-        }
-    }
+    func values(_ count: Int, seed: UInt64) -> [Float] { pseudoRandomValues(count, seed: seed) }
 
     func rounded(_ x: Float) -> Double { Double(tc_bf16_to_float(tc_bf16_from_float(x))) }
 

@@ -5,13 +5,7 @@ import XCTest
 /// Frozen-weight products through oneDNN, against OpenBLAS (Float32) and against a Double
 /// reference of the bf16-rounded operands (bf16, where oneDNN implements it on this CPU).
 final class OneDNNMatrixTests: XCTestCase {
-    func values(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed | 1
-        return (0..<count).map { _ in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(state >> 40) / Float(1 << 24) * 2 - 1
-        }
-    }
+    func values(_ count: Int, seed: UInt64) -> [Float] { pseudoRandomValues(count, seed: seed) }
 
     func requireBF16() throws {
         if case .failure(let reason) = OneDNNPrecision.bf16.implementation {
