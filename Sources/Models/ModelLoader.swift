@@ -94,6 +94,15 @@ public final class LoadedModel {
         self.tokenizer = tokenizer; self.chatTemplate = chatTemplate
     }
 
+    /// A model that exists only in memory (random weights for benchmarks and experiments):
+    /// no file behind it and no tokenizer; `name` stands where a path would.
+    ///
+    /// Usage: `let loaded = try LoadedModel(inMemory: try .randomlyInitialised(config, seed: 1), name: "qwen3-shaped")`
+    public convenience init(inMemory model: TransformerModel, name: String) throws {
+        try self.init(model: model, path: name, fingerprint: "in-memory:\(name)", source: .safetensors, gguf: nil,
+                      tokenizer: nil, chatTemplate: nil)
+    }
+
     /// The tokenizer, or an error saying the weights came without one.
     public func requireTokenizer() throws -> BPETokenizer {
         guard let tokenizer else {

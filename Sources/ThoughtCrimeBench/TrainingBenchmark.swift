@@ -29,7 +29,7 @@ struct TrainingCase: Codable, Equatable {
         let dims = parts.count >= 2 ? parts[1].split(separator: "x") : []
         let weights = parts.count == 3 ? String(parts[2]) : "float32"
         guard parts.count == 2 || parts.count == 3, ["random", "chat"].contains(String(parts[0])), dims.count == 2,
-              ["float32", "bf16", "quantized"].contains(weights),
+              WeightStorage(rawValue: weights) != nil,
               let b = Int(dims[0]), let t = Int(dims[1]), b > 0, t > 1 else { return nil }
         self.init(data: String(parts[0]), batch: b, seqLen: t, weights: weights)
     }

@@ -6,7 +6,9 @@
 //   .build/release/thoughtcrime-bench --model checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf --json bench.json
 // Options: --quick (fewer repeats), --model-only (skip the kernel section), --skip training,decode,eval,
 //   --case random:4x128 (repeatable; default: random and chat at 4x128 and 8x256), --steps N,
-//   --dump-batches DIR (the training batches, for scripts/bench/pytorch_baseline.py).
+//   --dump-batches DIR (the training batches, for scripts/bench/pytorch_baseline.py),
+//   --qwen3-shaped DIR (train a Qwen3-0.6B-shaped model with random weights, made and saved to DIR
+//   on first use, instead of --model; random data only, as it has no tokenizer).
 import Autodiff
 import Foundation
 import Models
@@ -21,7 +23,8 @@ func value(after flag: String) -> String? {
     arguments.firstIndex(of: flag).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
 }
 let jsonPath = value(after: "--json")
-let modelPath = value(after: "--model")
+let qwen3Directory = value(after: "--qwen3-shaped")
+let modelPath = value(after: "--model") ?? qwen3Directory
 
 // A child process measuring one training case (see TrainingBenchmark.run).
 if let caseArgument = value(after: TrainingBenchmark.childFlag) {
@@ -44,7 +47,7 @@ if let childPath = value(after: ModelBenchmark.childFlag) {
     exit(0)
 }
 let kernels = !arguments.contains("--model-only")
-let skipped = Set((value(after: "--skip") ?? "").split(separator: ",").map(String.init))
+var skipped = Set((value(after: "--skip") ?? "").split(separator: ",").map(String.init))
 for section in skipped where !["training", "decode", "eval"].contains(section) {
     FileHandle.standardError.write(Data("--skip: unknown section '\(section)' (training, decode, eval)\n".utf8))
     exit(2)
@@ -56,6 +59,12 @@ for (i, argument) in arguments.enumerated() where argument == "--case" && i + 1 
         exit(2)
     }
     trainingCases.append(c)
+}
+if let qwen3Directory {
+    _ = try Qwen3ShapedModel.ensure(at: qwen3Directory)
+    // No tokenizer: random tokens only, and no decoding or evaluation sections.
+    skipped.formUnion(["decode", "eval"])
+    if trainingCases.isEmpty { trainingCases = TrainingCase.standard.filter { $0.data == "random" && $0.batch == 4 } }
 }
 if trainingCases.isEmpty { trainingCases = TrainingCase.standard }
 

@@ -6,7 +6,9 @@
 #
 # The baseline's virtualenv is .venv-bench/ (created on first use; PyPI's torch wheel is large)
 # unless THOUGHTCRIME_BENCH_PYTHON names a Python that already has torch, transformers, peft and
-# gguf. Results: bench-results/thoughtcrime.json, bench-results/pytorch.json, bench-results/ratios.json.
+# gguf. Results: bench-results/thoughtcrime.json, bench-results/pytorch.json, bench-results/ratios.json,
+# and for the Qwen3-0.6B-shaped case (random weights made by the bench, saved to
+# bench-results/qwen3-0.6b-random for the baseline) the same three files with -qwen3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${THOUGHTCRIME_BENCH_MODEL:-checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -37,3 +39,9 @@ rm -rf "$OUT/batches"
     --dump-batches "$OUT/batches" --json "$OUT/thoughtcrime.json"
 "$PY" scripts/bench/pytorch_baseline.py --model "$MODEL" --batches "$OUT/batches" --json "$OUT/pytorch.json"
 python3 scripts/bench/ratios.py "$OUT/thoughtcrime.json" "$OUT/pytorch.json" --json "$OUT/ratios.json"
+rm -rf "$OUT/batches-qwen3"
+.build/release/thoughtcrime-bench --qwen3-shaped "$OUT/qwen3-0.6b-random" --model-only --steps "$STEPS" "${QUICK[@]}" \
+    --dump-batches "$OUT/batches-qwen3" --json "$OUT/thoughtcrime-qwen3.json"
+"$PY" scripts/bench/pytorch_baseline.py --model "$OUT/qwen3-0.6b-random" --batches "$OUT/batches-qwen3" --cases random:4x128 \
+    --skip-generation --json "$OUT/pytorch-qwen3.json"
+python3 scripts/bench/ratios.py "$OUT/thoughtcrime-qwen3.json" "$OUT/pytorch-qwen3.json" --json "$OUT/ratios-qwen3.json"

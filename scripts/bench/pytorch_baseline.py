@@ -29,10 +29,13 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def load_model(gguf):
+def load_model(path):
+    """The GGUF thoughtcrime-bench trained, or the Hugging Face folder it saved (--qwen3-shaped)."""
     import torch
     from transformers import AutoModelForCausalLM
-    folder, name = os.path.split(os.path.abspath(gguf))
+    if os.path.isdir(path):
+        return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+    folder, name = os.path.split(os.path.abspath(path))
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32, attn_implementation="sdpa")
     return model
 
@@ -130,7 +133,7 @@ def run_child(argv):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="the GGUF thoughtcrime-bench used")
+    p.add_argument("--model", required=True, help="the GGUF thoughtcrime-bench used, or the folder of its --qwen3-shaped model")
     p.add_argument("--batches", help="directory of batch files written by thoughtcrime-bench --dump-batches")
     p.add_argument("--cases", default="random:4x128,random:8x256,chat:4x128,chat:8x256")
     p.add_argument("--precisions", default="fp32,bf16")
