@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
     var model = ModelOptions.defaultModel
 
     @Option(name: .long, help: ArgumentHelp(
-        "Keep frozen weights as 'float32', 'quantized' (GGUF blocks: least memory, fastest decoding) 'bf16' (native with AVX512_BF16, emulated elsewhere) or 'onednn-bf16' (oneDNN's AMX or AVX512_BF16 kernels, where it has them).",
+        "Keep frozen weights as 'float32', 'quantized' (GGUF blocks: least memory, fastest decoding), 'bf16' (native with AVX512_BF16, emulated elsewhere) or 'onednn-bf16' (oneDNN's AMX or AVX512_BF16 kernels, where it has them).",
         discussion: "Default: quantized for generate (decoding streams the weights once per token), float32 otherwise."))
     var weights: WeightStorage?
 
