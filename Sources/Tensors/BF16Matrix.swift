@@ -1,9 +1,10 @@
 import CKernels
 
 /// The instruction sequence that multiplies bfloat16 operands. All three compute the same
-/// Float32 sums in the same order (per pair of k, the odd element's product first, as
-/// `vdpbf16ps` does; a product of two bf16 values is exact in Float32), so a model gives the
-/// same numbers whichever runs, apart from denormals, which `vdpbf16ps` flushes to zero.
+/// Float32 sums in the same order (per pair of k, the odd element's product first, each
+/// addition rounded, as the ISA defines `vdpbf16ps`; a product of two bf16 values is exact in
+/// Float32), so a model gives the same numbers whichever runs, apart from denormals, which
+/// `vdpbf16ps` flushes to zero. The AVX2 and portable kernels are tested bitwise equal.
 ///
 /// Usage: `let w = try BF16Matrix(DenseMatrix(weight), kernel: .portable)`
 public enum BF16Kernel: Int32, CaseIterable, Sendable, CustomStringConvertible {

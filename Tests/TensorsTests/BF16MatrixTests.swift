@@ -62,24 +62,36 @@ final class BF16MatrixTests: XCTestCase {
         try checkProductsMatchADoubleReference(.avx512BF16)
     }
 
-    /// Every kernel adds the same products in the same order, so results are bitwise equal
-    /// (the operands here have no denormals, which only vdpbf16ps flushes).
-    func checkKernelEqualsPortableBitwise(_ kernel: BF16Kernel) throws {
+    /// The AVX2 and portable kernels add the same products in the same order, so their results
+    /// are bitwise equal. vdpbf16ps is defined to do the same (odd product first, each addition
+    /// rounded to nearest even), but it flushes denormals and its hardware cannot be checked
+    /// everywhere, so against it the bound is a few units in the last place of the summed
+    /// magnitudes, and the test prints how many results were bitwise equal.
+    func checkKernelAgreesWithPortable(_ kernel: BF16Kernel, bitwise: Bool) throws {
+        var equal = 0, total = 0
         for (out, inF, n) in [(37, 13, 7), (64, 96, 13), (16, 2, 1)] {
             let fast = try products(kernel, out: out, inF: inF, n: n), plain = try products(.portable, out: out, inF: inF, n: n)
-            XCTAssertEqual(fast.y.map(\.bitPattern), plain.y.map(\.bitPattern), "\(kernel) forward [\(out), \(inF)] x \(n)")
-            XCTAssertEqual(fast.dx.map(\.bitPattern), plain.dx.map(\.bitPattern), "\(kernel) input gradient [\(out), \(inF)] x \(n)")
+            for (name, a, b, k) in [("forward", fast.y, plain.y, inF), ("input gradient", fast.dx, plain.dx, out)] {
+                for (x, y) in zip(a, b) {
+                    total += 1
+                    if x.bitPattern == y.bitPattern { equal += 1; continue }
+                    XCTAssertFalse(bitwise, "\(kernel) \(name) [\(out), \(inF)] x \(n): \(x) != \(y)")
+                    // |products| <= 1 here, so their sum is at most k (plus the accumulated 0.25 or 0.5)
+                    XCTAssertEqual(x, y, accuracy: Float(k + 1) * 0x1p-21, "\(kernel) \(name) [\(out), \(inF)] x \(n)")
+                }
+            }
         }
+        print("\(kernel) against portable C: \(equal) of \(total) results bitwise equal")
     }
 
     func testAVX2KernelEqualsThePortableKernelBitwise() throws {
         try XCTSkipUnless(BF16Kernel.avx2.isSupported, "this CPU has no AVX2+FMA, so the AVX2 bf16 kernel cannot run here")
-        try checkKernelEqualsPortableBitwise(.avx2)
+        try checkKernelAgreesWithPortable(.avx2, bitwise: true)
     }
 
-    func testAVX512BF16KernelEqualsThePortableKernelBitwise() throws {
+    func testAVX512BF16KernelAgreesWithThePortableKernel() throws {
         try XCTSkipUnless(BF16Kernel.avx512BF16.isSupported, "this CPU has no AVX512_BF16, so the vdpbf16ps kernel cannot run here")
-        try checkKernelEqualsPortableBitwise(.avx512BF16)
+        try checkKernelAgreesWithPortable(.avx512BF16, bitwise: false)
     }
 
     func testBandsOfRowsMatchTheWholeProduct() throws {
