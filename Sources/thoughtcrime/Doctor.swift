@@ -71,6 +71,16 @@ struct Doctor: ParsableCommand {
             print("oneDNN           \(onednnVersion), ISA \(String(cString: tc_dnnl_effective_isa())) (cap it with ONEDNN_MAX_CPU_ISA)")
             print("  bf16 matmul    \(onednnBF16) (weights: onednn-bf16)")
             print("  f32 matmul     \(onednnF32)")
+            if case .success = OneDNNPrecision.bf16.implementation {
+                // SmolLM2-135M's products at 512 tokens: forward (in -> out) and input gradient (out -> in).
+                for (name, inF, out) in [("q/o_proj", 576, 576), ("k/v_proj", 576, 192), ("gate/up_proj", 576, 1536),
+                                         ("down_proj", 1536, 576), ("head chunk", 576, 8192)] {
+                    var forward = [CChar](repeating: 0, count: 128), backward = [CChar](repeating: 0, count: 128)
+                    _ = tc_dnnl_probe(OneDNNPrecision.bf16.rawValue, 512, Int64(inF), Int64(out), &forward, forward.count)
+                    _ = tc_dnnl_probe(OneDNNPrecision.bf16.rawValue, 512, Int64(out), Int64(inF), &backward, backward.count)
+                    print("    \(name.padding(toLength: 13, withPad: " ", startingAt: 0)) forward \(String(cString: forward)), input gradient \(String(cString: backward))")
+                }
+            }
             print(failure.map { "sgemm check      FAILED: \($0)" } ?? "sgemm check      \(checked) products match the reference")
         }
         if failure != nil { throw ExitCode(1) }
