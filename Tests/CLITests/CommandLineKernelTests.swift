@@ -84,6 +84,9 @@ final class CommandLineKernelTests: XCTestCase {
     /// can run its lower paths; capped at AVX2, oneDNN 2.6 has no bf16 matmul on any CPU, and
     /// doctor says so while its f32 matmul still runs.
     func testDoctorReportsOneDNNImplementationsUnderAnISACap() throws {
+        try XCTSkipUnless(CPUFeatures.detected.avx2, "oneDNN's AVX2 cap needs an AVX2 CPU")
+        let sse = try runDoctor(environment: ["ONEDNN_MAX_CPU_ISA": "SSE41"])
+        XCTAssertEqual(sse.onednn_isa, "sse41", "the cap lowers what oneDNN dispatches to")
         let capped = try runDoctor(environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
         XCTAssertEqual(capped.onednn_isa, "avx2")
         XCTAssertTrue(capped.onednn_bf16_matmul.hasPrefix("none ("), capped.onednn_bf16_matmul)
