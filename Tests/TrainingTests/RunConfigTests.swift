@@ -67,6 +67,26 @@ final class RunConfigTests: XCTestCase {
                        ["configs/x.yaml:8: 'lora.dropout' is 1.0, but must be a number in [0, 1)"])
     }
 
+    /// Issue 16 item 9: `run.name: ../../x` wrote outside run.output_dir.
+    func testARunNameThatLeavesTheOutputDirectoryIsRejected() {
+        for name in ["../../x", "a/b", "..", "."] {
+            XCTAssertEqual(problems(minimal, overrides: ["run.name=\(name)"]),
+                           ["--set run.name=\(name): 'run.name' is '\(name)', but must be a name (one path component: no '/', not '.' or '..')"],
+                           name)
+        }
+    }
+
+    /// Issue 16 item 4: sizes that aborted or hung a run now fail validation, before any
+    /// directory exists.
+    func testSizesBeyondTheirDocumentedCapsAreRejected() {
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  gradient_accumulation: 1000000000000\n"),
+                       ["configs/x.yaml:8: 'training.gradient_accumulation' is 1000000000000, but must be an integer in 1...4096"])
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  epochs: 1000000000000\n"),
+                       ["configs/x.yaml:8: 'training.epochs' is 1000000000000, but must be an integer in 1...1000"])
+        XCTAssertEqual(problems(minimal + "\ntraining:\n  learning_rate: 1.0e308\n"),
+                       ["configs/x.yaml:8: 'training.learning_rate' is 1.0e308, but must be a number in (0, 1]"])
+    }
+
     func testUnknownChoiceIsRejected() {
         XCTAssertEqual(problems(minimal + "\ntraining:\n  lr_scheduler: cosin\n"),
                        ["configs/x.yaml:8: 'training.lr_scheduler' is 'cosin', but must be one of 'constant', 'linear', 'cosine'"])
@@ -92,7 +112,7 @@ final class RunConfigTests: XCTestCase {
         let config = try RunConfig.parse(yaml: minimal + "\ntraining:\n  max_steps: null\n")
         XCTAssertNil(config.training.maxSteps)
         XCTAssertEqual(problems(minimal + "\ntraining:\n  epochs: null\n"),
-                       ["configs/x.yaml:8: 'training.epochs' must be an integer >= 1, got null"])
+                       ["configs/x.yaml:8: 'training.epochs' must be an integer in 1...1000, got null"])
     }
 
     func testIntegerIsAcceptedWhereANumberIsExpected() throws {

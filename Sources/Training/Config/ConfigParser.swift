@@ -178,6 +178,18 @@ enum ConfigParser {
             case let .float(_, text): return .string(text)
             default: throw wrongType()
             }
+        case .name:
+            let name: String
+            switch found {
+            case let .string(s, _): name = s
+            case let .int(i): name = String(i)
+            case let .float(_, text): name = text
+            default: throw wrongType()
+            }
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.contains("\0") else {
+                throw outOfRange("'\(name)'")
+            }
+            return .string(name)
         case .bool:
             guard case let .bool(b) = found else { throw wrongType() }
             return .bool(b)

@@ -23,6 +23,9 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
 /// reference documentation come from one place.
 public enum ConfigValueKind: Equatable, Sendable {
     case string
+    /// A string that names one directory entry: not empty, no '/', not '.' or '..' (so a run
+    /// directory stays inside its output directory).
+    case name
     case bool
     /// An integer with optional inclusive bounds.
     case int(min: Int?, max: Int?)
@@ -39,6 +42,7 @@ public enum ConfigValueKind: Equatable, Sendable {
     public var expectation: String {
         switch self {
         case .string: return "a string"
+        case .name: return "a name (one path component: no '/', not '.' or '..')"
         case .bool: return "true or false"
         case let .int(min, max):
             switch (min, max) {
@@ -87,7 +91,7 @@ public enum ConfigSchema {
     public static let sections = ["run", "model", "lora", "data", "training", "checkpoint", "logging"]
 
     public static let keys: [ConfigKey] = [
-        key("run.name", .string, nil, "Name of the run; the run directory is output_dir/name."),
+        key("run.name", .name, nil, "Name of the run; the run directory is output_dir/name."),
         key("run.output_dir", .string, .string("checkpoints"), "Directory that holds run directories."),
         key("run.seed", .int(min: 0, max: nil), .int(1234), "Seed for shuffling, dropout and adapter initialisation."),
 
@@ -98,7 +102,7 @@ public enum ConfigSchema {
             "Adapter to start from instead of a fresh one: PEFT directory, run directory, checkpoint .h5 or LoRA .gguf. Its rank, alpha, use_rslora, target_modules and layers must equal lora.*; the optimiser starts fresh."),
 
         key("lora.rank", .int(min: 1, max: 1024), .int(8), "Rank r of each adapter."),
-        key("lora.alpha", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false), .float(16),
+        key("lora.alpha", .float(min: 0, minInclusive: false, max: 1e6, maxInclusive: true), .float(16),
             "Scaling numerator: the update is scaled by alpha/r (alpha/sqrt(r) with use_rslora)."),
         key("lora.use_rslora", .bool, .bool(false), "Rank-stabilised scaling alpha/sqrt(r)."),
         key("lora.dropout", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
@@ -132,47 +136,47 @@ public enum ConfigSchema {
 
         key("training.objective", .choice(TrainingObjective.allCases.map(\.rawValue)), .string("sft"),
             "sft: next-token cross-entropy on the assistant turns; dpo: direct preference optimisation on chosen/rejected pairs (preference or paired rows), against the model as it starts."),
-        key("training.dpo_beta", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false), .float(0.1),
+        key("training.dpo_beta", .float(min: 0, minInclusive: false, max: 100, maxInclusive: true), .float(0.1),
             "DPO's beta: how far the adapter may move from the starting model (larger keeps it closer)."),
-        key("training.rpo_alpha", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false), .float(0),
+        key("training.rpo_alpha", .float(min: 0, minInclusive: true, max: 1000, maxInclusive: true), .float(0),
             "Weight of a next-token loss on the chosen answers added to DPO (RPO; TRL's rpo_alpha), which keeps the chosen answers likely instead of only more likely than the rejected ones; pairs without a preference (label smoothing 0.5) get none."),
         key("training.dpo_label_smoothing", .float(min: 0, minInclusive: true, max: 0.5, maxInclusive: true), .float(0),
             "Conservative DPO's label smoothing: the assumed chance that a pair's preference is flipped; 0.5 keeps the starting model's preference. A row's label_smoothing overrides it."),
-        key("training.epochs", .int(min: 1, max: nil), .int(1), "Passes over the training data."),
-        key("training.max_steps", .int(min: 1, max: nil), .null, nullable: true,
+        key("training.epochs", .int(min: 1, max: 1000), .int(1), "Passes over the training data."),
+        key("training.max_steps", .int(min: 1, max: 10_000_000), .null, nullable: true,
             "Stop after this many optimiser steps (overrides epochs when set)."),
-        key("training.batch_size", .int(min: 1, max: nil), .int(4), "Sequences per micro-batch (packed rows with packing; with dpo, pairs or packed rows of pairs)."),
-        key("training.gradient_accumulation", .int(min: 1, max: nil), .int(1),
+        key("training.batch_size", .int(min: 1, max: 4096), .int(4), "Sequences per micro-batch (packed rows with packing; with dpo, pairs or packed rows of pairs)."),
+        key("training.gradient_accumulation", .int(min: 1, max: 4096), .int(1),
             "Micro-batches per optimiser step."),
-        key("training.learning_rate", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false),
+        key("training.learning_rate", .float(min: 0, minInclusive: false, max: 1, maxInclusive: true),
             .float(2e-4), "Peak learning rate."),
-        key("training.weight_decay", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false),
+        key("training.weight_decay", .float(min: 0, minInclusive: true, max: 10, maxInclusive: true),
             .float(0), "AdamW decoupled weight decay."),
         key("training.adam_beta1", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false),
             .float(0.9), "AdamW first-moment decay."),
         key("training.adam_beta2", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false),
             .float(0.999), "AdamW second-moment decay."),
-        key("training.adam_epsilon", .float(min: 0, minInclusive: false, max: nil, maxInclusive: false),
+        key("training.adam_epsilon", .float(min: 0, minInclusive: false, max: 1, maxInclusive: true),
             .float(1e-8), "AdamW denominator epsilon."),
-        key("training.max_grad_norm", .float(min: 0, minInclusive: true, max: nil, maxInclusive: false),
+        key("training.max_grad_norm", .float(min: 0, minInclusive: true, max: 1e6, maxInclusive: true),
             .float(1.0), "Clip the global gradient norm to this value; 0 disables clipping."),
         key("training.lr_scheduler", .choice(LRSchedulerName.allCases.map(\.rawValue)), .string("cosine"),
             "Learning-rate schedule after warmup."),
-        key("training.warmup_steps", .int(min: 0, max: nil), .int(0),
+        key("training.warmup_steps", .int(min: 0, max: 10_000_000), .int(0),
             "Optimiser steps of linear warmup from 0."),
         key("training.min_lr_ratio", .float(min: 0, minInclusive: true, max: 1, maxInclusive: true),
             .float(0), "Final learning rate of linear/cosine decay, as a fraction of learning_rate."),
-        key("training.eval_every", .int(min: 0, max: nil), .int(50),
+        key("training.eval_every", .int(min: 0, max: 10_000_000), .int(50),
             "Evaluate on the validation set every N optimiser steps; 0 evaluates only at the end."),
-        key("training.eval_batches", .int(min: 1, max: nil), .null, nullable: true,
+        key("training.eval_batches", .int(min: 1, max: 10_000_000), .null, nullable: true,
             "Validation batches per evaluation; null evaluates the whole validation set."),
 
-        key("checkpoint.every", .int(min: 1, max: nil), .int(50), "Write a checkpoint every N optimiser steps."),
-        key("checkpoint.keep_last", .int(min: 1, max: nil), .int(3), "Checkpoints kept on disk; older ones are deleted."),
+        key("checkpoint.every", .int(min: 1, max: 10_000_000), .int(50), "Write a checkpoint every N optimiser steps."),
+        key("checkpoint.keep_last", .int(min: 1, max: 1000), .int(3), "Checkpoints kept on disk; older ones are deleted."),
 
         key("logging.progress", .choice(ProgressStyle.allCases.map(\.rawValue)), .string("auto"),
             "Progress display: a bar on terminals, plain lines otherwise (auto), or forced."),
-        key("logging.every", .int(min: 1, max: nil), .int(1), "Log metrics every N optimiser steps."),
+        key("logging.every", .int(min: 1, max: 10_000_000), .int(1), "Log metrics every N optimiser steps."),
     ]
 
     /// The Markdown table of docs/config-reference.md: key, type and range, default, meaning.
