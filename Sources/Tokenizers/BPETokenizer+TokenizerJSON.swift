@@ -1,6 +1,9 @@
 import Foundation
 
 extension BPETokenizer {
+    /// Token ids a tokenizer.json may use: 2^24, far above any real vocabulary.
+    public static let maximumTokenID = 1 << 24
+
     /// Loads a Hugging Face tokenizer.json with a byte-level BPE model.
     ///
     /// Recognised pre-tokenizers (anything else fails, naming what was found):
@@ -50,10 +53,16 @@ extension BPETokenizer {
         }
 
         // Vocabulary and added tokens share one id space; added tokens may lie beyond the vocab.
+        // The id table is sized by the highest id, so ids are capped before anything is
+        // allocated (the largest real vocabularies hold a few hundred thousand tokens).
         var tokenAt: [Int: (String, TokenType)] = [:]
         for (token, value) in vocab {
             guard let id = value as? Int, id >= 0 else {
                 throw TokenizerError.invalidValue(source: source, key: "model.vocab[\(token)]", reason: "id is not a non-negative integer")
+            }
+            guard id < Self.maximumTokenID else {
+                throw TokenizerError.invalidValue(source: source, key: "model.vocab[\(token)]",
+                                                  reason: "id \(id) is beyond the cap of \(Self.maximumTokenID) token ids")
             }
             tokenAt[id] = (token, .normal)
         }
@@ -63,6 +72,10 @@ extension BPETokenizer {
             else {
                 throw TokenizerError.invalidValue(
                     source: source, key: "added_tokens[\(index)]", reason: "needs an integer 'id' and a string 'content'")
+            }
+            guard id < Self.maximumTokenID else {
+                throw TokenizerError.invalidValue(source: source, key: "added_tokens[\(index)]",
+                                                  reason: "id \(id) is beyond the cap of \(Self.maximumTokenID) token ids")
             }
             let special = added["special"] as? Bool ?? false
             tokenAt[id] = (content, special ? .control : .userDefined)

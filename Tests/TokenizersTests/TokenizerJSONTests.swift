@@ -15,6 +15,20 @@ final class TokenizerJSONTests: XCTestCase {
 
     private let byteLevel = #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#
 
+    /// Issue 16 item 1: a huge id sized the id table unchecked (an abort, or an overflow trap).
+    func testAHugeTokenIDIsRejectedNamingTheEntry() {
+        for id in ["1099511627776", "9223372036854775807"] {
+            let data = Data(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": \#(id)}, "merges": []}}"#.utf8)
+            XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: data)) { error in
+                XCTAssertTrue("\(error)".contains("model.vocab[b]") && "\(error)".contains("id \(id) is beyond the cap of 16777216 token ids"), "\(error)")
+            }
+        }
+        let added = Data(#"{"added_tokens": [{"id": 1099511627776, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#.utf8)
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: added)) { error in
+            XCTAssertTrue("\(error)".contains("added_tokens[0]"), "\(error)")
+        }
+    }
+
     func testByteLevelAloneIsGPT2() throws {
         XCTAssertEqual(try BPETokenizer(tokenizerJSON: json(preTokenizer: byteLevel)).preTokenizer, .gpt2)
     }
