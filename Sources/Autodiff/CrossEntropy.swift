@@ -14,6 +14,10 @@ extension Tape {
     /// Marks a position without a target in `crossEntropy`'s targets.
     public static let ignoreIndex: Int32 = -1
 
+    /// Output-head rows the fused cross-entropy multiplies at a time; a frozen head packed in
+    /// blocks (`OneDNNMatrix`) uses the same size so every chunk is whole blocks.
+    public static let vocabularyChunk = 8192
+
     /// Next-token cross-entropy fused with the output head.
     ///
     /// Logits are computed only for rows whose target is not `ignoreIndex`, one vocabulary chunk
@@ -24,7 +28,7 @@ extension Tape {
     /// targets [n] -> scalar mean loss.
     /// Usage: `let ce = try tape.crossEntropy(hidden: h, head: embed, targets: t)`
     public func crossEntropy(
-        hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = 8192
+        hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = Tape.vocabularyChunk
     ) throws -> CrossEntropyLoss {
         let product = try FusedHead(trainable: head, hidden: hidden, vocabChunk: vocabChunk)
         let (out, m) = try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: false)
@@ -36,7 +40,7 @@ extension Tape {
     ///
     /// Usage: `let ce = try tape.crossEntropy(hidden: h, frozenHead: bf16Head, targets: t)`
     public func crossEntropy(
-        hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = 8192
+        hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = Tape.vocabularyChunk
     ) throws -> CrossEntropyLoss {
         let product = try FusedHead(frozen: frozenHead, hidden: hidden, vocabChunk: vocabChunk)
         let (out, m) = try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: false)
@@ -51,7 +55,7 @@ extension Tape {
     /// a single 0 when none are).
     /// Usage: `let lp = try tape.targetLogProbabilities(hidden: h, head: embed, targets: t)`
     public func targetLogProbabilities(
-        hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = 8192
+        hidden: Variable, head: Variable, targets: [Int32], vocabChunk: Int = Tape.vocabularyChunk
     ) throws -> Variable {
         let product = try FusedHead(trainable: head, hidden: hidden, vocabChunk: vocabChunk)
         return try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: true).output
@@ -61,7 +65,7 @@ extension Tape {
     ///
     /// Usage: `let lp = try tape.targetLogProbabilities(hidden: h, frozenHead: bf16Head, targets: t)`
     public func targetLogProbabilities(
-        hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = 8192
+        hidden: Variable, frozenHead: RowBandMatrix, targets: [Int32], vocabChunk: Int = Tape.vocabularyChunk
     ) throws -> Variable {
         let product = try FusedHead(frozen: frozenHead, hidden: hidden, vocabChunk: vocabChunk)
         return try fusedHeadTargets(hidden: hidden, product: product, targets: targets, perToken: true).output

@@ -200,8 +200,6 @@ static void portable_gemm(const uint16_t *a, int64_t m, int64_t pairs, const uin
     }
 }
 
-int tc_bf16_kernel_available(void) { return tc_bf16_kernel_supported(TC_BF16_KERNEL_AVX512BF16); }
-
 int tc_bf16_kernel_supported(int kernel) {
     tc_cpu_info info;
     tc_cpu_detect(&info);

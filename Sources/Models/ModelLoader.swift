@@ -1,3 +1,4 @@
+import Autodiff
 import CKernels
 import Foundation
 import ModelFormats
@@ -21,20 +22,20 @@ public enum WeightStorage: String, Sendable, CaseIterable {
 
     /// The matrix this storage keeps a dequantised weight in (not for `quantized`, which
     /// reads the file's blocks).
-    func frozen(_ weight: Tensor, blockRows: Int? = nil) throws -> FrozenMatrix {
+    func frozen(_ weight: Tensor) throws -> FrozenMatrix {
         switch self {
         case .bf16: return try BF16Matrix(DenseMatrix(weight))
-        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(weight), precision: .bf16, blockRows: blockRows)
+        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(weight), precision: .bf16)
         case .float32, .quantized: return try DenseMatrix(weight)
         }
     }
 
     /// The output head's copy for the training loss, in vocabulary chunks of the fused
-    /// cross-entropy (8192 rows), or nil when the loss multiplies the Float32 head.
+    /// cross-entropy (`Tape.vocabularyChunk` rows), or nil when the loss multiplies the Float32 head.
     func trainingHead(_ head: Tensor) throws -> RowBandMatrix? {
         switch self {
         case .bf16: return try BF16Matrix(DenseMatrix(head))
-        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(head), precision: .bf16, blockRows: 8192)
+        case .onednnBF16: return try OneDNNMatrix(DenseMatrix(head), precision: .bf16, blockRows: Tape.vocabularyChunk)
         case .float32, .quantized: return nil
         }
     }

@@ -22,7 +22,7 @@ public enum BF16Kernel: Int32, CaseIterable, Sendable, CustomStringConvertible {
     /// hidden by `THOUGHTCRIME_CPU_FEATURES` (for example `-avx512_bf16`) are not used, and
     /// features it adds are not trusted.
     public static func best(for cpu: CPUFeatures = .current) -> BF16Kernel {
-        if cpu.avx512bf16 && cpu.hasAVX512 && BF16Kernel.avx512BF16.isSupported { return .avx512BF16 }
+        if cpu.hasAVX512BF16 && BF16Kernel.avx512BF16.isSupported { return .avx512BF16 }
         if cpu.avx2 && cpu.fma && BF16Kernel.avx2.isSupported { return .avx2 }
         return .portable
     }

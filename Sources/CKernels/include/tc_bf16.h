@@ -45,9 +45,6 @@ int tc_bf16_gemm(int kernel, const uint16_t *a, int64_t m, int64_t a_pairs, cons
 /// 1 when this build has `kernel` and the CPU and OS can run it.
 int tc_bf16_kernel_supported(int kernel);
 
-/// 1 when this build has the AVX512_BF16 kernel and the CPU and OS support it.
-int tc_bf16_kernel_available(void);
-
 /// AMX: 1 when cpuid reports AMX-TILE and AMX-BF16, the OS enables tile state in XCR0 and the
 /// kernel grants this process permission for tile data (arch_prctl ARCH_REQ_XCOMP_PERM,
 /// XFEATURE_XTILEDATA = 18). Without that request the first tile instruction raises SIGILL.
