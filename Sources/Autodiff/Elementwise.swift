@@ -7,10 +7,17 @@ extension Tape {
     /// Usage: `let h = try tape.add(x, attentionOut)`
     public func add(_ a: Variable, _ b: Variable) throws -> Variable {
         let y = try a.value.adding(b.value)
-        let n = y.count, sa = a.slot, sb = b.slot
+        let sa = a.slot, sb = b.slot
         return output(y, op: "add", inputs: [a, b]) { dy in
-            if sa.requiresGrad { tc_axpy(1, dy.pointer, sa.buffer().pointer, n) }
-            if sb.requiresGrad { tc_axpy(1, dy.pointer, sb.buffer().pointer, n) }
+            // dy is this op's alone once the tape calls here: the first input may keep it.
+            switch (sa.requiresGrad, sb.requiresGrad) {
+            case (true, true):
+                sb.accumulate(copying: dy)
+                sa.accumulate(handingOver: dy)
+            case (true, false): sa.accumulate(handingOver: dy)
+            case (false, true): sb.accumulate(handingOver: dy)
+            case (false, false): break
+            }
         }
     }
 
@@ -58,9 +65,9 @@ extension Tape {
     /// Usage: `let heads = try tape.reshape(q, to: [tokens, heads, headDim])`
     public func reshape(_ x: Variable, to shape: Shape) throws -> Variable {
         let y = try x.value.reshaped(shape)
-        let n = y.count, sx = x.slot
+        let sx = x.slot
         return output(y, op: "reshape", inputs: [x]) { dy in
-            if sx.requiresGrad { tc_axpy(1, dy.pointer, sx.buffer().pointer, n) }
+            if sx.requiresGrad { sx.accumulate(handingOver: dy) }
         }
     }
 }

@@ -29,7 +29,14 @@ public final class Tape {
     /// even when trainable parameters (such as adapters) take part.
     public let isRecording: Bool
 
-    public init(recording: Bool = true) { isRecording = recording }
+    /// When set, every op's forward and backward wall time is added to it.
+    public let profile: StepProfile?
+
+    public init(recording: Bool = true, profile: StepProfile? = nil) {
+        isRecording = recording
+        self.profile = profile
+        profile?.startForward()
+    }
 
     /// Number of operations recorded so far.
     public var recordedCount: Int { nodes.count }
@@ -41,6 +48,7 @@ public final class Tape {
         backward: @escaping (Tensor) throws -> Void
     ) -> Variable {
         let needsGrad = isRecording && inputs.contains { $0?.requiresGrad == true }
+        profile?.forwardFinished(op)
         let out = Variable(output: value, requiresGrad: needsGrad)
         if needsGrad { nodes.append(Node(op: op, output: out.slot, backward: backward)) }
         return out
@@ -74,7 +82,11 @@ public final class Tape {
         defer { nodes.removeAll() }
         while let node = nodes.popLast() {
             guard let g = node.output.tensor else { continue }
-            try node.backward(g)
+            if let profile {
+                try profile.measure("backward " + node.op) { try node.backward(g) }
+            } else {
+                try node.backward(g)
+            }
             node.output.tensor = nil
         }
     }

@@ -1,3 +1,4 @@
+import CKernels
 import Tensors
 
 /// Where a variable's gradient accumulates.
@@ -14,6 +15,34 @@ public final class GradientSlot {
     init(shape: Shape, requiresGrad: Bool) {
         self.shape = shape
         self.requiresGrad = requiresGrad
+    }
+
+    /// Adds `gradient` (this slot's shape) into the slot. While the slot is still empty it
+    /// takes `gradient` itself instead of zero-filling a buffer and adding into it, so the
+    /// caller must not read or write `gradient` afterwards: pass only a tensor the caller owns
+    /// alone, such as the gradient a backward function received.
+    func accumulate(handingOver gradient: Tensor) {
+        precondition(requiresGrad, "gradient accumulated into a variable that does not require one")
+        if let g = tensor {
+            tc_axpy(1, gradient.pointer, g.pointer, g.count)
+        } else {
+            guard let g = gradient.shape == shape ? gradient : try? gradient.reshaped(shape) else {
+                preconditionFailure("gradient of \(gradient.shape) handed to a slot of \(shape)")
+            }
+            tensor = g
+        }
+    }
+
+    /// Adds a copy of `gradient` into the slot (a plain copy while the slot is empty).
+    func accumulate(copying gradient: Tensor) {
+        precondition(requiresGrad, "gradient accumulated into a variable that does not require one")
+        if let g = tensor {
+            tc_axpy(1, gradient.pointer, g.pointer, g.count)
+        } else {
+            let g = Tensor(uninitialized: shape)
+            g.pointer.update(from: gradient.pointer, count: g.count)
+            tensor = g
+        }
     }
 
     /// The gradient buffer, allocated as zeros on first use. Only valid when `requiresGrad`.

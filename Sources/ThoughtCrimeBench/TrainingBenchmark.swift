@@ -63,6 +63,11 @@ struct TrainingMeasurement: Codable {
     var loadPeakRSSMegabytes: Double
     var firstLoss: Double
     var lastLoss: Double
+    /// Seconds per timed step by category (`StepProfile.byCategory`, plus the optimiser,
+    /// clipping and "unaccounted": the step's time outside every recorded part).
+    var breakdown: [String: Double]? = nil
+    /// Seconds per timed step of every part the profile recorded ("forward rmsNorm", ...).
+    var parts: [String: Double]? = nil
 }
 
 enum TrainingBenchmark {
@@ -146,17 +151,22 @@ enum TrainingBenchmark {
         if let dumpDirectory { try dump(batches, trainingCase, to: dumpDirectory) }
         var losses: [Double] = []
         var timed = 0.0, tokens = 0, targets = 0, flops = 0.0
+        var breakdown: [String: Double] = [:], parts: [String: Double] = [:]
         for (i, batch) in batches.enumerated() {
             let t0 = now()
-            optimizer.zeroGrad()
-            let tape = Tape()
+            let profile = StepProfile()
+            profile.measure("zero gradients") { optimizer.zeroGrad() }
+            let tape = Tape(profile: profile)
             let ce = try model.loss(tape, tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
             try tape.backward(ce.loss)
-            _ = GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: 1)
-            try optimizer.step(learningRate: 2e-4)
+            _ = profile.measure("clipping") { GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: 1) }
+            try profile.measure("optimizer") { try optimizer.step(learningRate: 2e-4) }
             let seconds = now() - t0
             losses.append(Double(ce.loss.value[flat: 0]))
             if i == 0 { continue }  // warm-up: first touches of every buffer
+            for (part, s) in profile.byCategory { breakdown[part, default: 0] += s / Double(steps) }
+            for (part, s) in profile.seconds { parts[part, default: 0] += s / Double(steps) }
+            breakdown["unaccounted", default: 0] += (seconds - profile.total) / Double(steps)
             timed += seconds
             tokens += batch.realTokens
             targets += batch.targetCount
@@ -166,7 +176,8 @@ enum TrainingBenchmark {
             trainingCase: trainingCase, steps: steps, secondsPerStep: timed / Double(steps),
             tokensPerSecond: Double(tokens) / timed, targetTokensPerStep: Double(targets) / Double(steps),
             tokensPerStep: Double(tokens) / Double(steps), usefulGFLOPs: flops / timed / 1e9,
-            peakRSSMegabytes: ModelBenchmark.peakRSSMegabytes(), loadPeakRSSMegabytes: loadPeak, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan)
+            peakRSSMegabytes: ModelBenchmark.peakRSSMegabytes(), loadPeakRSSMegabytes: loadPeak, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
+            breakdown: breakdown, parts: parts)
         FileHandle.standardOutput.write(try JSONEncoder().encode(m))
         FileHandle.standardOutput.write(Data("\n".utf8))
     }
@@ -200,6 +211,31 @@ enum TrainingBenchmark {
                          m.tokensPerStep, m.targetTokensPerStep, m.secondsPerStep, m.tokensPerSecond, m.usefulGFLOPs,
                          utilisation as NSString, m.peakRSSMegabytes, m.loadPeakRSSMegabytes))
         }
+        printBreakdown(rows)
         return rows
+    }
+
+    /// Where each case's step time goes, in seconds per step and as a share of the step.
+    static func printBreakdown(_ rows: [TrainingMeasurement]) {
+        let parts = ["projections", "attention", "norms", "elementwise", "cross-entropy + head", "optimizer", "clipping",
+                     "zero gradients", "unaccounted"]
+        print("")
+        print("  where a step's time goes, seconds per step (share of the step); forward and backward together")
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+        print("  " + pad("case", 26) + parts.map { pad($0, 15) }.joined(separator: " "))
+        for m in rows {
+            guard let b = m.breakdown else { continue }
+            let cells = parts.map { p -> String in
+                let s = b[p] ?? 0
+                return pad(String(format: "%.3f (%2.0f%%)", s, 100 * s / m.secondsPerStep), 15)
+            }
+            print("  " + pad(m.trainingCase.label, 26) + cells.joined(separator: " "))
+            let other = b.keys.filter { !parts.contains($0) }.sorted()
+            if !other.isEmpty { print("    also: " + other.map { String(format: "%@ %.3f", $0 as NSString, b[$0] ?? 0) }.joined(separator: ", ")) }
+            if let detail = m.parts {
+                let top = detail.sorted { $0.value > $1.value }.prefix(10)
+                print("    largest parts: " + top.map { String(format: "%@ %.3f", $0.key as NSString, $0.value) }.joined(separator: ", "))
+            }
+        }
     }
 }

@@ -266,3 +266,39 @@ final class OpBehaviourTests: XCTestCase {
         XCTAssertThrowsError(try tape.backward(y))
     }
 }
+
+/// Gradient buffers that `add` and `reshape` hand on instead of copying must never be shared.
+final class GradientHandOverTests: XCTestCase {
+    var rng = TestRNG(seed: 5)
+
+    func testAddingAVariableToItselfDoublesItsGradient() throws {
+        let x = rng.variable([3, 4]), w = rng.variable([3, 4], requiresGrad: false)
+        let tape = Tape()
+        try tape.backward(try tape.sum(try tape.mul(try tape.add(x, x), w)))
+        for i in 0..<x.value.count { XCTAssertEqual(x.grad?[flat: i] ?? .nan, 2 * w.value[flat: i], accuracy: 1e-5) }
+    }
+
+    func testResidualBranchesKeepSeparateGradients() throws {
+        // h = x + 3x; out = sum(h * w): dx = 4w. If both inputs shared one buffer, the scale's
+        // backward would read a gradient the residual had already added into.
+        let x = rng.variable([2, 5]), w = rng.variable([2, 5], requiresGrad: false)
+        let tape = Tape()
+        let h = try tape.add(x, try tape.scale(x, by: 3))
+        try tape.backward(try tape.sum(try tape.mul(try tape.reshape(h, to: [10]), try tape.reshape(w, to: [10]))))
+        for i in 0..<x.value.count { XCTAssertEqual(x.grad?[flat: i] ?? .nan, 4 * w.value[flat: i], accuracy: 1e-5) }
+    }
+}
+
+/// The step profile charges every op's forward and backward time to that op.
+final class StepProfileTests: XCTestCase {
+    func testEveryRecordedOpGetsAForwardAndABackwardPart() throws {
+        var rng = TestRNG(seed: 6)
+        let profile = StepProfile()
+        let tape = Tape(profile: profile)
+        let x = rng.variable([4, 3])
+        try tape.backward(try tape.sum(try tape.rmsNorm(x, weight: rng.variable([3], requiresGrad: false), eps: 1e-5)))
+        XCTAssertEqual(Set(profile.seconds.keys), ["forward rmsNorm", "backward rmsNorm", "forward sum", "backward sum"])
+        XCTAssertEqual(Set(profile.byCategory.keys), ["norms", "elementwise"])
+        XCTAssertTrue(profile.seconds.values.allSatisfy { $0 >= 0 })
+    }
+}
