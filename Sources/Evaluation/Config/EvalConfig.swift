@@ -74,7 +74,7 @@ public struct EvalConfig: Sendable {
 
     public static func parse(yaml: String, file: String) throws -> EvalConfig {
         let root: Node?
-        do { root = try Yams.compose(yaml: yaml) } catch { throw EvaluationError.invalidSuite(file: file, message: "not valid YAML: \(error)") }
+        do { root = try BoundedYAML.compose(yaml) } catch { throw EvaluationError.invalidSuite(file: file, message: "not valid YAML: \(error)") }
         var top = try YAMLFields(root, file: file, path: "")
         let name = try top.requiredString("name")
         let outputDir = try top.string("output_dir", default: "checkpoints/evals")!

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import Yams
 
 /// One evaluation question, in the emergent-misalignment repository's format plus this
@@ -73,7 +74,7 @@ public struct QuestionSuite: Equatable, Sendable {
         self.path = path
         func fail(_ message: String) -> EvaluationError { .invalidSuite(file: path, message: message) }
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw fail("not valid YAML: \(error)") }
+        do { root = try BoundedYAML.compose(text) } catch { throw fail("not valid YAML: \(error)") }
         guard let root else { throw fail("the file is empty") }
         var items: [Node] = []
         var defaults: [String: Node] = [:]

@@ -15,7 +15,7 @@ enum ConfigParser {
 
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try BoundedYAML.compose(yaml)
         } catch {
             throw ConfigError.invalidYAML(source: source, message: "\(error)")
         }
@@ -102,7 +102,7 @@ enum ConfigParser {
         }
         let node: Node
         do {
-            node = try Yams.compose(yaml: text) ?? Node.scalar(.init("null"))
+            node = try BoundedYAML.compose(text) ?? Node.scalar(.init("null"))
         } catch {
             throw ConfigError.invalidYAML(source: overrideLocation.source, message: "\(error)")
         }
