@@ -11,6 +11,9 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
     /// Any other library call that failed; `operation` says what was being done.
     case operationFailed(file: String, object: String, operation: String, reason: String)
     case fileClosed(file: String)
+    /// A size or count the file declares is impossible for a file of its length (damage or a
+    /// hostile file); nothing was allocated for it.
+    case implausibleSize(file: String, object: String, reason: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum HDF5Error: Error, Equatable, CustomStringConvertible {
             return "HDF5: '\(file)': \(operation) '\(object)' failed: \(reason)"
         case let .fileClosed(file):
             return "HDF5: '\(file)' is already closed"
+        case let .implausibleSize(file, object, reason):
+            return "HDF5: '\(file)': '\(object)' \(reason); the file is damaged"
         }
     }
 }

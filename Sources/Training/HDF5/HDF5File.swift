@@ -44,10 +44,49 @@ public enum HDF5ObjectKind: Equatable, Sendable { case group, dataset }
 public final class HDF5File {
     public let path: String
     private var id: hid_t
+    /// Bytes of the file when it was opened: no dataset, string or attribute read from it can
+    /// need more, so every size the file declares is checked against this before allocating.
+    private let sizeWhenOpened: Int
 
     private init(path: String, id: hid_t) {
         self.path = path
         self.id = id
+        var info = stat()
+        sizeWhenOpened = stat(path, &info) == 0 ? Int(info.st_size) : Int.max
+    }
+
+    /// Throws unless `count` elements of `elementBytes` each fit in the file.
+    private func requireStored(count: Int, elementBytes: Int, _ object: String) throws {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: max(elementBytes, 1))
+        guard !overflow, bytes <= sizeWhenOpened else {
+            throw HDF5Error.implausibleSize(
+                file: path, object: object,
+                reason: "declares \(count) elements of \(elementBytes) bytes, more than the file's \(sizeWhenOpened) bytes can hold")
+        }
+    }
+
+    /// The element count of a dataspace, checked for overflow.
+    private func elementCount(_ dims: [hsize_t], _ object: String) throws -> Int {
+        var count = 1
+        for d in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(clamping: d))
+            guard !overflow, d <= hsize_t(Int.max) else {
+                throw HDF5Error.implausibleSize(file: path, object: object, reason: "its dimensions \(dims) overflow")
+            }
+            count = product
+        }
+        return count
+    }
+
+    /// Throws unless the attribute holds exactly one value (every attribute this project
+    /// writes is a scalar; reading more into one value would overrun it).
+    private func requireScalar(attribute: hid_t, _ object: String) throws {
+        let space = H5Aget_space(attribute)
+        guard space >= 0 else { throw failure("read dataspace of", object) }
+        defer { H5Sclose(space) }
+        guard H5Sget_simple_extent_npoints(space) == 1 else {
+            throw HDF5Error.wrongDataType(file: path, object: object, expected: "one value", found: "\(H5Sget_simple_extent_npoints(space)) values")
+        }
     }
 
     deinit { if id >= 0 { H5Fclose(id) } }
@@ -287,6 +326,7 @@ public final class HDF5File {
         guard fileType >= 0 else { throw failure("read type of attribute '\(name)' on", object) }
         defer { H5Tclose(fileType) }
         let what = "attribute '\(name)' on"
+        try requireScalar(attribute: attribute, object + "@" + name)
         switch H5Tget_class(fileType) {
         case H5T_INTEGER:
             var v: Int64 = 0
@@ -415,6 +455,8 @@ public final class HDF5File {
         guard rank >= 0 else { throw failure("read dataspace of", path) }
         var dims = [hsize_t](repeating: 0, count: Int(rank))
         if rank > 0, H5Sget_simple_extent_dims(space, &dims, nil) < 0 { throw failure("read dimensions of", path) }
+        let count = try elementCount(dims, normalized(path))
+        try requireStored(count: count, elementBytes: H5Tget_size(fileType), normalized(path))
         let (value, status) = read(dset, dims.map { Int($0) })
         try check(status, "read", normalized(path))
         return value
@@ -458,6 +500,7 @@ public final class HDF5File {
         }
         let size = H5Tget_size(fileType)
         guard size > 0 else { throw failure("read string size of", object) }
+        try requireStored(count: 1, elementBytes: size, object)
         let memType = try stringType(size, object)
         defer { H5Tclose(memType) }
         var bytes = [UInt8](repeating: 0, count: size + 1)
