@@ -150,6 +150,7 @@ public final class EvaluationRunner {
             var lora: LoRAModel?
             if let adapter = m.adapter {
                 let source = try AdapterSource.load(path: adapter, modelConfig: base.model.config)
+                for warning in source.warnings { progress(warning) }
                 lora = try LoRAModel(attaching: source.weights, to: base.model)
                 progress("\(m.name): adapter \(adapter) (\(source.kind.rawValue), rank \(source.weights.rank), \(source.weights.modules.count) modules)")
             }

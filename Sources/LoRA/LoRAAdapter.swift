@@ -128,6 +128,12 @@ public final class LoRAModel {
         guard b.shape.dims == [linear.outFeatures, rank] else {
             throw LoRAError.shapeMismatch(module: module, tensor: "lora_B", expected: [linear.outFeatures, rank], found: b.shape.dims)
         }
+        for (name, t) in [("lora_A", a), ("lora_B", b)] {
+            let p = t.pointer
+            for i in 0..<t.count where !p[i].isFinite {
+                throw LoRAError.nonFinite(module: module, tensor: name, index: i, value: p[i])
+            }
+        }
     }
 
     /// The adapters' current matrices (copies), for export.

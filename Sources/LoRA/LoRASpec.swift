@@ -43,6 +43,8 @@ public enum LoRAError: Error, Equatable, CustomStringConvertible {
     case unknownModule(String)
     case unsupported(String)
     case io(path: String, reason: String)
+    /// A matrix holds NaN or an infinity: merging or exporting it would spread it silently.
+    case nonFinite(module: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -53,6 +55,8 @@ public enum LoRAError: Error, Equatable, CustomStringConvertible {
         case .unknownModule(let m): return "adapter module '\(m)' does not exist in this model"
         case .unsupported(let m): return "unsupported adapter feature: \(m)"
         case let .io(path, reason): return "\(path): \(reason)"
+        case let .nonFinite(module, tensor, index, value):
+            return "\(module).\(tensor) holds \(value) at element \(index); the adapter is damaged or diverged"
         }
     }
 }

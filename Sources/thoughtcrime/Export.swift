@@ -68,7 +68,9 @@ struct Export: ParsableCommand {
         let loaded = try loadBase(path: basePath, weights: weights)
         let weights: LoRAWeights
         if let source {
-            weights = try AdapterSource.load(path: source, modelConfig: loaded.model.config).weights
+            let adapter = try AdapterSource.load(path: source, modelConfig: loaded.model.config)
+            for warning in adapter.warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+            weights = adapter.weights
         } else {
             let spec = try LoRASpec(rank: rank, alpha: alpha, useRSLoRA: rslora, targetModules: split(targets),
                                     layers: try layers.map { try split($0).map { guard let l = Int($0) else { throw ValidationError("--layers: '\($0)' is not a layer index") }; return l } })

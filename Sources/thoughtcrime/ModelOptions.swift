@@ -43,6 +43,7 @@ func loadBase(path: String, weights: WeightStorage) throws -> LoadedModel {
 @discardableResult
 func attachAdapter(_ path: String, to loaded: LoadedModel) throws -> LoRAModel {
     let source = try AdapterSource.load(path: path, modelConfig: loaded.model.config)
+    for warning in source.warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
     if let trained = source.baseFingerprint, trained != loaded.fingerprint {
         // Same shapes, other weights (e.g. another quantisation of the base) can be intended.
         FileHandle.standardError.write(Data("warning: \(source.path) was trained on a base with fingerprint \(trained); \(loaded.path) has \(loaded.fingerprint)\n".utf8))

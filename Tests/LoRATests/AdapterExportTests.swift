@@ -134,6 +134,18 @@ final class AdapterExportTests: XCTestCase {
         XCTAssertThrowsError(try PEFTAdapterReader.read(directory: magnitude)) { XCTAssertTrue("\($0)".contains("lora_magnitude_vector"), "\($0)") }
     }
 
+    func testAnAdapterHoldingNaNIsRefusedBeforeAttachingOrExporting() throws {
+        let model = try ModelLoader.load(path: Self.tinyLlamaGGUF).model
+        let b = try Tensor(shape: [32, 2], scalars: (0..<64).map { $0 == 9 ? .nan : 0.01 })
+        let dir = try writePEFT([:], tensors: [qA: Tensor(zeros: [2, 32]), qB: b])
+        XCTAssertThrowsError(try LoRAModel(attaching: try PEFTAdapterReader.read(directory: dir), to: model)) { error in
+            guard case let .nonFinite(module, tensor, index, _)? = error as? LoRAError else { return XCTFail("\(error)") }
+            XCTAssertEqual([module, tensor], ["model.layers.0.self_attn.q_proj", "lora_B"])
+            XCTAssertEqual(index, 9)
+        }
+        XCTAssertNil(model.blocks[0].attention.q.adapter)
+    }
+
     func testAnAdapterForAnotherModelFailsNamingTheModuleAndBothShapes() throws {
         let model = try ModelLoader.load(path: Self.tinyLlamaGGUF).model
         // Built for a model with hidden size 48: A [2, 48] against q_proj's 32 inputs.

@@ -159,3 +159,95 @@ final class CheckpointTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(CheckpointReader.checkpoints(in: directory).isEmpty)
     }
 }
+
+/// Values a checkpoint holds are checked on reading (issue 16, item 9), and a damaged newest
+/// checkpoint falls back to the one before it (item 7).
+extension CheckpointTests {
+    private func written(step: Int = 5, edit: (HDF5File) throws -> Void) throws -> String {
+        let path = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: step))
+        let file = try HDF5File.open(path: path, writable: true)
+        try edit(file)
+        try file.close()
+        return path
+    }
+
+    private func assertDamaged(_ path: String, mentioning text: String, line: UInt = #line) {
+        XCTAssertThrowsError(try CheckpointReader.read(path), line: line) { error in
+            guard case let .damaged(file, reason)? = error as? CheckpointError else { return XCTFail("\(error)", line: line) }
+            XCTAssertEqual(file, path, line: line)
+            XCTAssertTrue(reason.contains(text), reason, line: line)
+        }
+    }
+
+    func testANegativeDataCursorIsRefused() throws {
+        assertDamaged(try written { try $0.writeInt64s([-5], at: "/data/cursor") }, mentioning: "/data/cursor is -5")
+    }
+
+    func testAStepBeyondAnyRunIsRefused() throws {
+        assertDamaged(try written { try $0.setAttribute("step", .int64(1 << 62)) }, mentioning: "step is 4611686018427387904")
+    }
+
+    func testAStepThatDisagreesWithTheFileNameIsRefused() throws {
+        assertDamaged(try written { try $0.setAttribute("step", .int64(7)) }, mentioning: "its name says step 5")
+    }
+
+    func testANegativeFormatVersionIsRefused() throws {
+        assertDamaged(try written { try $0.setAttribute("format_version", .int64(-1)) }, mentioning: "format_version is -1")
+    }
+
+    func testANaNInAnAdapterIsRefusedNamingTheTensor() throws {
+        let module = "model.layers.1.mlp.down_proj"
+        let bad = try Tensor(shape: [5, 4], scalars: (0..<20).map { $0 == 7 ? .nan : 0.1 })
+        assertDamaged(try written { try $0.writeTensor(bad, at: "/adapter/\(module)/lora_B") },
+                      mentioning: "/adapter/\(module)/lora_B holds nan at element 7")
+    }
+
+    func testANegativeSecondMomentIsRefused() throws {
+        let module = "model.layers.0.self_attn.q_proj"
+        assertDamaged(try written { try $0.writeTensor(Tensor(shape: [4, 6], repeating: -1), at: "/optimizer/\(module)/v_A") },
+                      mentioning: "/optimizer/\(module)/v_A holds -1.0 at element 0")
+    }
+
+    func testADamagedNewestCheckpointFallsBackToThePreviousOne() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        try writer.write(try makeState(step: 50))
+        let newest = try writer.write(try makeState(step: 100))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: newest))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: newest))
+
+        let latest = try CheckpointReader.readLatest(in: directory)
+        XCTAssertEqual(latest.path, path("step-000050.h5"))
+        XCTAssertEqual(latest.state.step, 50)
+        XCTAssertEqual(latest.skipped.map(\.path), [newest])
+        XCTAssertEqual(latest.warnings.count, 1)
+        XCTAssertTrue(latest.warnings[0].contains(newest) && latest.warnings[0].contains("using \(path("step-000050.h5"))"), latest.warnings[0])
+
+        let adapter = try AdapterSource.load(path: directory, modelConfig: nil)
+        XCTAssertEqual(adapter.path, path("step-000050.h5"))
+        XCTAssertEqual(adapter.warnings, latest.warnings)
+    }
+
+    func testWhenEveryCheckpointIsDamagedTheNewestOnesErrorIsReported() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        for step in [50, 100] {
+            let p = try writer.write(try makeState(step: step))
+            try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: p))
+        }
+        XCTAssertThrowsError(try CheckpointReader.readLatest(in: directory)) { error in
+            guard case let .damaged(file, _)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, path("step-000100.h5"))
+        }
+    }
+
+    func testANewerFormatVersionStopsTheFallback() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        try writer.write(try makeState(step: 50))
+        let newest = try writer.write(try makeState(step: 100))
+        let file = try HDF5File.open(path: newest, writable: true)
+        try file.setAttribute("format_version", .int64(CheckpointFormat.version + 1))
+        try file.close()
+        XCTAssertThrowsError(try CheckpointReader.readLatest(in: directory)) { error in
+            guard case .unsupportedVersion? = error as? CheckpointError else { return XCTFail("\(error)") }
+        }
+    }
+}

@@ -25,6 +25,17 @@ public enum AdapterSource {
         public var baseModel: String?
         /// The base model's fingerprint, for checkpoints.
         public var baseFingerprint: String?
+        /// Newer checkpoints of a run directory that were damaged and passed over.
+        public var warnings: [String] = []
+    }
+
+    /// A checkpoint file, or the newest readable checkpoint of a run directory.
+    private static func checkpoint(_ path: String, resolved file: String) throws -> CheckpointReader.LatestReadable {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try CheckpointReader.readLatest(in: path)
+        }
+        return .init(path: file, state: try CheckpointReader.read(file), skipped: [])
     }
 
     /// What `path` holds, and the file to read.
@@ -51,8 +62,8 @@ public enum AdapterSource {
         switch kind {
         case .peft: return try PEFTAdapterReader.readWithInfo(directory: file).info.baseModel
         case .checkpoint:
-            let state = try CheckpointReader.read(file)
-            return try RunConfig.parse(yaml: state.configYAML, source: file).model.path
+            let latest = try checkpoint(path, resolved: file)
+            return try RunConfig.parse(yaml: latest.state.configYAML, source: latest.path).model.path
         case .ggufLoRA: return nil
         }
     }
@@ -66,11 +77,13 @@ public enum AdapterSource {
             let (weights, info) = try PEFTAdapterReader.readWithInfo(directory: file)
             return Loaded(weights: weights, kind: kind, path: file, baseModel: info.baseModel, baseFingerprint: nil)
         case .checkpoint:
-            let state = try CheckpointReader.read(file)
-            let config = try? RunConfig.parse(yaml: state.configYAML, source: file)
+            let latest = try checkpoint(path, resolved: file)
+            let state = latest.state
+            let config = try? RunConfig.parse(yaml: state.configYAML, source: latest.path)
             var weights = try state.adapter.loraWeights()
             weights.dropout = Float(config?.lora.dropout ?? 0)
-            return Loaded(weights: weights, kind: kind, path: file, baseModel: config?.model.path, baseFingerprint: state.baseFingerprint)
+            return Loaded(weights: weights, kind: kind, path: latest.path, baseModel: config?.model.path,
+                          baseFingerprint: state.baseFingerprint, warnings: latest.warnings)
         case .ggufLoRA:
             guard let modelConfig else {
                 throw LoRAError.invalidSpec("\(file): reading a llama.cpp LoRA needs the base model's configuration")

@@ -20,11 +20,50 @@ public enum CheckpointReader {
                 file: path, reason: "not readable as HDF5 (\(reason)); it may be truncated or not a checkpoint")
         }
         defer { try? file.close() }
+        let state: CheckpointState
         do {
-            return try CheckpointLayout.read(from: file)
+            state = try CheckpointLayout.read(from: file)
         } catch let error as HDF5Error {
             throw CheckpointError.damaged(file: path, reason: error.description)
         }
+        try state.validate(file: path, fileStep: CheckpointFormat.step(ofFileName: (path as NSString).lastPathComponent))
+        return state
+    }
+
+    /// A checkpoint read from a run directory, and the newer ones passed over on the way.
+    public struct LatestReadable {
+        public var path: String
+        public var state: CheckpointState
+        /// Newer checkpoints that could not be read, newest first, each with its error.
+        public var skipped: [(path: String, error: CheckpointError)]
+
+        /// One line per skipped checkpoint, for the user.
+        public var warnings: [String] {
+            skipped.map { "warning: skipped \($0.error); using \(path) instead" }
+        }
+    }
+
+    /// The newest checkpoint in `runDirectory` that reads and validates: the `latest` pointer's
+    /// file first, then every `step-*.h5` from the highest step down. A damaged newest
+    /// checkpoint thus falls back to the previous one `checkpoint.keep_last` kept. A checkpoint
+    /// of a newer format version stops the search (an older one would silently lose progress).
+    ///
+    /// Usage: `let latest = try CheckpointReader.readLatest(in: "checkpoints/run1")`
+    public static func readLatest(in runDirectory: String) throws -> LatestReadable {
+        var candidates: [String] = []
+        if let pointed = try? latestCheckpoint(in: runDirectory) { candidates.append(pointed) }
+        for c in checkpoints(in: runDirectory).reversed() where !candidates.contains(c.path) { candidates.append(c.path) }
+        guard !candidates.isEmpty else { throw CheckpointError.noCheckpoint(runDirectory: runDirectory) }
+        var skipped: [(path: String, error: CheckpointError)] = []
+        for path in candidates {
+            do {
+                return LatestReadable(path: path, state: try read(path), skipped: skipped)
+            } catch let error as CheckpointError {
+                if case .unsupportedVersion = error { throw error }
+                skipped.append((path, error))
+            }
+        }
+        throw skipped[0].error
     }
 
     /// The newest complete checkpoint in `runDirectory`: the file the `latest` pointer names, or,
@@ -127,6 +166,9 @@ enum CheckpointLayout {
             throw CheckpointError.notACheckpoint(file: path, found: found)
         }
         let version = try int(file, "format_version", on: "/")
+        guard version >= 1 else {
+            throw CheckpointError.damaged(file: path, reason: "format_version is \(version); versions start at 1")
+        }
         guard version <= CheckpointFormat.version else {
             throw CheckpointError.unsupportedVersion(file: path, version: version, supported: CheckpointFormat.version)
         }

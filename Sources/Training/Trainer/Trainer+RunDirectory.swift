@@ -73,8 +73,8 @@ extension Trainer {
     /// the base model and tokenizer must have the fingerprints the run was trained with.
     /// Usage: `let trainer = try Trainer.resume(runDirectory: "checkpoints/medical")`
     public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil) throws -> Trainer {
-        let path = try CheckpointReader.latestCheckpoint(in: runDirectory)
-        let state = try CheckpointReader.read(path)
+        let latest = try CheckpointReader.readLatest(in: runDirectory)
+        let path = latest.path, state = latest.state
         var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
@@ -87,6 +87,7 @@ extension Trainer {
         guard trainer.loaded.tokenizerFingerprint == state.tokenizerFingerprint else {
             throw TrainingError.fingerprintMismatch(what: "tokenizer", checkpoint: state.tokenizerFingerprint, configured: trainer.loaded.tokenizerFingerprint, path: config.model.path)
         }
+        for warning in latest.warnings { trainer.progress.message(warning) }
         try trainer.restore(state, from: path)
         return trainer
     }

@@ -127,6 +127,7 @@ public final class Trainer {
         lora = try LoRAModel(attachingTo: loaded.model, spec: spec, seed: UInt64(truncatingIfNeeded: config.run.seed))
         if let adapterPath = config.model.adapter, loadsStartingAdapter {
             let start = try AdapterSource.load(path: adapterPath, modelConfig: loaded.model.config)
+            for warning in start.warnings { self.progress.message(warning) }
             try Trainer.checkStartingAdapter(start.weights, fits: spec, layerCount: loaded.model.blocks.count, path: adapterPath)
             try lora.load(start.weights)
         }
