@@ -41,6 +41,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
     }
 
+    /// The shard file holding `name`, or nil when no shard has it.
+    public func file(holding name: String) -> SafetensorsFile? { owner[name] }
+
     private init(singleFile path: String) throws {
         let file = try SafetensorsFile(path: path)
         files = [fileName(path): file]

@@ -363,7 +363,11 @@ public enum ModelLoader {
         model.trainingHead = try storage.trainingHead(model.outputHead.value)
         var hasher = Fingerprinter()
         for tensor in weights.tensorNames.sorted() {
-            guard let info = weights.tensorInfo(named: tensor), let file = weights.files[tensor] else { continue }
+            // Every listed tensor has an owner (the index was checked when opened); a missing
+            // one would make two different folders hash alike, so it is an error.
+            guard let info = weights.tensorInfo(named: tensor), let file = weights.file(holding: tensor) else {
+                throw ModelError.missingTensor(name: tensor, file: name)
+            }
             hasher.add(tensor)
             hasher.add(file.rawBytes(of: info))
         }

@@ -94,6 +94,24 @@ final class SafetensorsModelTests: XCTestCase {
             try ModelLoader.load(path: Fixtures.url("tiny-llama").path).fingerprint)
     }
 
+    /// Issue 16, item 8: the fingerprint of a safetensors folder was the hash of nothing, so a
+    /// resume on another model went unnoticed.
+    func testSafetensorsFingerprintChangesWithAnyWeightByte() throws {
+        let original = try ModelLoader.load(path: Fixtures.url("tiny-llama").path).fingerprint
+        XCTAssertNotEqual(original, "fnv1a64:cbf29ce484222325", "the hash of no bytes")
+        XCTAssertNotEqual(original, try ModelLoader.load(path: Fixtures.url("tiny-qwen2").path).fingerprint)
+
+        let copy = try TinyModelFile.scratch("tc-fingerprint")
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        for name in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: Fixtures.url("tiny-llama/\(name)").path, toPath: "\(copy)/\(name)")
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(copy)/model.safetensors")))
+        bytes[bytes.count - 3] ^= 0x01  // the last tensor's data, past the header
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(copy)/model.safetensors"))
+        XCTAssertNotEqual(try ModelLoader.load(path: copy).fingerprint, original)
+    }
+
     func testQwen2WithQKVBiasAndTiedEmbeddings() throws {
         try check("tiny-qwen2", architecture: .qwen2, logits: "tiny-qwen2/logits.json")
     }
