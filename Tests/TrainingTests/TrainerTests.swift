@@ -48,6 +48,44 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertEqual(try metricLosses("\(dir)/runs/interrupted"), try metricLosses("\(dir)/runs/straight"))
     }
 
+    /// Issue 16, item 6: a run killed before its first checkpoint left a directory that
+    /// `finetune` refused and `resume` could not continue.
+    func testARunKilledBeforeItsFirstCheckpointResumesFromStepZeroToTheSameAdapter() throws {
+        let straight = try Trainer(config: try TinyRun.config(dir: dir, name: "straight"), progress: TinyRun.Silent())
+        try straight.run()
+        // What a kill during the first steps leaves: the resolved config, some metrics and a
+        // half-written first checkpoint.
+        let killed = "\(dir)/runs/killed"
+        try FileManager.default.createDirectory(atPath: killed, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(dir)/runs/straight/config.resolved.yaml", toPath: "\(killed)/config.resolved.yaml")
+        try Data("{\"step\": 1, \"loss\": 9.9}\n".utf8).write(to: URL(fileURLWithPath: "\(killed)/metrics.jsonl"))
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: "\(killed)/step-000002.h5.tmp"))
+
+        let progress = TinyRun.Silent()
+        let resumed = try Trainer.resume(runDirectory: killed, progress: progress)
+        XCTAssertEqual(resumed.step, 0)
+        XCTAssertTrue(progress.messages.contains { $0.contains("stopped before its first checkpoint") }, "\(progress.messages)")
+        try resumed.run()
+        XCTAssertEqual(adapterValues(resumed), adapterValues(straight))
+        XCTAssertEqual(try metricLosses(killed), try metricLosses("\(dir)/runs/straight"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(killed)/step-000002.h5.tmp"))
+    }
+
+    func testResumingADirectoryWithoutAConfigOrCheckpointSaysThereIsNoRun() throws {
+        try FileManager.default.createDirectory(atPath: "\(dir)/runs/empty", withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Trainer.resume(runDirectory: "\(dir)/runs/empty", progress: TinyRun.Silent())) { error in
+            XCTAssertEqual(error as? TrainingError, .nothingToResume(path: "\(dir)/runs/empty"))
+        }
+    }
+
+    func testARunKilledWhileWritingItsConfigDoesNotBlockANewStart() throws {
+        try FileManager.default.createDirectory(atPath: "\(dir)/runs/run", withIntermediateDirectories: true)
+        try Data("name: ".utf8).write(to: URL(fileURLWithPath: "\(dir)/runs/run/config.resolved.yaml.tmp"))
+        let summary = try Trainer(config: try TinyRun.config(dir: dir, overrides: ["training.max_steps=2"]), progress: TinyRun.Silent()).run()
+        XCTAssertEqual(summary.stepsCompleted, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/runs/run/config.resolved.yaml.tmp"))
+    }
+
     func testResumeRefusesADifferentBaseModel() throws {
         try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent()).run(stopAfter: 3)
         try TinyRun.makeModel(at: "\(dir)/other.gguf", seed: 99)

@@ -11,8 +11,20 @@ extension Trainer {
     func prepareRunDirectory() throws {
         let fm = FileManager.default
         if resumed { return }
+        let resolvedConfig = (runDirectory as NSString).appendingPathComponent("config.resolved.yaml")
+        if restartsWithoutCheckpoint {
+            // Whatever the stopped run left (its metrics, a half-written first checkpoint) goes.
+            for name in (try? fm.contentsOfDirectory(atPath: runDirectory)) ?? [] where name != "config.resolved.yaml" {
+                try? fm.removeItem(atPath: (runDirectory as NSString).appendingPathComponent(name))
+            }
+            try DurableFiles.replaceTextFile(at: resolvedConfig, with: config.resolvedYAML(), directory: runDirectory)
+            return
+        }
         if let contents = try? fm.contentsOfDirectory(atPath: runDirectory), !contents.isEmpty {
-            throw TrainingError.runDirectoryExists(path: runDirectory)
+            // A run killed while writing its resolved config left only the temporary file:
+            // nothing of it can be resumed, so it does not block a new start.
+            guard contents == ["config.resolved.yaml.tmp"] else { throw TrainingError.runDirectoryExists(path: runDirectory) }
+            try? fm.removeItem(atPath: resolvedConfig + ".tmp")
         }
         do {
             try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
@@ -73,7 +85,12 @@ extension Trainer {
     /// the base model and tokenizer must have the fingerprints the run was trained with.
     /// Usage: `let trainer = try Trainer.resume(runDirectory: "checkpoints/medical")`
     public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil) throws -> Trainer {
-        let latest = try CheckpointReader.readLatest(in: runDirectory)
+        let latest: CheckpointReader.LatestReadable
+        do {
+            latest = try CheckpointReader.readLatest(in: runDirectory)
+        } catch CheckpointError.noCheckpoint {
+            return try restartWithoutCheckpoint(runDirectory: runDirectory, overrides: overrides, progress: progress)
+        }
         let path = latest.path, state = latest.state
         var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
         // The run continues where it is, even if its directory was moved or renamed.
@@ -89,6 +106,23 @@ extension Trainer {
         }
         for warning in latest.warnings { trainer.progress.message(warning) }
         try trainer.restore(state, from: path)
+        return trainer
+    }
+
+    /// A run stopped before its first checkpoint has only its resolved config: it starts again
+    /// from step 0 with that config, which (same seed, same data) gives the run it would have
+    /// been.
+    private static func restartWithoutCheckpoint(runDirectory: String, overrides: [String], progress: ProgressReporter?) throws -> Trainer {
+        let configPath = (runDirectory as NSString).appendingPathComponent("config.resolved.yaml")
+        guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
+            throw TrainingError.nothingToResume(path: runDirectory)
+        }
+        var config = try RunConfig.parse(yaml: text, source: configPath, overrides: overrides)
+        config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
+        config.run.name = (runDirectory as NSString).lastPathComponent
+        let trainer = try Trainer(config: config, progress: progress)
+        trainer.restartsWithoutCheckpoint = true
+        trainer.progress.message("\(runDirectory) stopped before its first checkpoint; starting it again from step 0 with its config.resolved.yaml")
         return trainer
     }
 

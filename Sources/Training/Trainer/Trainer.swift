@@ -58,6 +58,9 @@ public final class Trainer {
     var lastValidationLoss: Double?
     var lastLoss: Double?
     var resumed = false
+    /// Resuming a run stopped before its first checkpoint: the run starts again from step 0 in
+    /// its own directory, replacing what that directory holds.
+    var restartsWithoutCheckpoint = false
     /// DPO's reference: each pair's summed answer log-probabilities under the starting model.
     var trainReference: [PairLogProbabilities] = []
     var validationReference: [PairLogProbabilities] = []

@@ -5,6 +5,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case nonFinite(step: Int, quantity: String, lastCheckpoint: String?)
     case unsupported(String)
     case io(path: String, reason: String)
+    /// `resume` on a directory with neither a checkpoint nor the run's resolved config.
+    case nothingToResume(path: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "training stopped at step \(step): the \(quantity) is NaN or infinite" + (last.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet") + ". Try a lower learning rate or gradient clipping."
         case .unsupported(let m): return m
         case let .io(path, reason): return "\(path): \(reason)"
+        case .nothingToResume(let path):
+            return "\(path) holds no checkpoint and no config.resolved.yaml, so there is no run to resume; start one with `thoughtcrime finetune --config FILE`"
         }
     }
 }
