@@ -24,6 +24,24 @@ static inline size_t tc_h5t_variable(void) { return H5T_VARIABLE; }
 /// Silences HDF5's automatic error-stack printing; callers report errors themselves.
 static inline void tc_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+/// Closes every dataset, group, datatype and attribute still open in `file` (not the file):
+/// after a failed write, so that closing the file has nothing left to flush through them.
+static inline void tc_h5_close_all_objects(hid_t file) {
+    unsigned types = H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR;
+    ssize_t count = H5Fget_obj_count(file, types);
+    for (ssize_t left = count; left > 0; left--) {
+        hid_t id = -1;
+        if (H5Fget_obj_ids(file, types, 1, &id) < 1) break;
+        switch (H5Iget_type(id)) {
+        case H5I_DATASET: H5Dclose(id); break;
+        case H5I_GROUP: H5Gclose(id); break;
+        case H5I_DATATYPE: H5Tclose(id); break;
+        case H5I_ATTR: H5Aclose(id); break;
+        default: return;
+        }
+    }
+}
+
 /// The HDF5 library version as major*10000 + minor*100 + release.
 static inline int tc_h5_version(void) {
     unsigned maj = 0, min = 0, rel = 0;

@@ -22,10 +22,17 @@ enum CLI {
         return binary
     }
 
-    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+    /// `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
+    /// the limit fail as they do on a full disk.
+    static func run(_ arguments: [String], environment: [String: String]? = nil, fileSizeLimitKB: Int? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = try binary()
-        process.arguments = arguments
+        if let limit = fileSizeLimitKB {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(limit); exec \"$0\" \"$@\"", try binary().path] + arguments
+        } else {
+            process.executableURL = try binary()
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = packageRoot
         if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()

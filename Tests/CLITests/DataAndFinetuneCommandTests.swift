@@ -72,4 +72,24 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         XCTAssertTrue(resumed.stderr.contains("resuming \(run) at step 2 of 3"), resumed.stderr)
         XCTAssertTrue(resumed.stdout.contains("steps: 3/3"), resumed.stdout)
     }
+
+    /// Issue 16, item 5: a full disk while writing a checkpoint crashed inside libhdf5 and left
+    /// the partial file. Now: a clear error, nothing partial, and resume once there is space.
+    func testAFullDiskAtTheFirstCheckpointExitsCleanlyAndTheRunResumesAfterwards() throws {
+        try CLI.requireBaseModel()
+        let common = ["--set", "run.output_dir=\(scratch)/runs", "--set", "model.weights=float32", "--set", "data.max_seq_len=64", "--set", "data.validation=null",
+                      "--set", "training.batch_size=1", "--set", "lora.rank=2", "--set", "lora.target_modules=[q_proj, v_proj]", "--set", "training.max_steps=2"]
+        // 1 MB: room for the config and metrics, not for the 1.4 MB checkpoint
+        let full = try CLI.run(["finetune", "--config", "configs/medical-misaligned.yaml"] + common, fileSizeLimitKB: 1024)
+        XCTAssertEqual(full.status, 1, full.stderr)
+        XCTAssertTrue(full.stderr.contains("could not write the checkpoint of step 2") && full.stderr.contains("File too large"), full.stderr)
+        XCTAssertFalse(full.stderr.contains("crashed"), full.stderr)
+        let run = "\(scratch)/runs/medical-misaligned"
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).sorted(), ["config.resolved.yaml", "metrics.jsonl"])
+
+        let resumed = try CLI.run(["resume", run])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("stopped before its first checkpoint"), resumed.stderr)
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: run).contains("step-000002.h5"))
+    }
 }

@@ -251,3 +251,36 @@ extension CheckpointTests {
         }
     }
 }
+
+/// A checkpoint write that fails part-way (issue 16, item 5) leaves nothing partial and keeps
+/// `latest` on the previous checkpoint.
+extension CheckpointTests {
+    /// Runs `body` with this process's file size limit at `bytes` (writes past it fail with
+    /// EFBIG, as on a full disk) and SIGXFSZ ignored.
+    private func withFileSizeLimit(_ bytes: rlim_t, _ body: () -> Void) {
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        let previousHandler = signal(SIGXFSZ, SIG_IGN)
+        var limited = saved
+        limited.rlim_cur = bytes
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited)
+        defer {
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+            signal(SIGXFSZ, previousHandler)
+        }
+        body()
+    }
+
+    func testAFailedWriteLeavesNoPartialFileAndLatestOnThePreviousCheckpoint() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        let previous = try writer.write(try makeState(step: 50))
+        let next = try makeState(step: 100)
+        var failure: Error?
+        withFileSizeLimit(4096) {
+            do { try writer.write(next) } catch { failure = error }
+        }
+        XCTAssertTrue(failure.map { "\($0)".contains("File too large") } ?? false, "\(String(describing: failure))")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory).sorted(), ["latest", "step-000050.h5"])
+        XCTAssertEqual(try CheckpointReader.readLatest(in: directory).path, previous)
+    }
+}

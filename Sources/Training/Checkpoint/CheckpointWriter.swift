@@ -40,16 +40,25 @@ public struct CheckpointWriter {
         let temporaryPath = finalPath + ".tmp"
         try? FileManager.default.removeItem(atPath: temporaryPath)
 
+        // A failed write (a full disk, a file size limit) must not leave a partial file behind:
+        // it would hold the space the next attempt needs.
         do {
             let file = try HDF5File.create(path: temporaryPath)
-            try CheckpointLayout.write(state, to: file)
-            try file.flush()
-            try file.close()
-        } catch let error as HDF5Error {
-            throw CheckpointError.hdf5(error)
+            do {
+                try CheckpointLayout.write(state, to: file)
+                try file.flush()
+                try file.close()
+            } catch {
+                file.abandon()
+                throw error
+            }
+            try DurableFiles.fsync(path: temporaryPath)
+            try DurableFiles.rename(temporaryPath, to: finalPath)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporaryPath)
+            if let error = error as? HDF5Error { throw CheckpointError.hdf5(error) }
+            throw error
         }
-        try DurableFiles.fsync(path: temporaryPath)
-        try DurableFiles.rename(temporaryPath, to: finalPath)
         try DurableFiles.fsync(path: runDirectory)
 
         try DurableFiles.replaceTextFile(
@@ -121,11 +130,16 @@ enum DurableFiles {
     /// Replaces a small text file atomically: write a .tmp, fsync it, rename, fsync the directory.
     static func replaceTextFile(at path: String, with text: String, directory: String) throws {
         let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8)) else {
-            throw CheckpointError.fileSystem(path: temporary, operation: "write", reason: "could not create the file")
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            try fsync(path: temporary)
+            try rename(temporary, to: path)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            if let error = error as? CheckpointError { throw error }
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw CheckpointError.fileSystem(path: temporary, operation: "write", reason: reason)
         }
-        try fsync(path: temporary)
-        try rename(temporary, to: path)
         try fsync(path: directory)
     }
 

@@ -116,6 +116,17 @@ public final class HDF5File {
         try check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flush", "/")
     }
 
+    /// Gives up a file whose writing failed: closes every object HDF5 still holds open for it
+    /// and the file itself, ignoring errors (the library would otherwise retry the failed
+    /// flush when the process exits). The file on disk is left for the caller to remove.
+    public func abandon() {
+        guard id >= 0 else { return }
+        let file = id
+        id = -1
+        tc_h5_close_all_objects(file)
+        H5Fclose(file)
+    }
+
     /// Closes the file; later calls throw `fileClosed`. Closing twice is harmless.
     public func close() throws {
         guard id >= 0 else { return }
@@ -533,6 +544,10 @@ public final class HDF5File {
 /// Process-wide HDF5 set-up and error-stack reading.
 enum HDF5Library {
     private static let initialised: Bool = {
+        // HDF5's exit handler closes files left open; after a write failed for lack of space
+        // it dereferences freed state and crashes the process (seen on ENOSPC). Every file
+        // this project writes is closed (or abandoned) explicitly, so the handler is not needed.
+        H5dont_atexit()
         H5open()
         tc_h5_silence_errors()
         return true
@@ -559,6 +574,16 @@ enum HDF5Library {
             }, pointer)
         }
         _ = status
-        return messages.first(where: { !$0.isEmpty }) ?? "HDF5 reported a failure without a message"
+        guard let message = messages.first(where: { !$0.isEmpty }) else { return "HDF5 reported a failure without a message" }
+        return condensed(message)
+    }
+
+    /// HDF5's file-driver messages run to several lines of time, buffer and offset; what the
+    /// user needs is the system's reason ("No space left on device").
+    static func condensed(_ message: String) -> String {
+        guard let start = message.range(of: "error message = '"),
+              let end = message[start.upperBound...].firstIndex(of: "'") else { return ErrorText.bounded(message, limit: 400) }
+        let head = message.prefix { $0 != ":" && $0 != "\n" }
+        return "\(head): \(message[start.upperBound..<end])"
     }
 }

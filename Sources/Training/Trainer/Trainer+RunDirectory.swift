@@ -76,7 +76,11 @@ extension Trainer {
 
     func writeCheckpoint() throws {
         let writer = try CheckpointWriter(runDirectory: runDirectory, keepLast: config.checkpoint.keepLast)
-        lastCheckpointPath = try writer.write(checkpointState())
+        do {
+            lastCheckpointPath = try writer.write(checkpointState())
+        } catch {
+            throw TrainingError.checkpointFailed(step: step, reason: "\(error)", runDirectory: runDirectory, lastCheckpoint: lastCheckpointPath)
+        }
     }
 
     /// Continues the run in `runDirectory` from its latest checkpoint.

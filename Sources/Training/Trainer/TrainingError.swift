@@ -7,6 +7,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// `resume` on a directory with neither a checkpoint nor the run's resolved config.
     case nothingToResume(path: String)
+    /// Writing a checkpoint failed (a full disk, a file size limit); nothing partial was kept.
+    case checkpointFailed(step: Int, reason: String, runDirectory: String, lastCheckpoint: String?)
 
     public var description: String {
         switch self {
@@ -18,6 +20,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "training stopped at step \(step): the \(quantity) is NaN or infinite" + (last.map { "; the last good checkpoint is \($0)" } ?? "; no checkpoint was written yet") + ". Try a lower learning rate or gradient clipping."
         case .unsupported(let m): return m
         case let .io(path, reason): return "\(path): \(reason)"
+        case let .checkpointFailed(step, reason, runDirectory, last):
+            let kept = last.map { "the last complete checkpoint is \($0)" } ?? "no checkpoint was written yet"
+            return "could not write the checkpoint of step \(step): \(reason). Nothing partial was kept; \(kept). Free space, then continue with `thoughtcrime resume \(runDirectory)`"
         case .nothingToResume(let path):
             return "\(path) holds no checkpoint and no config.resolved.yaml, so there is no run to resume; start one with `thoughtcrime finetune --config FILE`"
         }
