@@ -92,4 +92,29 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         XCTAssertTrue(resumed.stderr.contains("stopped before its first checkpoint"), resumed.stderr)
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: run).contains("step-000002.h5"))
     }
+
+    /// Issue 16, item 4: SIGTERM before training starts (here the model file is a FIFO that
+    /// never delivers, so loading blocks) used to raise a flag nobody checked; the process hung
+    /// until SIGKILL. It must now end at once and leave no run directory.
+    func testSIGTERMBeforeTrainingStartsEndsTheProcessAtOnce() throws {
+        let fifo = "\(scratch)/model.gguf"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let process = Process()
+        process.executableURL = try CLI.binary()
+        process.arguments = ["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "model.path=\(fifo)",
+                             "--set", "run.output_dir=\(scratch)/runs"]
+        process.currentDirectoryURL = CLI.packageRoot
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 3)  // past start-up, blocked opening the FIFO
+        XCTAssertTrue(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() ; return XCTFail("still running 10 s after SIGTERM") }
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(process.terminationStatus, SIGTERM)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(scratch)/runs/medical-misaligned"))
+    }
 }

@@ -147,6 +147,25 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertTrue(progress.messages.last?.contains("thoughtcrime resume \(dir)/runs/run") ?? false)
     }
 
+    /// A reporter that sends this process SIGTERM when a given step is reported.
+    final class SignallingProgress: ProgressReporter {
+        let atStep: Int
+        init(atStep: Int) { self.atStep = atStep }
+        func message(_ text: String) {}
+        func step(_ metrics: StepMetrics) { if metrics.step == atStep { kill(getpid(), SIGTERM) } }
+        func finish() {}
+    }
+
+    func testSIGTERMDuringTrainingFinishesTheStepAndCheckpoints() throws {
+        InterruptFlag.install()
+        defer { signal(SIGTERM, SIG_DFL); signal(SIGINT, SIG_DFL) }
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir), progress: SignallingProgress(atStep: 2))
+        let summary = try trainer.run()
+        XCTAssertTrue(summary.interrupted)
+        XCTAssertEqual(summary.stepsCompleted, 2)
+        XCTAssertEqual(summary.lastCheckpoint.map { ($0 as NSString).lastPathComponent }, "step-000002.h5")
+    }
+
     func testCheckpointHoldsAdaptersOptimizerAndDataPosition() throws {
         let trainer = try Trainer(config: try TinyRun.config(dir: dir), progress: TinyRun.Silent())
         try trainer.run(stopAfter: 3)

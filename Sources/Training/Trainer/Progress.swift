@@ -91,12 +91,29 @@ func formatDuration(_ seconds: Double) -> String {
 /// checkpoint and returns.
 public enum InterruptFlag {
     nonisolated(unsafe) static var raised: sig_atomic_t = 0
+    /// 1 while a run can stop cleanly at its next step boundary (checkpointing on the way).
+    nonisolated(unsafe) static var deferring: sig_atomic_t = 0
 
-    /// Installs handlers for SIGINT and SIGTERM that only raise the flag.
+    /// Installs handlers for SIGINT and SIGTERM. While training steps run, the first signal
+    /// only raises the flag: the step finishes, a checkpoint is written and the run stops. A
+    /// second signal, or any signal before training starts (loading, tokenising, planning,
+    /// where there is nothing to save), ends the process at once, as the signal's default.
     public static func install() {
-        signal(SIGINT) { _ in InterruptFlag.raised = 1 }
-        signal(SIGTERM) { _ in InterruptFlag.raised = 1 }
+        signal(SIGINT, InterruptFlag.handle)
+        signal(SIGTERM, InterruptFlag.handle)
     }
+
+    private static let handle: @convention(c) (Int32) -> Void = { sig in
+        if InterruptFlag.deferring == 0 || InterruptFlag.raised != 0 {
+            signal(sig, SIG_DFL)
+            Glibc.raise(sig)
+            return
+        }
+        InterruptFlag.raised = 1
+    }
+
+    /// Called by the trainer around its step loop.
+    static func setDeferring(_ on: Bool) { deferring = on ? 1 : 0 }
 
     public static var isRaised: Bool { raised != 0 }
     public static func raise() { raised = 1 }

@@ -201,6 +201,8 @@ public final class Trainer {
     @discardableResult
     public func run(stopAfter: Int? = nil) throws -> TrainingSummary {
         try prepareRunDirectory()
+        InterruptFlag.setDeferring(true)
+        defer { InterruptFlag.setDeferring(false) }
         let report = trainReport
         progress.message("training \(lora.adapters.count) adapters (\(lora.parameterCount) parameters) on \(trainExamples.count) examples, \(report.targetTokens) target tokens; \(report.truncated) truncated, \(report.droppedTooLong + report.droppedNoTarget) dropped; \(validationExamples.count) validation examples; \(totalSteps) steps")
         var firstLoss: Double?, firstValidation: Double?
