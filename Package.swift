@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .target(
             name: "Training",
-            dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "Yams"]),
+            dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "ModelFormats", "Yams"]),
         .target(
             name: "Evaluation",
             dependencies: [
@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "LoRATests", dependencies: ["TestSupport", "LoRA", "Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"],
                     exclude: ["Fixtures"]),  // read by path from the package root
         .testTarget(
-            name: "TrainingTests", dependencies: ["TestSupport", "Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5"],
+            name: "TrainingTests", dependencies: ["TestSupport", "Training", "LoRA", "Models", "Autodiff", "Tensors", "CHDF5", "ModelFormats"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "EvaluationTests",

@@ -43,6 +43,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case writeFailed(file: String, reason: String)
 
     public var description: String {
+        // Keys, tensor names and values come from the file and may hold anything.
+        func b(_ text: String) -> String { ErrorText.bounded(text, limit: 200) }
         switch self {
         case let .cannotOpen(file, reason):
             return "\(file): cannot open GGUF file: \(reason)"
@@ -52,35 +54,35 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
             let hint = version > 0xffff ? " (a big-endian file?)" : ""
             return "\(file): unsupported GGUF version \(version)\(hint); versions 2 and 3 are supported"
         case let .truncated(file, field, offset, needed, fileSize):
-            return "\(file): truncated while reading \(field) (needs \(needed) bytes at offset \(offset), file has \(fileSize))"
+            return "\(file): truncated while reading \(b(field)) (needs \(needed) bytes at offset \(offset), file has \(fileSize))"
         case let .implausibleCount(file, field, count, remaining):
-            return "\(file): \(field) is \(count), which cannot fit in the \(remaining) bytes that remain"
+            return "\(file): \(b(field)) is \(count), which cannot fit in the \(remaining) bytes that remain"
         case let .unknownValueType(file, field, typeID):
-            return "\(file): \(field) has unknown value type id \(typeID) (GGUF defines 0-12)"
+            return "\(file): \(b(field)) has unknown value type id \(typeID) (GGUF defines 0-12)"
         case let .nestingTooDeep(file, field):
-            return "\(file): \(field) nests arrays too deeply"
+            return "\(file): \(b(field)) nests arrays too deeply"
         case let .duplicateMetadataKey(file, key):
-            return "\(file): metadata key '\(key)' occurs more than once"
+            return "\(file): metadata key '\(b(key))' occurs more than once"
         case let .invalidAlignment(file, value):
-            return "\(file): general.alignment is \(value); it must be a positive power of two"
+            return "\(file): general.alignment is \(b(value)); it must be a positive power of two"
         case let .unknownTensorType(file, tensor, typeID):
-            return "\(file): tensor '\(tensor)' has unknown ggml type id \(typeID)"
+            return "\(file): tensor '\(b(tensor))' has unknown ggml type id \(typeID)"
         case let .invalidDimensions(file, tensor, dimensions, reason):
-            return "\(file): tensor '\(tensor)' has invalid dimensions \(dimensions): \(reason)"
+            return "\(file): tensor '\(b(tensor))' has invalid dimensions \(dimensions): \(reason)"
         case let .duplicateTensorName(file, tensor):
-            return "\(file): tensor name '\(tensor)' occurs more than once"
+            return "\(file): tensor name '\(b(tensor))' occurs more than once"
         case let .misalignedTensorOffset(file, tensor, offset, alignment):
-            return "\(file): tensor '\(tensor)' data offset \(offset) is not a multiple of the alignment \(alignment)"
+            return "\(file): tensor '\(b(tensor))' data offset \(offset) is not a multiple of the alignment \(alignment)"
         case let .tensorDataOutOfBounds(file, tensor, start, byteCount, fileSize):
-            return "\(file): tensor '\(tensor)' data (\(byteCount) bytes at file offset \(start)) extends beyond the end of the file (\(fileSize) bytes)"
+            return "\(file): tensor '\(b(tensor))' data (\(byteCount) bytes at file offset \(start)) extends beyond the end of the file (\(fileSize) bytes)"
         case let .tensorNotFound(file, tensor):
-            return "\(file): no tensor named '\(tensor)'"
+            return "\(file): no tensor named '\(b(tensor))'"
         case let .unsupportedTensorType(file, tensor, type):
-            return "\(file): tensor '\(tensor)' has type \(type), which cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)"
+            return "\(file): tensor '\(b(tensor))' has type \(type), which cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)"
         case let .rowRangeOutOfBounds(file, tensor, rows, rowCount):
-            return "\(file): rows \(rows) of tensor '\(tensor)' are outside 0..<\(rowCount)"
+            return "\(file): rows \(rows) of tensor '\(b(tensor))' are outside 0..<\(rowCount)"
         case let .invalidWriterInput(key, reason):
-            return "GGUFWriter: '\(key)': \(reason)"
+            return "GGUFWriter: '\(b(key))': \(reason)"
         case let .writeFailed(file, reason):
             return "\(file): cannot write GGUF file: \(reason)"
         }

@@ -45,31 +45,33 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
     case writeFailed(file: String, reason: String)
 
     public var description: String {
+        // Names and reasons may quote the header, which comes from the file.
+        func b(_ text: String) -> String { ErrorText.bounded(text, limit: 300) }
         switch self {
         case let .cannotOpen(file, reason):
-            return "\(file): cannot open safetensors file: \(reason)"
+            return "\(file): cannot open safetensors file: \(b(reason))"
         case let .invalidHeaderLength(file, length, size):
             return "\(file): header length \(length) does not fit in the file (\(size) bytes); not a safetensors file or truncated"
         case let .invalidHeader(file, reason):
-            return "\(file): invalid safetensors header: \(reason)"
+            return "\(file): invalid safetensors header: \(b(reason))"
         case let .invalidTensorEntry(file, tensor, reason):
-            return "\(file): tensor '\(tensor)': \(reason)"
+            return "\(file): tensor '\(b(tensor))': \(b(reason))"
         case let .tensorDataOutOfBounds(file, tensor, offsets, dataSize):
-            return "\(file): tensor '\(tensor)' data_offsets \(offsets) lie outside the data section (\(dataSize) bytes)"
+            return "\(file): tensor '\(b(tensor))' data_offsets \(offsets) lie outside the data section (\(dataSize) bytes)"
         case let .overlappingTensors(file, first, second):
-            return "\(file): data of tensors '\(first)' and '\(second)' overlap"
+            return "\(file): data of tensors '\(b(first))' and '\(b(second))' overlap"
         case let .unknownDType(file, tensor, dtype):
-            return "\(file): tensor '\(tensor)' has unknown dtype '\(dtype)'"
+            return "\(file): tensor '\(b(tensor))' has unknown dtype '\(b(dtype))'"
         case let .unsupportedDType(file, tensor, dtype):
-            return "\(file): tensor '\(tensor)' has dtype \(dtype.rawValue), which cannot be loaded as Float32 (supported: F32, F16, BF16)"
+            return "\(file): tensor '\(b(tensor))' has dtype \(dtype.rawValue), which cannot be loaded as Float32 (supported: F32, F16, BF16)"
         case let .tensorNotFound(file, tensor):
-            return "\(file): no tensor named '\(tensor)'"
+            return "\(file): no tensor named '\(b(tensor))'"
         case let .invalidIndex(file, reason):
-            return "\(file): invalid safetensors index: \(reason)"
+            return "\(file): invalid safetensors index: \(b(reason))"
         case let .invalidWriterInput(key, reason):
-            return "SafetensorsWriter: '\(key)': \(reason)"
+            return "SafetensorsWriter: '\(b(key))': \(b(reason))"
         case let .writeFailed(file, reason):
-            return "\(file): cannot write safetensors file: \(reason)"
+            return "\(file): cannot write safetensors file: \(b(reason))"
         }
     }
 }

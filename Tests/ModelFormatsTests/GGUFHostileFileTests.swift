@@ -113,6 +113,20 @@ final class GGUFHostileFileTests: TemporaryDirectoryTestCase {
         XCTAssertThrowsGGUFError(try open(raw)) { XCTAssertEqual($0, .duplicateMetadataKey(file: "hostile.gguf", key: "general.architecture")) }
     }
 
+    /// Issue 16, item 10: a corrupted key of several KB with newlines and NULs was echoed in full.
+    func testAGarbledKeyIsEscapedAndCutInTheMessage() throws {
+        var raw = RawGGUF.valid
+        let garbled = "bad\nkey\u{0}" + String(repeating: "\u{1}x", count: 4000)
+        raw.keyValues.append((key: garbled, type: raw.keyValues[0].type, payload: raw.keyValues[0].payload))
+        raw.keyValues.append((key: garbled, type: raw.keyValues[0].type, payload: raw.keyValues[0].payload))
+        XCTAssertThrowsGGUFError(try open(raw)) { error in
+            let message = error.description
+            XCTAssertTrue(message.contains("bad\\nkey\\x00\\x01x"), message)
+            XCTAssertFalse(message.contains("\n") || message.contains("\u{0}"), message)
+            XCTAssertLessThan(message.count, 400)
+        }
+    }
+
     func testTensorOffsetBeyondEndOfFileIsRejected() throws {
         var raw = RawGGUF.valid
         raw.tensors[0].offset = 1 << 20

@@ -47,6 +47,29 @@ final class RunConfigTests: XCTestCase {
         ])
     }
 
+    /// Issue 16, item 10: short forms and other trainers' names got no suggestion.
+    func testFamiliarAndShortenedKeyNamesSuggestTheSchemaKey() {
+        for (typed, expected) in [("training:\n  lr: 1e-4", "training.learning_rate"), ("training:\n  warmup: 10", "training.warmup_steps"),
+                                  ("checkpoint:\n  keep: 2", "checkpoint.keep_last"),
+                                  ("training:\n  gradient_accumulation_steps: 4", "training.gradient_accumulation"),
+                                  ("training:\n  num_train_epochs: 2", "training.epochs")] {
+            let found = problems(minimal + "\n" + typed + "\n")
+            XCTAssertEqual(found.count, 1, typed)
+            XCTAssertTrue(found.first?.hasSuffix("did you mean '\(expected)'?") ?? false, "\(typed): \(found)")
+        }
+    }
+
+    func testHugeOrControlCharacterInputIsEscapedAndCutInMessages() throws {
+        let name = String(repeating: "n", count: 5_000_000)
+        XCTAssertThrowsError(try RunConfig.parse(yaml: minimal, source: "configs/x.yaml", overrides: ["run.name=" + name + "/x"])) { error in
+            XCTAssertLessThan("\(error)".count, 1_000, "\("\(error)".prefix(300))")
+        }
+        XCTAssertThrowsError(try RunConfig.parse(yaml: minimal, source: "configs/x.yaml", overrides: ["training.lr\u{0}\nx=1"])) { error in
+            XCTAssertTrue("\(error)".contains("training.lr\\x00\\nx"), "\(error)")
+            XCTAssertFalse("\(error)".contains("\n"), "\(error)")
+        }
+    }
+
     func testKeyInTheWrongSectionSuggestsItsSection() {
         XCTAssertEqual(problems(minimal + "\ntraining:\n  rank: 4\n"),
                        ["configs/x.yaml:8: unknown key 'training.rank'; did you mean 'lora.rank'?"])

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Yams
 
 /// Composes YAML into a node tree only after checking that the tree stays within limits a
@@ -154,37 +155,5 @@ public enum BoundedYAML {
             }
         }
         return true
-    }
-}
-
-/// Shortens text taken from input (a parser's message, a value) before it goes into an error:
-/// control characters are escaped and anything past `limit` characters is cut with a note of
-/// how much was left out.
-///
-/// Usage: `throw ConfigError.invalidYAML(source: path, message: ErrorText.bounded("\(error)"))`
-public enum ErrorText {
-    public static func bounded(_ text: String, limit: Int = 300, keepingNewlines: Bool = false) -> String {
-        var out = ""
-        var shown = 0
-        for scalar in text.unicodeScalars {
-            if shown == limit {
-                let rest = text.unicodeScalars.count - limit
-                out += "... (\(rest) more characters)"
-                break
-            }
-            switch scalar {
-            case "\n": out += keepingNewlines ? "\n" : "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += String(format: "\\x%02X", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-            shown += 1
-        }
-        return out
     }
 }

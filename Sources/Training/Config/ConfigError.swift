@@ -1,3 +1,5 @@
+import ModelFormats
+
 /// Where a config value came from: a file and line, or a `--set` override.
 public struct ConfigLocation: Equatable, Sendable, CustomStringConvertible {
     /// The config file path, or `--set` for command-line overrides.
@@ -30,29 +32,33 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case multiple([ConfigError])
 
     public var description: String {
+        // Keys, values and `--set` arguments come from the user's input and may be huge or
+        // hold control characters: each is shown escaped and cut to a readable length.
+        func b(_ text: String) -> String { ErrorText.bounded(text, limit: 200) }
+        func at(_ location: ConfigLocation) -> String { b(location.description) }
         switch self {
         case let .unreadableFile(path, reason):
-            return "\(path): cannot read config: \(reason)"
+            return "\(b(path)): cannot read config: \(reason)"
         case let .invalidYAML(source, message):
-            return "\(source): not valid YAML: \(message)"
+            return "\(b(source)): not valid YAML: \(message)"
         case let .notAMapping(path, location):
-            let what = path.isEmpty ? "the config" : "'\(path)'"
-            return "\(location): \(what) must be a mapping of keys to values"
+            let what = path.isEmpty ? "the config" : "'\(b(path))'"
+            return "\(at(location)): \(what) must be a mapping of keys to values"
         case let .unknownKey(path, location, suggestion):
             let kind = path.contains(".") ? "key" : "section"
             let hint = suggestion.map { "; did you mean '\($0)'?" }
                 ?? "; valid sections: \(ConfigSchema.sections.joined(separator: ", "))"
-            return "\(location): unknown \(kind) '\(path)'\(hint)"
+            return "\(at(location)): unknown \(kind) '\(b(path))'\(hint)"
         case let .duplicateKey(path, location):
-            return "\(location): key '\(path)' appears twice"
+            return "\(at(location)): key '\(b(path))' appears twice"
         case let .wrongType(path, expected, found, location):
-            return "\(location): '\(path)' must be \(expected), got \(found)"
+            return "\(at(location)): '\(b(path))' must be \(expected), got \(b(found))"
         case let .outOfRange(path, value, expected, location):
-            return "\(location): '\(path)' is \(value), but must be \(expected)"
+            return "\(at(location)): '\(b(path))' is \(b(value)), but must be \(expected)"
         case let .missingRequiredKey(path, source):
-            return "\(source): required key '\(path)' is missing"
+            return "\(b(source)): required key '\(path)' is missing"
         case let .malformedOverride(argument):
-            return "--set: '\(argument)' is not of the form section.key=value (e.g. training.learning_rate=2e-4)"
+            return "--set: '\(b(argument))' is not of the form section.key=value (e.g. training.learning_rate=2e-4)"
         case let .multiple(errors):
             return errors.map(\.description).joined(separator: "\n")
         }

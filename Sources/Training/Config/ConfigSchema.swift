@@ -204,12 +204,35 @@ public enum ConfigSchema {
 
     /// The valid key or section closest to `path` by edit distance, when it is close enough to
     /// be a plausible typo (or names the same key in another section).
+    /// Names users bring from other trainers (Hugging Face TrainingArguments, PEFT, axolotl,
+    /// mlx-lm) and short forms, mapped to this schema's key.
+    static let familiarNames: [String: String] = [
+        "lr": "training.learning_rate", "warmup": "training.warmup_steps", "warmup_ratio": "training.warmup_steps",
+        "num_train_epochs": "training.epochs", "num_epochs": "training.epochs", "iters": "training.max_steps",
+        "micro_batch_size": "training.batch_size", "per_device_train_batch_size": "training.batch_size",
+        "gradient_accumulation_steps": "training.gradient_accumulation", "grad_accum": "training.gradient_accumulation",
+        "lr_scheduler_type": "training.lr_scheduler", "scheduler": "training.lr_scheduler", "optimizer": "training.objective",
+        "save_steps": "checkpoint.every", "save_every": "checkpoint.every", "keep": "checkpoint.keep_last",
+        "save_total_limit": "checkpoint.keep_last", "r": "lora.rank", "lora_r": "lora.rank", "lora_alpha": "lora.alpha",
+        "lora_dropout": "lora.dropout", "target": "lora.target_modules", "sequence_len": "data.max_seq_len",
+        "max_length": "data.max_seq_len", "max_seq_length": "data.max_seq_len", "sample_packing": "data.packing",
+        "base_model": "model.path", "model_name_or_path": "model.path", "output_dir": "run.output_dir", "seed": "run.seed",
+        "logging_steps": "logging.every", "eval_steps": "training.eval_every", "beta": "training.dpo_beta",
+    ]
+
     static func suggestion(for path: String) -> String? {
         let isSection = !path.contains(".")
         let candidates = isSection ? sections : keys.map(\.path)
-        if !isSection, let leaf = path.split(separator: ".").last,
-           let sameLeaf = keys.first(where: { $0.name == leaf }) {
+        let leaf = path.split(separator: ".").last.map(String.init) ?? path
+        if !isSection, let sameLeaf = keys.first(where: { $0.name == leaf }) {
             return sameLeaf.path
+        }
+        if let familiar = familiarNames[leaf] { return familiar }
+        // A key of the same section that starts with what was typed ("training.warmup").
+        let section = path.split(separator: ".").first.map(String.init) ?? ""
+        if !isSection, leaf.count >= 3,
+           let prefixed = keys.first(where: { $0.path.hasPrefix(section + ".") && $0.name.hasPrefix(leaf) }) {
+            return prefixed.path
         }
         let ranked = candidates.map { ($0, editDistance(path, $0)) }
         guard let (candidate, distance) = ranked.min(by: { $0.1 < $1.1 }) else { return nil }

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import ModelFormats
 import Tensors
 
 /// A scalar attribute value. Booleans are stored as h5py stores them (an int8 enum with
