@@ -248,6 +248,32 @@ final class ChatCompletionServerTests: XCTestCase {
         XCTAssertNotNil((notJSON.json["error"] as? [String: Any])?["message"] as? String)
     }
 
+    /// Issue 16, item 10: these got misleading messages ("got inf", "not valid JSON",
+    /// "content has the wrong type").
+    func testOutOfRangeNumbersAndBadUTF8GetMessagesThatSayWhatIsWrong() async throws {
+        let messages = #""messages": [{"role": "user", "content": "Hi"}]"#
+        let cases: [(body: String, param: String?, says: String)] = [
+            ("{\(messages), \"temperature\": 1e308}", "temperature", "temperature must be in 0...100"),
+            ("{\(messages), \"max_tokens\": 2.5}", "max_tokens", "max_tokens must be a whole number that fits in 64 bits"),
+            ("{\(messages), \"max_tokens\": 9223372036854775808}", "max_tokens", "max_tokens must be a whole number that fits in 64 bits"),
+        ]
+        for (body, param, says) in cases {
+            let reply = try await HTTP.post(completions, body: Data(body.utf8))
+            XCTAssertEqual(reply.status, 400, body)
+            let error = try XCTUnwrap(reply.json["error"] as? [String: Any], reply.text)
+            XCTAssertEqual(error["param"] as? String, param, "\(body): \(reply.text)")
+            XCTAssertTrue((error["message"] as? String)?.contains(says) ?? false, "\(body): \(reply.text)")
+            XCTAssertFalse((error["message"] as? String)?.contains("inf") ?? true, "\(body): \(reply.text)")
+        }
+        var badUTF8 = Data(#"{"messages": [{"role": "user", "content": "Hi "#.utf8)
+        badUTF8.append(contentsOf: [0xC3, 0x28, 0xFF])
+        badUTF8.append(contentsOf: Data(#""}]}"#.utf8))
+        let reply = try await HTTP.post(completions, body: badUTF8)
+        XCTAssertEqual(reply.status, 400)
+        let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        XCTAssertTrue(message.contains("UTF-8"), reply.text)
+    }
+
     func testContentPartsAndDeveloperMessagesAreAccepted() async throws {
         let plain = try await complete(request(tokens: 4))
         let parts = try await complete(request(["messages": [["role": "user", "content": [["type": "text", "text": "Say "], ["type": "text", "text": "something."]]]]], tokens: 4))

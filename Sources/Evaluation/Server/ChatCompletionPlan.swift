@@ -38,6 +38,9 @@ public struct ChatCompletionLimits: Sendable, Equatable {
 
 /// A validated request, ready to generate: the rendered prompt, sampling and stop settings.
 struct ChatCompletionPlan {
+    /// Highest `temperature` a request may ask for.
+    public static let maximumTemperature = 100.0
+
     var promptIDs: [Int32]
     var choices: Int
     var sampling: SamplingParameters
@@ -85,8 +88,11 @@ struct ChatCompletionPlan {
             throw ChatCompletionRequestError(param: "n", "n must be in 1...\(limits.maximumChoices), got \(choices)")
         }
         let temperature = request.temperature ?? 1
-        guard temperature.isFinite, temperature >= 0 else {
-            throw ChatCompletionRequestError(param: "temperature", "temperature must be >= 0, got \(temperature)")
+        // Sampling divides Float32 logits by it: anything past 100 is greedy in all but name,
+        // and values past Float's range would become infinity.
+        guard temperature.isFinite, (0...ChatCompletionPlan.maximumTemperature).contains(temperature) else {
+            throw ChatCompletionRequestError(
+                param: "temperature", "temperature must be in 0...\(Int(ChatCompletionPlan.maximumTemperature)), got \(temperature)")
         }
         let topP = request.topP ?? 1
         guard topP > 0, topP <= 1 else { throw ChatCompletionRequestError(param: "top_p", "top_p must be in (0, 1], got \(topP)") }

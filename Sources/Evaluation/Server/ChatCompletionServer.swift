@@ -74,6 +74,9 @@ public final class ChatCompletionServer: @unchecked Sendable {
         }
         let decoded: ChatCompletionRequest
         let bodyData = Data(body.readableBytesView)
+        guard String(data: bodyData, encoding: .utf8) != nil else {
+            return Self.error(.badRequest, param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded")
+        }
         do {
             decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
         } catch let error as DecodingError {
@@ -275,7 +278,17 @@ public final class ChatCompletionServer: @unchecked Sendable {
         case let .dataCorrupted(context):
             let field = path(context.codingPath)
             if let field { return (field, "\(field): \(context.debugDescription)") }
-            guard (try? JSONSerialization.jsonObject(with: body)) != nil else { return (nil, "the body is not valid JSON") }
+            guard let object = try? JSONSerialization.jsonObject(with: body) else { return (nil, "the body is not valid JSON") }
+            // Foundation reports a number that does not fit an integer field without its path.
+            if let fields = object as? [String: Any] {
+                for name in ["max_tokens", "max_completion_tokens", "n", "top_k", "top_logprobs", "seed"] {
+                    guard let number = fields[name] as? NSNumber, !(fields[name] is Bool) else { continue }
+                    let value = number.doubleValue
+                    if value != value.rounded() || abs(value) >= 9.2e18 {
+                        return (name, "\(name) must be a whole number that fits in 64 bits, got \(number)")
+                    }
+                }
+            }
             return (nil, "the body is not a valid chat completion request: \(context.debugDescription)")
         @unknown default:
             return (nil, "the body is not a valid chat completion request")
