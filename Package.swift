@@ -17,6 +17,9 @@ let package = Package(
         .library(name: "ModelFormats", targets: ["ModelFormats"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "LoRA", targets: ["LoRA"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

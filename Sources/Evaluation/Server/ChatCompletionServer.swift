@@ -72,25 +72,11 @@ public final class ChatCompletionServer: @unchecked Sendable {
         } catch {
             return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
         }
-        let decoded: ChatCompletionRequest
-        let bodyData = Data(body.readableBytesView)
-        guard String(data: bodyData, encoding: .utf8) != nil else {
-            return Self.error(.badRequest, param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded")
-        }
-        do {
-            decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
-        } catch let error as DecodingError {
-            let (param, message) = Self.describe(error, body: bodyData)
-            return Self.error(.badRequest, param: param, message)
-        } catch {
-            return Self.error(.badRequest, param: nil, "the body is not a valid chat completion request: \(error)")
-        }
         let plan: ChatCompletionPlan
-        do {
-            plan = try ChatCompletionPlan.make(
-                decoded, tokenizer: tokenizer, template: template, contextLength: loaded.model.config.contextLength, limits: limits)
-        } catch let error as ChatCompletionRequestError {
-            return Self.error(.badRequest, param: error.param, error.message)
+        switch Self.plan(body: Data(body.readableBytesView), tokenizer: tokenizer, template: template,
+                         contextLength: loaded.model.config.contextLength, limits: limits) {
+        case .success(let p): plan = p
+        case .failure(let rejection): return Self.error(.badRequest, param: rejection.param, rejection.message)
         }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         if plan.stream { return stream(plan, id: id) }
@@ -243,6 +229,43 @@ public final class ChatCompletionServer: @unchecked Sendable {
         buffer.writeBytes(encoded(value))
         buffer.writeString("\n\n")
         return buffer
+    }
+
+    /// Decodes and validates a request body into what to generate, or the 400 to answer.
+    static func plan(body bodyData: Data, tokenizer: BPETokenizer, template: ChatTemplate, contextLength: Int,
+                     limits: ChatCompletionLimits) -> Result<ChatCompletionPlan, ChatCompletionRequestError> {
+        guard String(data: bodyData, encoding: .utf8) != nil else {
+            return .failure(.init(param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded"))
+        }
+        let decoded: ChatCompletionRequest
+        do {
+            decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
+        } catch let error as DecodingError {
+            let (param, message) = Self.describe(error, body: bodyData)
+            return .failure(.init(param: param, message))
+        } catch {
+            return .failure(.init(param: nil, "the body is not a valid chat completion request: \(error)"))
+        }
+        do {
+            return .success(try ChatCompletionPlan.make(
+                decoded, tokenizer: tokenizer, template: template, contextLength: contextLength, limits: limits))
+        } catch let error as ChatCompletionRequestError {
+            return .failure(error)
+        } catch {
+            return .failure(.init(param: nil, "\(error)"))
+        }
+    }
+
+    /// What the server would answer a request body with: nil when it would generate, else the
+    /// 400 error. For tests and the fuzzing harness; generates nothing.
+    ///
+    /// Usage: `ChatCompletionServer.rejection(of: body, tokenizer: t, template: .smolLM2, contextLength: 2048)`
+    public static func rejection(of body: Data, tokenizer: BPETokenizer, template: ChatTemplate, contextLength: Int,
+                                 limits: ChatCompletionLimits = .init()) -> ChatCompletionRequestError? {
+        if case .failure(let rejection) = plan(body: body, tokenizer: tokenizer, template: template, contextLength: contextLength, limits: limits) {
+            return rejection
+        }
+        return nil
     }
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {

@@ -53,7 +53,9 @@ public struct CheckpointWriter {
                 throw error
             }
             try DurableFiles.fsync(path: temporaryPath)
+            FaultInjection.point("checkpoint-temp-written")
             try DurableFiles.rename(temporaryPath, to: finalPath)
+            FaultInjection.point("checkpoint-renamed")
         } catch {
             try? FileManager.default.removeItem(atPath: temporaryPath)
             if let error = error as? HDF5Error { throw CheckpointError.hdf5(error) }
@@ -63,7 +65,7 @@ public struct CheckpointWriter {
 
         try DurableFiles.replaceTextFile(
             at: (runDirectory as NSString).appendingPathComponent(CheckpointFormat.latestPointer),
-            with: name + "\n", directory: runDirectory)
+            with: name + "\n", directory: runDirectory, faultPoint: "latest")
         try prune(keeping: state.step)
         return finalPath
     }
@@ -128,12 +130,14 @@ enum DurableFiles {
     }
 
     /// Replaces a small text file atomically: write a .tmp, fsync it, rename, fsync the directory.
-    static func replaceTextFile(at path: String, with text: String, directory: String) throws {
+    static func replaceTextFile(at path: String, with text: String, directory: String, faultPoint: String? = nil) throws {
         let temporary = path + ".tmp"
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
             try fsync(path: temporary)
+            if let faultPoint { FaultInjection.point(faultPoint + "-temp-written") }
             try rename(temporary, to: path)
+            if let faultPoint { FaultInjection.point(faultPoint + "-renamed") }
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             if let error = error as? CheckpointError { throw error }

@@ -31,8 +31,10 @@ extension Trainer {
         } catch {
             throw TrainingError.io(path: runDirectory, reason: "cannot create the run directory: \(error.localizedDescription)")
         }
+        FaultInjection.point("run-directory-created")
         try DurableFiles.replaceTextFile(
-            at: (runDirectory as NSString).appendingPathComponent("config.resolved.yaml"), with: config.resolvedYAML(), directory: runDirectory)
+            at: (runDirectory as NSString).appendingPathComponent("config.resolved.yaml"), with: config.resolvedYAML(), directory: runDirectory,
+            faultPoint: "config")
     }
 
     func appendMetrics(_ metrics: StepMetrics) throws {
@@ -46,6 +48,7 @@ extension Trainer {
         defer { try? handle.close() }
         try handle.seekToEnd()
         try handle.write(contentsOf: data + Data("\n".utf8))
+        FaultInjection.point("metrics-appended")
     }
 
     /// Everything a resume needs, as of the current step.
