@@ -63,3 +63,30 @@ final class HDF5DamageTests: TemporaryDirectoryTestCase {
         }
     }
 }
+
+/// A global heap object whose size wraps libhdf5's pointer made reading a checkpoint's strings
+/// loop forever (found by fuzzing the `checkpoint` target).
+final class HDF5GlobalHeapTests: TemporaryDirectoryTestCase {
+    func testAHugeGlobalHeapObjectIsRefusedInsteadOfLoopingForever() throws {
+        let file = try HDF5File.create(path: path("g.h5"))
+        try file.writeString("resolved config text", at: "/config")
+        try file.setAttribute("name", .string("run"))
+        try file.close()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path("g.h5"))))
+        let signature: [UInt8] = Array("GCOL".utf8) + [1, 0, 0, 0]
+        let start = try XCTUnwrap((0...(bytes.count - 8)).first { Array(bytes[$0..<($0 + 8)]) == signature })
+        // The first object's size field: 16 bytes of collection header, then 8 of object header.
+        for i in 0..<8 { bytes[start + 16 + 8 + i] = 0xFF }
+        try Data(bytes).write(to: URL(fileURLWithPath: path("g.h5")))
+        XCTAssertThrowsError(try HDF5File.open(path: path("g.h5"))) { error in
+            guard case .implausibleSize(_, let object, _)? = error as? HDF5Error else { return XCTFail("\(error)") }
+            XCTAssertEqual(object, "global heap collection at byte \(start)")
+        }
+    }
+
+    func testTheFuzzerFoundHangIsRefused() throws {
+        let reproducer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/regressions/checkpoint/timeout-global-heap-object-size").path
+        XCTAssertThrowsError(try CheckpointReader.read(reproducer))
+    }
+}

@@ -106,6 +106,7 @@ public final class HDF5File {
         guard FileManager.default.fileExists(atPath: path) else {
             throw HDF5Error.cannotOpen(file: path, reason: "no such file")
         }
+        try HDF5GlobalHeapCheck.validate(path: path)
         let id = H5Fopen(path, writable ? tc_h5f_acc_rdwr() : tc_h5f_acc_rdonly(), tc_h5p_default())
         guard id >= 0 else { throw HDF5Error.cannotOpen(file: path, reason: HDF5Library.lastErrorMessage()) }
         return HDF5File(path: path, id: id)
@@ -588,3 +589,58 @@ enum HDF5Library {
         return "\(head): \(message[start.upperBound..<end])"
     }
 }
+
+/// Checks the global heap collections of a file before libhdf5 reads them.
+///
+/// Variable-length strings (the checkpoint's config and its string attributes) live in
+/// global heap collections ("GCOL"). libhdf5 1.10 walks a collection's objects with
+/// `p = begin + size` and no overflow check, so one object with a huge size wraps the pointer
+/// and the walk never ends (found by the `checkpoint` fuzz target). This walks every collection
+/// the same way, with the checks, and refuses the file instead.
+enum HDF5GlobalHeapCheck {
+    static func validate(path: String) throws {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return }
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            guard let bytes = raw.bindMemory(to: UInt8.self).baseAddress else { return }
+            let count = raw.count
+            func u64(_ at: Int) -> UInt64 {
+                var v: UInt64 = 0
+                for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+                return v
+            }
+            func damaged(_ at: Int, _ reason: String) -> HDF5Error {
+                .implausibleSize(file: path, object: "global heap collection at byte \(at)", reason: reason)
+            }
+            var start = 0
+            while start + 16 <= count {
+                // "GCOL", version 1, three reserved zero bytes, then the collection size.
+                guard bytes[start] == 0x47, bytes[start + 1] == 0x43, bytes[start + 2] == 0x4F, bytes[start + 3] == 0x4C,
+                      bytes[start + 4] == 1, bytes[start + 5] == 0, bytes[start + 6] == 0, bytes[start + 7] == 0 else {
+                    start += 1
+                    continue
+                }
+                let size = u64(start + 8)
+                guard size >= 16, size <= UInt64(count - start) else {
+                    throw damaged(start, "declares \(size) bytes, more than the file holds after it")
+                }
+                let end = start + Int(size)
+                var p = start + 16
+                // Objects: index (2), reference count (2), reserved (4), size (8), data padded to 8.
+                while p + 16 <= end {
+                    let index = UInt16(bytes[p]) | UInt16(bytes[p + 1]) << 8
+                    let objectSize = u64(p + 8)
+                    let padded = objectSize > UInt64(Int.max - 7) ? UInt64.max : (objectSize + 7) & ~7
+                    // The free-space object (index 0) counts its own header in its size; libhdf5
+                    // steps by that size too, so a size under 16 would never move on.
+                    let need = index == 0 ? objectSize : (padded == .max ? .max : padded &+ 16)
+                    guard need >= 16, need <= UInt64(end - p) else {
+                        throw damaged(start, "holds an object (index \(index)) of \(objectSize) bytes that does not fit the collection")
+                    }
+                    p += Int(need)
+                }
+                start = end
+            }
+        }
+    }
+}
+
