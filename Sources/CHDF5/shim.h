@@ -21,6 +21,15 @@ static inline unsigned tc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned tc_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline size_t tc_h5t_variable(void) { return H5T_VARIABLE; }
 
+/// Initialises the library without its exit handler (which, after a write failed for lack of
+/// space, dereferences freed state and crashes the process) and silences its error printing.
+/// Must run before any other HDF5 call: the first call initialises the library.
+static inline void tc_h5_prepare(void) {
+    H5dont_atexit();
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
 /// Silences HDF5's automatic error-stack printing; callers report errors themselves.
 static inline void tc_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

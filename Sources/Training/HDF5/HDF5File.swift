@@ -549,9 +549,7 @@ enum HDF5Library {
         // HDF5's exit handler closes files left open; after a write failed for lack of space
         // it dereferences freed state and crashes the process (seen on ENOSPC). Every file
         // this project writes is closed (or abandoned) explicitly, so the handler is not needed.
-        H5dont_atexit()
-        H5open()
-        tc_h5_silence_errors()
+        tc_h5_prepare()
         return true
     }()
 
