@@ -106,7 +106,7 @@ final class FaultInjectionTests: XCTestCase {
         let reference = try runKilled(at: "none").adapter
         // The reference run (finetune and export) bounds how long a run takes here.
         let runSeconds = Date().timeIntervalSince(started)
-        var rng = KillMomentGenerator(seed: 16)
+        var rng = FixtureRNG(seed: 16)
         var kills = 0
         for trial in 0..<4 {
             try? FileManager.default.removeItem(atPath: "\(scratch)/runs")
@@ -118,7 +118,7 @@ final class FaultInjectionTests: XCTestCase {
                 let resumable = FileManager.default.fileExists(atPath: "\(runDirectory)/config.resolved.yaml")
                 let arguments = resumable ? ["resume", runDirectory] : ["finetune", "--config", "\(scratch)/run.yaml"]
                 // Kill within the time a whole run takes; later attempts are left to finish.
-                let delay = attempt < 6 ? 0.01 + 0.4 * runSeconds * rng.nextUnit() : 120
+                let delay = attempt < 6 ? 0.01 + 0.4 * runSeconds * Double(rng.next() + 1) / 2 : 120
                 let run = try runAndKill(arguments, after: delay)
                 if run.killed { kills += 1; continue }
                 if run.status != 0 && run.stderr.contains("already holds a run") { continue }  // resumable after all
@@ -128,18 +128,5 @@ final class FaultInjectionTests: XCTestCase {
             XCTAssertEqual(try finalAdapter("export-random-\(trial)"), reference, "trial \(trial)")
         }
         XCTAssertGreaterThanOrEqual(kills, 4, "too few kills landed to prove anything")
-    }
-}
-
-/// A small seeded generator (SplitMix64), so the kill moments are the same on every run.
-struct KillMomentGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func nextUnit() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
     }
 }
