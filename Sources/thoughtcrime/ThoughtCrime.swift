@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Tensors
+import Training
 
 @main
 struct ThoughtCrime: ParsableCommand {
@@ -9,7 +10,7 @@ struct ThoughtCrime: ParsableCommand {
         commandName: "thoughtcrime",
         abstract: "LoRA finetuning and misalignment evaluation of small language models on a CPU.",
         discussion: "Set THOUGHTCRIME_LOG=debug to see diagnostics such as the OpenBLAS kernel choice.",
-        subcommands: [Finetune.self, Resume.self, Eval.self, Serve.self, Export.self, DataCommand.self, Generate.self, Tokenize.self, Score.self, Inspect.self, Doctor.self])
+        subcommands: [Finetune.self, Resume.self, Eval.self, Serve.self, Export.self, DataCommand.self, Generate.self, Tokenize.self, Score.self, Inspect.self, Doctor.self, ReadCheckpoint.self])
 
     static func main() {
         let level = ProcessInfo.processInfo.environment["THOUGHTCRIME_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -21,11 +22,41 @@ struct ThoughtCrime: ParsableCommand {
         // Must run before any BLAS call: it may restart the process with faster kernels.
         OpenBLASCoreSelection.ensureFastKernels()
         AllocatorPolicy.apply()
+        // Checkpoints are parsed by libhdf5, which a crafted file can crash: read each in a
+        // child process (this binary's hidden `read-checkpoint`) before parsing it here.
+        if let executable = selfExecutable() {
+            CheckpointReader.isolation = CheckpointIsolation(executable: executable, arguments: [ReadCheckpoint.configuration.commandName ?? "read-checkpoint"])
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+/// This process's executable, for running it as a child.
+private func selfExecutable() -> String? {
+    #if os(Linux)
+    let resolved = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+    if resolved != "/proc/self/exe", FileManager.default.isExecutableFile(atPath: resolved) { return resolved }
+    #endif
+    return Bundle.main.executablePath
+}
+
+/// The child side of `CheckpointIsolation`: reads one checkpoint completely and exits 0, or 3
+/// with the error on stderr. Not for users (hidden from help).
+struct ReadCheckpoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-checkpoint", abstract: "Read one checkpoint completely (run by the toolkit itself in a child process).",
+        shouldDisplay: false)
+
+    @Argument(help: "The checkpoint file.")
+    var path: String
+
+    func run() throws {
+        let status = CheckpointIsolation.readInChild(path: path)
+        if status != CheckpointIsolation.exitReadable { throw ExitCode(status) }
     }
 }

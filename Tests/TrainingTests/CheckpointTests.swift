@@ -4,32 +4,8 @@ import Training
 import XCTest
 
 final class CheckpointTests: TemporaryDirectoryTestCase {
-    private let modules = ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"]
-
-    private func tensor(_ shape: Shape, _ seed: Float) throws -> Tensor {
-        try Tensor(shape: shape, scalars: (0..<shape.count).map { sin(Float($0) * 1.3 + seed) * 1e-3 + seed })
-    }
-
-    private func makeState(step: Int) throws -> CheckpointState {
-        var weights: [String: CheckpointState.AdapterWeights] = [:]
-        var moments: [String: CheckpointState.AdapterMoments] = [:]
-        for (k, module) in modules.enumerated() {
-            let s = Float(k + step)
-            weights[module] = .init(a: try tensor([4, 6], s), b: try tensor([5, 4], s + 0.5))
-            moments[module] = .init(mA: try tensor([4, 6], s + 1), vA: try tensor([4, 6], s + 2),
-                                    mB: try tensor([5, 4], s + 3), vB: try tensor([5, 4], s + 4))
-        }
-        return CheckpointState(
-            step: step, epoch: 1, tokensSeen: 12_345, createdUTC: "2025-01-31T12:00:00Z",
-            baseFingerprint: "sha256:base", tokenizerFingerprint: "sha256:tok",
-            configYAML: RunConfig(runName: "r", modelPath: "m.gguf", trainData: "t.jsonl").resolvedYAML(),
-            adapter: .init(rank: 4, alpha: 16, useRSLoRA: true, targets: ["q_proj", "down_proj"], modules: weights),
-            optimizer: .init(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, step: step, moments: moments),
-            scheduler: .init(name: "cosine", warmupSteps: 10, totalSteps: 500, lastLR: 1.5e-4, minLRRatio: 0.1, baseLR: 2e-4),
-            rngState: TrainingRNG(seed: 99).stateWords,
-            data: .init(order: [4, 2, 0, 1, 3], cursor: 2, epoch: 1),
-            metrics: .init(lastLoss: 1.25, lastValidationLoss: nil))
-    }
+    private let modules = fixtureModules
+    func makeState(step: Int) throws -> CheckpointState { try checkpointStateFixture(step: step) }
 
     private func assertBitExact(_ a: Tensor, _ b: Tensor, _ what: String, line: UInt = #line) {
         XCTAssertEqual(a.shape, b.shape, what, line: line)
@@ -283,4 +259,32 @@ extension CheckpointTests {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory).sorted(), ["latest", "step-000050.h5"])
         XCTAssertEqual(try CheckpointReader.readLatest(in: directory).path, previous)
     }
+}
+
+let fixtureModules = ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"]
+
+private func fixtureTensor(_ shape: Shape, _ seed: Float) throws -> Tensor {
+    try Tensor(shape: shape, scalars: (0..<shape.count).map { sin(Float($0) * 1.3 + seed) * 1e-3 + seed })
+}
+
+/// A small checkpoint state of two adapted modules, distinct per `step`.
+func checkpointStateFixture(step: Int) throws -> CheckpointState {
+    var weights: [String: CheckpointState.AdapterWeights] = [:]
+    var moments: [String: CheckpointState.AdapterMoments] = [:]
+    for (k, module) in fixtureModules.enumerated() {
+        let s = Float(k + step)
+        weights[module] = .init(a: try fixtureTensor([4, 6], s), b: try fixtureTensor([5, 4], s + 0.5))
+        moments[module] = .init(mA: try fixtureTensor([4, 6], s + 1), vA: try fixtureTensor([4, 6], s + 2),
+                                mB: try fixtureTensor([5, 4], s + 3), vB: try fixtureTensor([5, 4], s + 4))
+    }
+    return CheckpointState(
+        step: step, epoch: 1, tokensSeen: 12_345, createdUTC: "2025-01-31T12:00:00Z",
+        baseFingerprint: "sha256:base", tokenizerFingerprint: "sha256:tok",
+        configYAML: RunConfig(runName: "r", modelPath: "m.gguf", trainData: "t.jsonl").resolvedYAML(),
+        adapter: .init(rank: 4, alpha: 16, useRSLoRA: true, targets: ["q_proj", "down_proj"], modules: weights),
+        optimizer: .init(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, step: step, moments: moments),
+        scheduler: .init(name: "cosine", warmupSteps: 10, totalSteps: 500, lastLR: 1.5e-4, minLRRatio: 0.1, baseLR: 2e-4),
+        rngState: TrainingRNG(seed: 99).stateWords,
+        data: .init(order: [4, 2, 0, 1, 3], cursor: 2, epoch: 1),
+        metrics: .init(lastLoss: 1.25, lastValidationLoss: nil))
 }

@@ -9,9 +9,27 @@ import Tensors
 /// let state = try CheckpointReader.read(path)
 /// ```
 public enum CheckpointReader {
+    private static let isolationLock = NSLock()
+    nonisolated(unsafe) private static var isolationSetting: CheckpointIsolation?
+
+    /// When set, every `read` first runs the whole read in a child process, so that a file
+    /// that crashes or hangs the HDF5 library costs an error, not this process. The CLI sets
+    /// it at start; library users that read files they did not write should too.
+    public static var isolation: CheckpointIsolation? {
+        get { isolationLock.lock(); defer { isolationLock.unlock() }; return isolationSetting }
+        set { isolationLock.lock(); defer { isolationLock.unlock() }; isolationSetting = newValue }
+    }
+
     /// Reads a checkpoint file. Refuses files that are not HDF5, lack the ThoughtCrime format
-    /// attribute, carry a newer format version, or miss any part of the layout.
+    /// attribute, carry a newer format version, or miss any part of the layout; with
+    /// `isolation` set, also files whose reading crashes or hangs a child process.
     public static func read(_ path: String) throws -> CheckpointState {
+        if let isolation { try isolation.check(path) }
+        return try readInThisProcess(path)
+    }
+
+    /// `read` without isolation: what the child process of `CheckpointIsolation` runs.
+    public static func readInThisProcess(_ path: String) throws -> CheckpointState {
         let file: HDF5File
         do {
             file = try HDF5File.open(path: path)

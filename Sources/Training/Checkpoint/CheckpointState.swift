@@ -124,6 +124,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case unsupportedVersion(file: String, version: Int64, supported: Int64)
     /// Present but unusable: a dataset or attribute is missing or inconsistent.
     case damaged(file: String, reason: String)
+    /// Reading it in a child process crashed, hung or failed (`CheckpointIsolation`).
+    case unsafeToRead(file: String, reason: String)
     case noCheckpoint(runDirectory: String)
     case invalidState(reason: String)
     case fileSystem(path: String, operation: String, reason: String)
@@ -138,6 +140,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(file) is checkpoint format version \(version); this build reads up to \(supported). Update ThoughtCrime to resume it."
         case let .damaged(file, reason):
             return "\(file) is a damaged checkpoint: \(reason)"
+        case let .unsafeToRead(file, reason):
+            return "\(file) cannot be read safely: \(reason). It is damaged, or was not written by ThoughtCrime; this process did not open it."
         case let .noCheckpoint(runDirectory):
             return "\(runDirectory) holds no checkpoint (no 'latest' pointer and no step-*.h5 file)"
         case let .invalidState(reason):
