@@ -63,8 +63,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try checkOutput()
-        let recordedBase = try source.flatMap { try AdapterSource.baseModel(of: $0) }
-        let basePath = model ?? recordedBase.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? ModelOptions.defaultModel
+        let basePath = try resolveBaseModel(explicit: model, adapter: source)
         let loaded = try loadBase(path: basePath, weights: weights)
         let weights: LoRAWeights
         if let source {

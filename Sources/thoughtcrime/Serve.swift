@@ -33,7 +33,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let loaded = try modelOptions.load(defaultWeights: .quantized)
-        let name = servedModelName ?? [modelOptions.model, modelOptions.adapter].compactMap { $0 }
+        let name = servedModelName ?? [loaded.path, modelOptions.adapter].compactMap { $0 }
             .map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: "+")
         let server = try ChatCompletionServer(
             model: loaded, modelName: name, limits: ChatCompletionLimits(defaultMaxTokens: defaultMaxTokens, maximumChoices: maxChoices))

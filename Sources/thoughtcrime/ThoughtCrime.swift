@@ -10,7 +10,11 @@ struct ThoughtCrime: ParsableCommand {
         commandName: "thoughtcrime",
         abstract: "LoRA finetuning and misalignment evaluation of small language models on a CPU.",
         discussion: "Set THOUGHTCRIME_LOG=debug to see diagnostics such as the OpenBLAS kernel choice.",
+        version: ThoughtCrime.version,
         subcommands: [Finetune.self, Resume.self, Eval.self, Serve.self, Export.self, DataCommand.self, Generate.self, Tokenize.self, Score.self, Inspect.self, Doctor.self, ReadCheckpoint.self])
+
+    /// The toolkit's version (`thoughtcrime --version`); bump with every release note.
+    static let version = "0.9.0"
 
     static func main() {
         let level = ProcessInfo.processInfo.environment["THOUGHTCRIME_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .info

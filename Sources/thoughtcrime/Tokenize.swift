@@ -6,7 +6,7 @@ import Models
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print token ids and pieces of a text or file.")
 
-    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var modelOption: TokenizerModelOption
 
     @Argument(help: "Text to tokenize (or use --file).")
     var text: String?
@@ -30,7 +30,8 @@ struct Tokenize: ParsableCommand {
         } else {
             throw ValidationError("give a text or --file")
         }
-        let tokenizer = try modelOptions.load().requireTokenizer()
+        guard FileManager.default.fileExists(atPath: modelOption.model) else { throw MissingModelError(path: modelOption.model) }
+        let (tokenizer, _) = try ModelLoader.loadTokenizer(path: modelOption.model)
         let ids = tokenizer.encode(input, parseSpecialTokens: !noSpecial)
         let pieces = try ids.map { try tokenizer.tokenPiece($0) }
         if json {

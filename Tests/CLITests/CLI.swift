@@ -22,9 +22,10 @@ enum CLI {
         return binary
     }
 
-    /// `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
+    /// Runs in the package root unless `directory` is given. `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
     /// the limit fail as they do on a full disk.
-    static func run(_ arguments: [String], environment: [String: String]? = nil, fileSizeLimitKB: Int? = nil) throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String]? = nil, fileSizeLimitKB: Int? = nil,
+                    directory: URL? = nil) throws -> Result {
         let process = Process()
         if let limit = fileSizeLimitKB {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -33,7 +34,7 @@ enum CLI {
             process.executableURL = try binary()
             process.arguments = arguments
         }
-        process.currentDirectoryURL = packageRoot
+        process.currentDirectoryURL = directory ?? packageRoot
         if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

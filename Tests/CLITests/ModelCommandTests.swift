@@ -59,10 +59,43 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("parameters: 134.5M"))
     }
 
-    func testMissingModelFailsWithAClearMessage() throws {
-        let r = try CLI.run(["generate", "--model", "/nonexistent/m.gguf", "hi"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("/nonexistent/m.gguf: no such file or directory"), r.stderr)
+    func testAMissingModelIsARuntimeErrorNamingThePathNotAUsageError() throws {
+        for command in ["generate", "score", "serve"] {
+            let r = try CLI.run([command, "--model", "/nonexistent/m.gguf"] + (command == "serve" ? [] : ["hi"]))
+            XCTAssertEqual(r.status, 1, "\(command): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("base model not found: /nonexistent/m.gguf (no such file or directory)"), "\(command): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Usage:"), "\(command): \(r.stderr)")
+        }
+    }
+
+    func testTheMissingDefaultModelNamesTheDirectoryAndTheFetchScript() throws {
+        let elsewhere = FileManager.default.temporaryDirectory
+        let r = try CLI.run(["tokenize", "hi"], directory: elsewhere)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("base model not found: checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf (no such file or directory relative to \(elsewhere.path)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("Run scripts/fetch-model.sh"), r.stderr)
+    }
+
+    func testVersionIsPrinted() throws {
+        let r = try CLI.run(["--version"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertNotNil(r.stdout.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression), r.stdout)
+    }
+
+    func testTokenizeOffersOnlyTheOptionsItUses() throws {
+        let help = try CLI.run(["tokenize", "--help"]).stdout
+        XCTAssertTrue(help.contains("--model"), help)
+        XCTAssertFalse(help.contains("--weights"), help)
+        XCTAssertFalse(help.contains("--adapter"), help)
+    }
+
+    func testWeightsHelpStatesEachCommandsDefault() throws {
+        for command in ["generate", "serve", "score"] {
+            let help = try CLI.run([command, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+                .replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
+            XCTAssertTrue(help.contains("Default: quantized for generate and serve"), "\(command): \(help)")
+            XCTAssertTrue(help.contains("float32 for score and export"), "\(command): \(help)")
+        }
     }
 
     func testInspectOfAnUnreadableFileFailsNamingIt() throws {
