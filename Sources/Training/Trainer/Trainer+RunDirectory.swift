@@ -37,8 +37,11 @@ extension Trainer {
             faultPoint: "config")
     }
 
-    func appendMetrics(_ metrics: StepMetrics) throws {
-        let data = try JSONSerialization.data(withJSONObject: metrics.json, options: [.sortedKeys])
+    func appendMetrics(_ metrics: StepMetrics) throws { try appendMetricsLine(metrics.json) }
+
+    /// Appends one JSON object as a line of metrics.jsonl.
+    func appendMetricsLine(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         if !FileManager.default.fileExists(atPath: metricsPath) {
             FileManager.default.createFile(atPath: metricsPath, contents: nil)
         }
@@ -167,6 +170,15 @@ extension Trainer {
         resumed = true
         try truncateMetrics(after: step)
         progress.message("resuming \(runDirectory) at step \(step) of \(totalSteps) from \(path)")
+        let was = state.scheduler
+        if was.totalSteps != schedule.totalSteps || was.warmupSteps != schedule.warmupSteps || was.baseLR != schedule.baseLR
+            || was.name != schedule.kind.rawValue || was.minLRRatio != schedule.minLRRatio {
+            let next = schedule.learningRate(atStep: step)
+            progress.message(String(
+                format: "note: the learning-rate schedule differs from the checkpoint's (%@ over %d steps, warmup %d, lr %.3g -> now %@ over %d steps, warmup %d, lr %.3g); it is recomputed, so step %d trains at lr %.3e",
+                was.name, was.totalSteps, was.warmupSteps, was.baseLR, schedule.kind.rawValue, schedule.totalSteps, schedule.warmupSteps,
+                schedule.baseLR, step + 1, next))
+        }
     }
 
     /// Drops metrics lines past the checkpoint, written by the run after its last checkpoint.

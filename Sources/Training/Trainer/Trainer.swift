@@ -208,36 +208,50 @@ public final class Trainer {
         var firstLoss: Double?, firstValidation: Double?
         let started = Date()
         let stepsAtStart = step
+        if step == 0, !validationExamples.isEmpty {
+            // Can take a while on a big validation set: say what is happening, record it as
+            // step 0, and start the tokens/s clock after it.
+            progress.message("validation before training: \(validationExamples.count) examples")
+            let loss = try validationLoss()
+            firstValidation = loss
+            let now = Date()
+            try appendMetricsLine([
+                "step": 0, "epoch": epoch, "val_loss": loss, "tokens_seen": tokensSeen,
+                "elapsed_s": now.timeIntervalSince(started), "time": MetricsTime.string(now),
+            ])
+            progress.message(String(format: "step 0 validation loss %.4f (%@)", loss, formatDuration(now.timeIntervalSince(started))))
+        }
         var tokensAtStart = tokensSeen
         var stepClock = Date()
         var interrupted = false
-        if step == 0, !validationExamples.isEmpty {
-            firstValidation = try validationLoss()
-        }
         while step < totalSteps {
             let (loss, gradNorm, tokens, preference) = try optimizerStep()
             step += 1
             tokensSeen += tokens
             lastLoss = loss
             if firstLoss == nil { firstLoss = loss }
+            let stepEnded = Date()
             var validation: Double?
             let evalEvery = config.training.evalEvery
             if !validationExamples.isEmpty && ((evalEvery > 0 && step % evalEvery == 0) || step == totalSteps) {
                 validation = try validationLoss()
                 lastValidationLoss = validation
+                // Validation time is not training time: keep it out of the tokens/s window.
+                stepClock += Date().timeIntervalSince(stepEnded)
             }
             let now = Date()
             let metrics = StepMetrics(
                 step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
-                gradNorm: gradNorm, tokensPerSecond: Double(tokensSeen - tokensAtStart) / max(now.timeIntervalSince(stepClock), 1e-9),
+                gradNorm: gradNorm, tokensPerSecond: Double(tokensSeen - tokensAtStart) / max(stepEnded.timeIntervalSince(stepClock), 1e-9),
                 tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started),
-                rewardAccuracy: preference?.accuracy, rewardMargin: preference?.margin)
+                rewardAccuracy: preference?.accuracy, rewardMargin: preference?.margin, time: now)
             if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
             try appendMetrics(metrics)
             progress.step(metrics)
             let stopRequested = InterruptFlag.isRaised || (stopAfter.map { step >= $0 } ?? false)
             if step % config.checkpoint.every == 0 || step == totalSteps || stopRequested {
                 try writeCheckpoint()
+                if let path = lastCheckpointPath { progress.checkpointWritten(path, step: step) }
             }
             if stopRequested && step < totalSteps {
                 interrupted = true
