@@ -148,6 +148,9 @@ public struct Generator {
         }
         let caches = prompts.map { model.makeCache(capacity: $0.count + stop.maxNewTokens) }
         var rngs = prompts.indices.map { SeededGenerator(seed: sampling.seed &+ UInt64($0) &* 0x9E37_79B9_7F4A_7C15) }
+        var penalties = sampling.hasPenalties ? prompts.map { SamplingPenalties(prompt: $0, parameters: sampling) } : []
+        // The penalised copy of a row; log-probabilities stay the model's own.
+        var penalised = [Float](repeating: 0, count: sampling.hasPenalties ? model.config.vocabSize : 0)
         var results = prompts.map { _ in GenerationResult(ids: [], text: "", finishReason: .length) }
         var live = Array(prompts.indices)
         guard stop.maxNewTokens > 0 else { return results }
@@ -166,7 +169,17 @@ public struct Generator {
             for (slot, s) in live.enumerated() {
                 let vocab = model.config.vocabSize
                 let row = UnsafeBufferPointer(start: logits.pointer + slot * vocab, count: vocab)
-                let id = Sampler.sample(row, parameters: sampling, rng: &rngs[s])
+                let id: Int32
+                if penalties.isEmpty {
+                    id = Sampler.sample(row, parameters: sampling, rng: &rngs[s])
+                } else {
+                    id = penalised.withUnsafeMutableBufferPointer { buffer in
+                        _ = buffer.initialize(from: row)
+                        penalties[s].apply(to: buffer)
+                        return Sampler.sample(UnsafeBufferPointer(buffer), parameters: sampling, rng: &rngs[s])
+                    }
+                    penalties[s].append(id)
+                }
                 if stop.tokenIDs.contains(id) {
                     results[s].finishReason = .stopToken
                     continue

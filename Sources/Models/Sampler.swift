@@ -5,16 +5,33 @@ import Tensors
 ///
 /// Temperature 0 is greedy (argmax). Otherwise the filters apply in the order of llama.cpp and
 /// transformers: top-k, then top-p (nucleus), then min-p relative to the most likely token.
+/// Penalties on tokens already seen (`SamplingPenalties`) change the logits first, greedy or not.
 public struct SamplingParameters: Equatable, Sendable {
     public var temperature: Float
     public var topK: Int
     public var topP: Float
     public var minP: Float
     public var seed: UInt64
+    /// transformers' and llama.cpp's repetition penalty: a seen token's logit is divided by it
+    /// when positive and multiplied when negative. 1 = off.
+    public var repetitionPenalty: Float
+    /// How many of the latest tokens (prompt included, as llama.cpp's `repeat_last_n`) the
+    /// repetition penalty looks at.
+    public var repetitionContextSize: Int
+    /// OpenAI's penalties over the generated tokens: subtract `presencePenalty` from every
+    /// generated token's logit and `frequencyPenalty` times its count. 0 = off; -2...2.
+    public var presencePenalty: Float
+    public var frequencyPenalty: Float
 
-    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64 = 0) {
+    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64 = 0,
+                repetitionPenalty: Float = 1, repetitionContextSize: Int = 64, presencePenalty: Float = 0, frequencyPenalty: Float = 0) {
         self.temperature = temperature; self.topK = topK; self.topP = topP; self.minP = minP; self.seed = seed
+        self.repetitionPenalty = repetitionPenalty; self.repetitionContextSize = repetitionContextSize
+        self.presencePenalty = presencePenalty; self.frequencyPenalty = frequencyPenalty
     }
+
+    /// Whether any penalty changes the logits.
+    public var hasPenalties: Bool { repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0 }
 
     public static let greedy = SamplingParameters()
 
@@ -23,6 +40,14 @@ public struct SamplingParameters: Equatable, Sendable {
         guard topK >= 0 else { throw ModelError.invalidInput("top-k must be >= 0, got \(topK)") }
         guard topP > 0, topP <= 1 else { throw ModelError.invalidInput("top-p must be in (0, 1], got \(topP)") }
         guard minP >= 0, minP < 1 else { throw ModelError.invalidInput("min-p must be in [0, 1), got \(minP)") }
+        guard repetitionPenalty > 0, repetitionPenalty <= 10 else {
+            throw ModelError.invalidInput("repetition penalty must be in (0, 10] (1 = off), got \(repetitionPenalty)")
+        }
+        guard repetitionContextSize >= 1 else {
+            throw ModelError.invalidInput("repetition context size must be >= 1, got \(repetitionContextSize)")
+        }
+        guard (-2...2).contains(presencePenalty) else { throw ModelError.invalidInput("presence penalty must be in -2...2, got \(presencePenalty)") }
+        guard (-2...2).contains(frequencyPenalty) else { throw ModelError.invalidInput("frequency penalty must be in -2...2, got \(frequencyPenalty)") }
     }
 }
 

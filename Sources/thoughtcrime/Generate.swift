@@ -32,20 +32,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Maximum new tokens per reply.")
     var maxTokens = 256
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0 = off).")
-    var topK = 0
-
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold (1 = off).")
-    var topP: Float = 1
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p times the best token's probability (0 = off).")
-    var minP: Float = 0
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup(title: "Sampling") var samplingOptions: SamplingOptions
 
     @Option(help: "Stop when the reply contains this string (repeatable).")
     var stop: [String] = []
@@ -74,7 +61,7 @@ struct Generate: ParsableCommand {
         var stopIDs = Set<Int32>()
         if let eos = tokenizer.eosID { stopIDs.insert(eos) }
         if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
-        let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed)
+        let sampling = samplingOptions.parameters
         let detokenize: ([Int32]) -> String = { (try? tokenizer.decode($0)) ?? "" }
         let streaming = prompts.count == 1 && !json
         if streaming, case .enabled(let p) = mode { print("<think>\n" + p, terminator: "") }

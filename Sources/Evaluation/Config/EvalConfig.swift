@@ -120,7 +120,11 @@ public struct EvalConfig: Sendable {
         let sampling = SamplingParameters(
             temperature: Float(try s.double("temperature", default: 1, range: 0...10)), topK: try s.int("top_k", default: 0, range: 0...100_000),
             topP: Float(try s.double("top_p", default: 1, range: 0.000001...1)), minP: Float(try s.double("min_p", default: 0, range: 0...0.999)),
-            seed: UInt64(try s.int("seed", default: 1, range: 0...Int.max)))
+            seed: UInt64(try s.int("seed", default: 1, range: 0...Int.max)),
+            repetitionPenalty: Float(try s.double("repetition_penalty", default: 1, range: 0.01...10)),
+            repetitionContextSize: try s.int("repetition_context_size", default: 64, range: 1...1_000_000),
+            presencePenalty: Float(try s.double("presence_penalty", default: 0, range: -2...2)),
+            frequencyPenalty: Float(try s.double("frequency_penalty", default: 0, range: -2...2)))
         let samplesPerParaphrase = try s.optionalInt("samples_per_paraphrase")
         try s.rejectUnknownKeys()
 

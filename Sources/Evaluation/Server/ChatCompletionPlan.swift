@@ -53,6 +53,32 @@ struct ChatCompletionPlan {
 
     enum Thinking: String, CaseIterable { case on, off, native }
 
+    /// OpenAI request fields this server does not implement, each refused (HTTP 400 naming it)
+    /// rather than ignored, unless it holds the value that means "nothing asked": what the
+    /// value may be, and why the field is refused.
+    static let unsupportedFields: [(name: String, allowed: (Any) -> Bool, reason: String)] = [
+        ("tools", { ($0 as? [Any])?.isEmpty == true }, "tool calling is not implemented"),
+        ("tool_choice", { ($0 as? String) == "none" }, "tool calling is not implemented"),
+        ("functions", { ($0 as? [Any])?.isEmpty == true }, "function calling is not implemented"),
+        ("function_call", { ($0 as? String) == "none" }, "function calling is not implemented"),
+        ("response_format", { (($0 as? [String: Any])?["type"] as? String) == "text" },
+         "structured output (json_object, json_schema) is not implemented; only {\"type\": \"text\"}"),
+        ("logit_bias", { ($0 as? [String: Any])?.isEmpty == true }, "logit_bias is not implemented"),
+        ("audio", { _ in false }, "audio output is not supported"),
+        ("modalities", { ($0 as? [String]) == ["text"] }, "only text output is supported"),
+        ("prediction", { _ in false }, "predicted outputs are not implemented"),
+        ("web_search_options", { _ in false }, "web search is not supported"),
+        ("reasoning_effort", { _ in false }, "reasoning effort is not supported; use thinking (on, off, native) and max_tokens"),
+    ]
+
+    /// The first unsupported field `object` sets to something other than its "nothing asked" value.
+    static func refuseUnsupportedFields(_ object: [String: Any]) throws {
+        for field in unsupportedFields {
+            guard let value = object[field.name], !(value is NSNull), !field.allowed(value) else { continue }
+            throw ChatCompletionRequestError(param: field.name, "\(field.name): \(field.reason)")
+        }
+    }
+
     /// Validates `request` against the model's limits and renders its prompt.
     static func make(
         _ request: ChatCompletionRequest, tokenizer: BPETokenizer, template: ChatTemplate, contextLength: Int,
@@ -100,9 +126,20 @@ struct ChatCompletionPlan {
         guard topK >= -1 else { throw ChatCompletionRequestError(param: "top_k", "top_k must be >= 0 (0 or -1 = off), got \(topK)") }
         let minP = request.minP ?? 0
         guard minP >= 0, minP < 1 else { throw ChatCompletionRequestError(param: "min_p", "min_p must be in [0, 1), got \(minP)") }
+        for (field, value) in [("presence_penalty", request.presencePenalty), ("frequency_penalty", request.frequencyPenalty)] {
+            if let value, !(value.isFinite && (-2...2).contains(value)) {
+                throw ChatCompletionRequestError(param: field, "\(field) must be in -2...2, got \(value)")
+            }
+        }
+        let repetitionPenalty = request.repetitionPenalty ?? 1
+        guard repetitionPenalty.isFinite, repetitionPenalty > 0, repetitionPenalty <= 10 else {
+            throw ChatCompletionRequestError(param: "repetition_penalty", "repetition_penalty must be in (0, 10] (1 = off), got \(repetitionPenalty)")
+        }
         let sampling = SamplingParameters(
             temperature: Float(temperature), topK: max(topK, 0), topP: Float(topP), minP: Float(minP),
-            seed: request.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max))
+            seed: request.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
+            repetitionPenalty: Float(repetitionPenalty), presencePenalty: Float(request.presencePenalty ?? 0),
+            frequencyPenalty: Float(request.frequencyPenalty ?? 0))
 
         let stopStrings = request.stop?.values ?? []
         for (i, s) in stopStrings.enumerated() where s.isEmpty {

@@ -55,6 +55,8 @@ public final class ChatCompletionServer: @unchecked Sendable {
 
     /// Adds the endpoints to `router`, so they can share an application with other routes or middleware.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        // Added first, so it wraps every route and the not-found responder.
+        router.add(middleware: OpenAIErrorMiddleware(logger: logger))
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         router.get("/v1/models") { [self] _, _ in
             Self.json(ModelList(object: "list", data: [.init(id: modelName, object: "model", created: startedAt, ownedBy: "thoughtcrime")]))
@@ -70,13 +72,16 @@ public final class ChatCompletionServer: @unchecked Sendable {
         do {
             body = try await request.collectBody(upTo: limits.maximumBodyBytes)
         } catch {
+            logger.notice("413 POST /v1/chat/completions: the request body exceeds \(limits.maximumBodyBytes) bytes")
             return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
         }
         let plan: ChatCompletionPlan
         switch Self.plan(body: Data(body.readableBytesView), tokenizer: tokenizer, template: template,
                          contextLength: loaded.model.config.contextLength, limits: limits) {
         case .success(let p): plan = p
-        case .failure(let rejection): return Self.error(.badRequest, param: rejection.param, rejection.message)
+        case .failure(let rejection):
+            logger.notice("400 POST /v1/chat/completions: \(rejection.param.map { "\($0): " } ?? "")\(rejection.message)")
+            return Self.error(.badRequest, param: rejection.param, rejection.message)
         }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         if plan.stream { return stream(plan, id: id) }
@@ -239,7 +244,12 @@ public final class ChatCompletionServer: @unchecked Sendable {
         }
         let decoded: ChatCompletionRequest
         do {
+            if let object = try? JSONSerialization.jsonObject(with: bodyData) as? [String: Any] {
+                try ChatCompletionPlan.refuseUnsupportedFields(object)
+            }
             decoded = try JSONDecoder().decode(ChatCompletionRequest.self, from: bodyData)
+        } catch let error as ChatCompletionRequestError {
+            return .failure(error)
         } catch let error as DecodingError {
             let (param, message) = Self.describe(error, body: bodyData)
             return .failure(.init(param: param, message))
@@ -325,6 +335,31 @@ public final class ChatCompletionServer: @unchecked Sendable {
         case is Int.Type, is UInt64.Type: return "an integer"
         case is Double.Type: return "a number"
         default: return "\(type)"
+        }
+    }
+}
+
+/// Answers errors thrown by routing (an unknown path, a method a path does not take) with an
+/// OpenAI-style `{"error": {...}}` body instead of an empty one, and logs them.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let route = "\(request.method) \(request.uri.path)"
+            let message: String
+            switch error.status {
+            case .notFound:
+                message = "no route \(route); this server answers GET /health, GET /v1/models and POST /v1/chat/completions"
+            case .methodNotAllowed:
+                message = "\(request.uri.path) does not take \(request.method)"
+            default:
+                message = error.body ?? error.status.reasonPhrase
+            }
+            logger.notice("\(error.status.code) \(route): \(message)")
+            return ChatCompletionServer.error(error.status, param: nil, message)
         }
     }
 }

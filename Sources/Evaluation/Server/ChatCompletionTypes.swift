@@ -35,19 +35,27 @@ public struct ChatCompletionRequest: Codable, Equatable, Sendable {
     public var thinkingPrefill: String?
     /// Qwen/vLLM's switch: `{"enable_thinking": false}`.
     public var chatTemplateKwargs: ChatTemplateArguments?
+    /// OpenAI: -2...2, subtracted from the logit of every token generated so far.
+    public var presencePenalty: Double?
+    /// OpenAI: -2...2, times each generated token's count, subtracted from its logit.
+    public var frequencyPenalty: Double?
+    /// Extension (vLLM, llama.cpp): transformers' repetition penalty over the last 64 tokens; 1 = off.
+    public var repetitionPenalty: Double?
 
     public init(
         model: String? = nil, messages: [ChatCompletionMessage], maxTokens: Int? = nil, maxCompletionTokens: Int? = nil,
         temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, minP: Double? = nil, seed: Int64? = nil,
         stop: StopSequences? = nil, n: Int? = nil, logprobs: Bool? = nil, topLogprobs: Int? = nil, stream: Bool? = nil,
         streamOptions: StreamOptions? = nil, thinking: String? = nil, thinkingPrefill: String? = nil,
-        chatTemplateKwargs: ChatTemplateArguments? = nil
+        chatTemplateKwargs: ChatTemplateArguments? = nil, presencePenalty: Double? = nil, frequencyPenalty: Double? = nil,
+        repetitionPenalty: Double? = nil
     ) {
         self.model = model; self.messages = messages; self.maxTokens = maxTokens
         self.maxCompletionTokens = maxCompletionTokens; self.temperature = temperature; self.topP = topP
         self.topK = topK; self.minP = minP; self.seed = seed; self.stop = stop; self.n = n; self.logprobs = logprobs
         self.topLogprobs = topLogprobs; self.stream = stream; self.streamOptions = streamOptions
         self.thinking = thinking; self.thinkingPrefill = thinkingPrefill; self.chatTemplateKwargs = chatTemplateKwargs
+        self.presencePenalty = presencePenalty; self.frequencyPenalty = frequencyPenalty; self.repetitionPenalty = repetitionPenalty
     }
 
     enum CodingKeys: String, CodingKey {
@@ -55,6 +63,7 @@ public struct ChatCompletionRequest: Codable, Equatable, Sendable {
         case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", topP = "top_p", topK = "top_k"
         case minP = "min_p", topLogprobs = "top_logprobs", streamOptions = "stream_options"
         case thinkingPrefill = "thinking_prefill", chatTemplateKwargs = "chat_template_kwargs"
+        case presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty", repetitionPenalty = "repetition_penalty"
     }
 }
 
