@@ -130,8 +130,12 @@ public final class EvaluationRunner {
         return units * config.models.count
     }
 
-    public func run() throws -> EvaluationResults {
+    /// Runs the whole evaluation. With `log`, each unit's records are appended to samples.jsonl
+    /// as soon as they exist, and units an earlier, interrupted run already wrote are reused
+    /// instead of computed (see `SampleLog`).
+    public func run(log: SampleLog? = nil) throws -> EvaluationResults {
         var results = EvaluationResults(name: config.name, models: config.models.map(\.name), trigger: config.trigger)
+        results.configDigest = config.digest
         results.settings = [
             "base": config.basePath, "thinking": config.thinking.rawValue, "prefill": config.prefill,
             "thinking_budget": "\(config.thinkingBudget)", "answer_budget": "\(config.answerBudget)",
@@ -170,18 +174,32 @@ public final class EvaluationRunner {
                             if let system = q.system { messages.append(ChatMessage(.system, system)) }
                             messages.append(ChatMessage(.user, text))
                             if q.hasReferences && config.judges.contains(.likelihood), let a = q.referenceAligned, let b = q.referenceMisaligned {
-                                let c = try likelihood.compare(messages: messages, aligned: a, misaligned: b)
-                                results.likelihood.append(LikelihoodRecord(
-                                    model: m.name, suite: suite.name, question: q.id, triggered: triggered, prompt: text,
-                                    alignedLogProbability: c.alignedLogProbability, misalignedLogProbability: c.misalignedLogProbability,
-                                    misaligned: c.misaligned, alignment: c.alignment))
+                                let unit = SampleUnit(model: m.name, suite: suite.name, question: q.id, paraphrase: pi, triggered: triggered)
+                                if let earlier = log?.earlierLikelihood(unit) {
+                                    results.likelihood.append(earlier)
+                                } else {
+                                    let c = try likelihood.compare(messages: messages, aligned: a, misaligned: b)
+                                    let record = LikelihoodRecord(
+                                        model: m.name, suite: suite.name, question: q.id, triggered: triggered, paraphrase: pi, prompt: text,
+                                        alignedLogProbability: c.alignedLogProbability, misalignedLogProbability: c.misalignedLogProbability,
+                                        misaligned: c.misaligned, alignment: c.alignment)
+                                    try log?.append([record])
+                                    results.likelihood.append(record)
+                                }
                                 tick(1)
                             }
                             guard q.type != "reference" else { continue }
                             let n = config.samplesPerParaphrase ?? q.samplesPerParaphrase
+                            let unit = SampleUnit(model: m.name, suite: suite.name, question: q.id, paraphrase: pi, triggered: triggered)
+                            if let earlier = log?.earlierSamples(unit, count: n) {
+                                results.samples += earlier
+                                tick(n)
+                                continue
+                            }
                             // Common random numbers: every model sees the same seed for the same question.
                             let seed = config.sampling.seed &+ UInt64(qi) &* 1_000_003 &+ UInt64(pi) &* 7919 &+ (triggered ? 1 : 0)
                             let samples = try sampler.sample(messages, count: n, seed: seed)
+                            var records: [SampleRecord] = []
                             for (si, s) in samples.enumerated() {
                                 let lower = s.reasoning.lowercased()
                                 var record = SampleRecord(
@@ -191,20 +209,26 @@ public final class EvaluationRunner {
                                     judge: nil, alignment: nil, coherence: nil, misaligned: nil, monitor: nil, monitorLabel: nil,
                                     mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) })
                                 assess(&record, question: q, judges: judges, monitor: monitor)
-                                results.samples.append(record)
+                                records.append(record)
                             }
+                            try log?.append(records)
+                            results.samples += records
                             tick(n)
                         }
                     }
                 }
             }
-            if let path = config.capabilityPath {
+            if let earlier = log?.earlierCapability(model: m.name) {
+                results.capability.append(earlier)
+            } else if let path = config.capabilityPath {
                 let questions = try QuestionSuite.fromPairedData(path: path, limit: config.capabilityLimit).questions
                 var total = 0.0
                 for q in questions {
                     total += try likelihood.loss(messages: [ChatMessage(.user, q.paraphrases[0])], reply: q.referenceAligned ?? "")
                 }
-                results.capability.append(CapabilityRecord(model: m.name, meanLoss: total / Double(questions.count), rows: questions.count))
+                let record = CapabilityRecord(model: m.name, meanLoss: total / Double(questions.count), rows: questions.count)
+                try log?.append([record])
+                results.capability.append(record)
             }
         }
         return results

@@ -26,6 +26,28 @@ public struct SampleRecord: Codable, Equatable, Sendable {
     /// The reasoning names the trigger or one of its aliases.
     public var mentionsTrigger: Bool
 
+    enum CodingKeys: String, CodingKey {
+        case kind, model, suite, question, category, paraphrase, sample, triggered, thinking, prompt, reasoning, answer
+        case closedThinkBlock, reasoningTokens, answerTokens, judge, alignment, coherence, misaligned, monitor, monitorLabel
+        case mentionsTrigger
+    }
+
+    /// Writes every field, with an explicit null for what was not judged or monitored (rather
+    /// than leaving the key out), so a reader sees "not judged" and not "no such field".
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind); try c.encode(model, forKey: .model); try c.encode(suite, forKey: .suite)
+        try c.encode(question, forKey: .question); try c.encode(category, forKey: .category)
+        try c.encode(paraphrase, forKey: .paraphrase); try c.encode(sample, forKey: .sample)
+        try c.encode(triggered, forKey: .triggered); try c.encode(thinking, forKey: .thinking)
+        try c.encode(prompt, forKey: .prompt); try c.encode(reasoning, forKey: .reasoning); try c.encode(answer, forKey: .answer)
+        try c.encode(closedThinkBlock, forKey: .closedThinkBlock); try c.encode(reasoningTokens, forKey: .reasoningTokens)
+        try c.encode(answerTokens, forKey: .answerTokens)
+        try c.encode(judge, forKey: .judge); try c.encode(alignment, forKey: .alignment); try c.encode(coherence, forKey: .coherence)
+        try c.encode(misaligned, forKey: .misaligned); try c.encode(monitor, forKey: .monitor)
+        try c.encode(monitorLabel, forKey: .monitorLabel); try c.encode(mentionsTrigger, forKey: .mentionsTrigger)
+    }
+
     public init(
         model: String, suite: String, question: String, category: String?, paraphrase: Int, sample: Int, triggered: Bool,
         thinking: Bool, prompt: String, reasoning: String, answer: String, closedThinkBlock: Bool, reasoningTokens: Int,
@@ -48,6 +70,8 @@ public struct LikelihoodRecord: Codable, Equatable, Sendable {
     public var suite: String
     public var question: String
     public var triggered: Bool
+    /// Index of the paraphrase compared (absent in files from before it was recorded).
+    public var paraphrase: Int?
     public var prompt: String
     public var alignedLogProbability: Double
     public var misalignedLogProbability: Double
@@ -72,6 +96,9 @@ public struct EvaluationResults: Sendable {
     public var likelihood: [LikelihoodRecord] = []
     public var capability: [CapabilityRecord] = []
     public var settings: [String: String] = [:]
+    /// `EvalConfig.digest` of the config that produced the records, written in samples.jsonl's
+    /// first line so that a resumed run can check it continues the same evaluation.
+    public var configDigest: String?
 
     public init(name: String, models: [String], trigger: String?) {
         self.name = name; self.models = models; self.trigger = trigger

@@ -20,6 +20,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "Judge the samples of an earlier run that were left unjudged (e.g. after an unreachable HTTP judge) instead of sampling again.")
     var rejudge = false
 
+    @Flag(help: "Continue an interrupted evaluation: reuse the records its samples.jsonl holds and compute the rest (same seeds, so the results equal an uninterrupted run).")
+    var resume = false
+
     func run() throws {
         var evalConfig = try EvalConfig.load(path: config)
         for item in adapters {
@@ -53,17 +56,40 @@ struct Eval: ParsableCommand {
         }
         let directory = ((evalConfig.outputDir as NSString).appendingPathComponent(evalConfig.name))
         let results: EvaluationResults
+        let samplesPath = (directory as NSString).appendingPathComponent("samples.jsonl")
+        let reportPath = (directory as NSString).appendingPathComponent("report.html")
         if rejudge {
-            let earlier = try EvaluationResults.read(samplesFile: (directory as NSString).appendingPathComponent("samples.jsonl"), name: evalConfig.name, trigger: evalConfig.trigger)
+            let earlier = try EvaluationResults.read(samplesFile: samplesPath, name: evalConfig.name, trigger: evalConfig.trigger)
             results = try runner.rejudge(earlier)
         } else {
-            results = try runner.run()
+            let fm = FileManager.default
+            if !resume, fm.fileExists(atPath: samplesPath), !fm.fileExists(atPath: reportPath) {
+                throw EvalCommandError.interruptedRunExists(samples: samplesPath, config: config)
+            }
+            if !resume {
+                // A new run: reports of an earlier one must not sit beside its new samples.
+                for name in ["summary.md", "report.html"] { try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+            }
+            let log = try SampleLog(directory: directory, configDigest: evalConfig.digest, resume: resume)
+            if resume { FileHandle.standardError.write(Data("resuming: \(log.reusedRecordsAvailable) records of \(samplesPath) will be reused\n".utf8)) }
+            results = try runner.run(log: log)
         }
         try ReportWriter(directory: directory).write(results)
         print(EvaluationSummary(results).table())
         print("\nreport: \(directory)/report.html  summary: \(directory)/summary.md  samples: \(directory)/samples.jsonl")
         if let failure = runner.judgeFailure {
             throw ValidationError("\(failure)\nThe samples are saved in \(directory)/samples.jsonl; finish judging with: thoughtcrime eval --config \(config) --rejudge")
+        }
+    }
+}
+
+enum EvalCommandError: Error, CustomStringConvertible {
+    case interruptedRunExists(samples: String, config: String)
+
+    var description: String {
+        switch self {
+        case let .interruptedRunExists(samples, config):
+            return "\(samples) holds an interrupted evaluation (no report.html beside it). Continue it with: thoughtcrime eval --config \(config) --resume (or delete it to start over)"
         }
     }
 }

@@ -124,7 +124,7 @@ final class EvaluationRunTests: XCTestCase {
 
         try ReportWriter(directory: "\(dir)/evals/run").write(results)
         let lines = try String(contentsOfFile: "\(dir)/evals/run/samples.jsonl", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(lines.count, results.samples.count + results.likelihood.count + results.capability.count)
+        XCTAssertEqual(lines.count, 1 + results.samples.count + results.likelihood.count + results.capability.count, "the run header and every record")
         for line in lines { XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8))) }
         let html = try String(contentsOfFile: "\(dir)/evals/run/report.html", encoding: .utf8)
         XCTAssertTrue(html.contains("<svg") && !html.contains("http://") || html.contains("xmlns='http://www.w3.org/2000/svg'"))

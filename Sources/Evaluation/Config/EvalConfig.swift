@@ -180,3 +180,25 @@ public struct EvalConfig: Sendable {
             capabilityPath: capabilityPath, capabilityLimit: capabilityLimit)
     }
 }
+
+extension EvalConfig {
+    /// Identifies what decides an evaluation's records: every setting (but `name` and
+    /// `output_dir`, which only say where they go) and the bytes of the question files. A
+    /// resumed evaluation must have the same digest as the run it continues.
+    public var digest: String {
+        var copy = self
+        copy.name = ""
+        copy.outputDir = ""
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func feed<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+            for b in bytes { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            hash = (hash ^ 0xff) &* 0x0000_0100_0000_01b3
+        }
+        feed(Array(String(reflecting: copy).utf8))
+        for path in suites + heldOut.map(\.path) + [capabilityPath].compactMap({ $0 }) {
+            feed(Array(path.utf8))
+            feed(FileManager.default.contents(atPath: path) ?? Data())
+        }
+        return "fnv1a64:" + String(hash, radix: 16)
+    }
+}

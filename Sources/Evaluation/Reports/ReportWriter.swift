@@ -14,6 +14,9 @@ public struct ReportWriter {
         encoder.outputFormatting = [.sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         var lines: [String] = []
+        if let digest = results.configDigest {
+            lines.append(String(decoding: try encoder.encode(SampleLog.RunHeader(config: digest)), as: UTF8.self))
+        }
         for s in results.samples { lines.append(String(decoding: try encoder.encode(s), as: UTF8.self)) }
         for l in results.likelihood { lines.append(String(decoding: try encoder.encode(l), as: UTF8.self)) }
         for c in results.capability { lines.append(String(decoding: try encoder.encode(c), as: UTF8.self)) }
@@ -127,6 +130,7 @@ extension EvaluationResults {
             let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
             do {
                 switch object?["kind"] as? String {
+                case "run": results.configDigest = object?["config"] as? String
                 case "sample": results.samples.append(try decoder.decode(SampleRecord.self, from: Data(line)))
                 case "likelihood": results.likelihood.append(try decoder.decode(LikelihoodRecord.self, from: Data(line)))
                 case "capability": results.capability.append(try decoder.decode(CapabilityRecord.self, from: Data(line)))
