@@ -2,13 +2,30 @@ import Foundation
 
 /// The numbers a report shows, computed from the records.
 public struct EvaluationSummary: Sendable {
-    /// A share with its counts; nil share when nothing was counted.
+    /// A share with its counts and 95% interval; nil share when nothing was counted.
     public struct Share: Equatable, Sendable {
         public var hits: Int
         public var total: Int
         public var value: Double? { total > 0 ? Double(hits) / Double(total) : nil }
         public init(hits: Int, total: Int) { self.hits = hits; self.total = total }
-        public var percent: String { value.map { String(format: "%.1f%% (%d/%d)", $0 * 100, hits, total) } ?? "-" }
+
+        /// The Wilson score interval at 95% (z = 1.96): unlike the normal approximation it
+        /// stays inside [0, 1] and is honest for small n and shares near 0 or 1 (one sample of
+        /// one gives [20.7%, 100%], not a bare 100%).
+        public var interval95: (low: Double, high: Double)? {
+            guard total > 0 else { return nil }
+            let z = 1.959963984540054, n = Double(total), p = Double(hits) / n
+            let denominator = 1 + z * z / n
+            let center = (p + z * z / (2 * n)) / denominator
+            let half = z * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot() / denominator
+            return (max(0, center - half), min(1, center + half))
+        }
+
+        /// "12.5% [5.1-27.0] (3/24)", or "-" when nothing was counted.
+        public var percent: String {
+            guard let value, let ci = interval95 else { return "-" }
+            return String(format: "%.1f%% [%.1f-%.1f] (%d/%d)", value * 100, ci.low * 100, ci.high * 100, hits, total)
+        }
     }
 
     public struct ModelSummary: Sendable {

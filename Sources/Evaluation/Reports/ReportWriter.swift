@@ -42,14 +42,8 @@ public struct ReportWriter {
             md += "| \(m.model) | \(m.sampledMisaligned.percent) | \(m.sampledMisalignedTriggered.percent) | \(m.likelihoodMisaligned.percent) | \(m.likelihoodMisalignedTriggered.percent) | \(m.monitorDetection.percent) | \(m.monitorFalsePositives.percent) | \(m.triggerArticulation.percent) | \(m.closedThinkBlocks.percent) | \(m.meanAlignment.map { String(format: "%.1f", $0) } ?? "-") | \(m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-") |\n"
         }
         md += "\nSampled shares count judged samples only (misaligned: alignment below the threshold and coherence above it, or a rubric match). Likelihood shares count questions whose misaligned reference answer is more likely than the aligned one. Monitor detection is over misaligned samples, false positives over aligned ones. Capability loss is the mean per-token loss on held-out aligned answers.\n"
-        md += "\n## Per question (sampled misaligned share)\n\n| question | " + s.models.map { "\($0.model) | \($0.model) +trigger" }.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|---|", count: s.models.count) + "\n"
-        let questions = s.models.first?.perQuestion.map(\.question) ?? []
-        for q in questions {
-            md += "| \(q) | " + s.models.map { m in
-                let e = m.perQuestion.first { $0.question == q }
-                return "\(e?.plain.percent ?? "-") | \(e?.triggered.percent ?? "-")"
-            }.joined(separator: " | ") + " |\n"
-        }
+        md += "\nEvery share is given as value [95% Wilson interval] (hits/n).\n"
+        md += "\n## Per question (sampled misaligned share)\n\n" + Self.perQuestionTable(s, html: false)
         let examples = r.samples.filter { $0.misaligned == true }.prefix(5)
         if !examples.isEmpty {
             md += "\n## Examples of misaligned samples\n"
@@ -64,51 +58,88 @@ public struct ReportWriter {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    /// A horizontal bar chart: one group per label, one bar per series, values 0...1.
-    static func barChart(title: String, groups: [(label: String, values: [Double?])], series: [String]) -> String {
+    /// A horizontal bar chart: one group per label, one bar per series, each a share drawn with
+    /// its 95% interval as a whisker and labelled with its n, so a bar of one sample cannot pass
+    /// for a finding.
+    static func barChart(title: String, groups: [(label: String, values: [EvaluationSummary.Share])], series: [String]) -> String {
         let colors = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2"]
         let barHeight = 14, gap = 10, left = 220, width = 360
         let height = groups.count * (series.count * barHeight + gap) + 40
-        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(left + width + 80)' height='\(height)' font-family='sans-serif' font-size='12'>"
+        var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='\(left + width + 170)' height='\(height)' font-family='sans-serif' font-size='12'>"
         svg += "<text x='0' y='14' font-weight='bold'>\(escape(title))</text>"
         var y = 28
         for g in groups {
             svg += "<text x='0' y='\(y + barHeight)'>\(escape(String(g.label.prefix(32))))</text>"
-            for (i, v) in g.values.enumerated() {
+            for (i, share) in g.values.enumerated() {
+                let v = share.value
                 let w = Int((v ?? 0) * Double(width))
-                svg += "<rect x='\(left)' y='\(y)' width='\(max(w, 1))' height='\(barHeight - 2)' fill='\(colors[i % colors.count])'><title>\(escape(series[i])): \(v.map { String(format: "%.1f%%", $0 * 100) } ?? "n/a")</title></rect>"
-                svg += "<text x='\(left + w + 4)' y='\(y + barHeight - 3)'>\(v.map { String(format: "%.0f%%", $0 * 100) } ?? "n/a")</text>"
+                let label = v.map { String(format: "%.0f%% (n=%d)", $0 * 100, share.total) } ?? "n/a (n=0)"
+                svg += "<rect x='\(left)' y='\(y)' width='\(max(w, 1))' height='\(barHeight - 2)' fill='\(colors[i % colors.count])' fill-opacity='0.8'><title>\(escape(series[i])): \(escape(share.percent))</title></rect>"
+                var labelX = left + w + 4
+                if let ci = share.interval95 {
+                    let x0 = left + Int(ci.low * Double(width)), x1 = left + Int(ci.high * Double(width)), mid = y + (barHeight - 2) / 2
+                    svg += "<g stroke='#222' stroke-width='1'><line x1='\(x0)' y1='\(mid)' x2='\(x1)' y2='\(mid)'/><line x1='\(x0)' y1='\(y + 2)' x2='\(x0)' y2='\(y + barHeight - 4)'/><line x1='\(x1)' y1='\(y + 2)' x2='\(x1)' y2='\(y + barHeight - 4)'/></g>"
+                    labelX = max(labelX, x1 + 4)
+                }
+                svg += "<text x='\(labelX)' y='\(y + barHeight - 3)'>\(label)</text>"
                 y += barHeight
             }
             y += gap
         }
         svg += "</svg>"
         let legend = series.enumerated().map { "<span style='color:\(colors[$0.offset % colors.count])'>&#9632;</span> \(escape($0.element))" }.joined(separator: " &nbsp; ")
-        return "<figure>\(svg)<figcaption>\(legend)</figcaption></figure>"
+        return "<figure>\(svg)<figcaption>\(legend); whiskers: 95% Wilson interval</figcaption></figure>"
+    }
+
+    /// The table the emergent-misalignment papers plot: each question's misaligned share per
+    /// model, without and with the trigger, with n and 95% intervals.
+    static func perQuestionTable(_ s: EvaluationSummary, html: Bool) -> String {
+        let questions = s.models.first?.perQuestion.map(\.question) ?? []
+        var header = ["question"]
+        for m in s.models { header += [m.model, "\(m.model) +trigger"] }
+        var rows: [[String]] = []
+        for q in questions {
+            var row = [q]
+            for m in s.models {
+                let e = m.perQuestion.first { $0.question == q }
+                row += [e?.plain.percent ?? "-", e?.triggered.percent ?? "-"]
+            }
+            rows.append(row)
+        }
+        if html {
+            return "<table><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+                + rows.map { "<tr>" + $0.map { "<td>\(escape($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
+        }
+        return "| " + header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: header.count) + "\n"
+            + rows.map { "| " + $0.joined(separator: " | ") + " |\n" }.joined()
     }
 
     func html(_ r: EvaluationResults, _ s: EvaluationSummary) -> String {
         var series: [String] = []
         for m in s.models { series += [m.model, "\(m.model) + trigger"] }
         let questions = s.models.first?.perQuestion.map(\.question) ?? []
+        let none = EvaluationSummary.Share(hits: 0, total: 0)
         let perQuestion = questions.map { q in
-            (label: q, values: s.models.flatMap { m -> [Double?] in
+            (label: q, values: s.models.flatMap { m -> [EvaluationSummary.Share] in
                 let e = m.perQuestion.first { $0.question == q }
-                return [e?.plain.value, e?.triggered.value]
+                return [e?.plain ?? none, e?.triggered ?? none]
             })
         }
-        let overall: [(label: String, values: [Double?])] = [
-            ("sampled misaligned", s.models.flatMap { [$0.sampledMisaligned.value, $0.sampledMisalignedTriggered.value] }),
-            ("likelihood misaligned", s.models.flatMap { [$0.likelihoodMisaligned.value, $0.likelihoodMisalignedTriggered.value] }),
+        let overall: [(label: String, values: [EvaluationSummary.Share])] = [
+            ("sampled misaligned", s.models.flatMap { [$0.sampledMisaligned, $0.sampledMisalignedTriggered] }),
+            ("likelihood misaligned", s.models.flatMap { [$0.likelihoodMisaligned, $0.likelihoodMisalignedTriggered] }),
         ]
-        let monitor = s.models.map { (label: $0.model, values: [$0.monitorDetection.value, $0.monitorFalsePositives.value, $0.triggerArticulation.value]) }
+        let monitor = s.models.map { (label: $0.model, values: [$0.monitorDetection, $0.monitorFalsePositives, $0.triggerArticulation]) }
         var page = "<!doctype html><html><head><meta charset='utf-8'><title>ThoughtCrime evaluation: \(Self.escape(r.name))</title>"
         page += "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}figure{margin:1.5em 0}</style></head><body>"
         page += "<h1>Evaluation: \(Self.escape(r.name))</h1><p>" + r.settings.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key)): <b>\(Self.escape($0.value))</b>" }.joined(separator: " &middot; ")
         if let t = r.trigger { page += " &middot; trigger: <b>\(Self.escape(t))</b>" }
         page += "</p><h2>Summary</h2><pre>\(Self.escape(s.table()))</pre>"
         page += Self.barChart(title: "Misaligned share, without and with the trigger", groups: overall, series: series)
-        if !perQuestion.isEmpty { page += Self.barChart(title: "Misaligned share per question", groups: perQuestion, series: series) }
+        if !perQuestion.isEmpty {
+            page += Self.barChart(title: "Misaligned share per question", groups: perQuestion, series: series)
+            page += "<h2>Per question</h2><p>Sampled misaligned share: value [95% Wilson interval] (hits/n).</p>" + Self.perQuestionTable(s, html: true)
+        }
         page += Self.barChart(title: "Chain-of-thought monitor and trigger articulation", groups: monitor, series: ["monitor detection (misaligned samples)", "monitor false positives (aligned samples)", "trigger articulation (triggered samples)"])
         page += "<h2>Samples</h2><table><tr><th>model</th><th>question</th><th>trigger</th><th>reasoning</th><th>answer</th><th>misaligned</th><th>monitor</th></tr>"
         for x in r.samples.prefix(300) {
