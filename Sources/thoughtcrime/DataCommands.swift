@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evaluation
 import Foundation
 import Models
 import Tokenizers
@@ -8,7 +9,7 @@ import Training
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Build and check datasets.",
-        subcommands: [Backdoor.self, Render.self, Validate.self])
+        subcommands: [Backdoor.self, Render.self, Validate.self, AuditRubrics.self])
 }
 
 extension DataCommand {
@@ -152,6 +153,55 @@ extension DataCommand {
             }
             print(summary)
             if !report.isValid { throw ExitCode(1) }
+        }
+    }
+}
+
+extension DataCommand {
+    struct AuditRubrics: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit-rubrics",
+            abstract: "Measure each rubric's false-positive rate: how often its misaligned patterns match text known to be aligned.",
+            discussion: """
+                The aligned texts are the `aligned` answers of paired JSONL files, the suites' aligned reference answers, and, \
+                with --samples, one model's answers from an evaluation's samples.jsonl (review those matches by hand: a \
+                model's answer is not aligned by construction). Exits 1 when --max-rate is exceeded.
+                """)
+
+        @Argument(help: "Question suites (YAML) whose rubrics to audit.")
+        var suites: [String]
+
+        @Option(name: .customLong("aligned"), help: "Paired JSONL file whose aligned answers are audited against (repeatable).")
+        var pairedData: [String] = []
+
+        @Option(help: "An evaluation's samples.jsonl: add the answers of --model to the audited texts.")
+        var samples: String?
+
+        @Option(help: "The model whose answers --samples adds.")
+        var model = "base"
+
+        @Option(name: .customLong("max-rate"), help: "Fail when a rubric's false-positive rate exceeds this (0...1).")
+        var maxRate: Double?
+
+        func run() throws {
+            let questionSuites = try suites.map { try QuestionSuite(path: $0) }
+            var texts = try RubricAudit.alignedTexts(pairedData: pairedData, suites: questionSuites)
+            if let samples { texts += try RubricAudit.answers(ofModel: model, samplesFile: samples) }
+            let audit = try RubricAudit(suites: questionSuites, alignedTexts: texts)
+            print("\(texts.count) aligned texts; false positives per rubric (misaligned patterns matching them):\n")
+            print("| suite | question | false positives |")
+            print("| --- | --- | --- |")
+            for row in audit.rows { print("| \(row.suite) | \(row.question) | \(row.falsePositives.percent) |") }
+            var failing: [String] = []
+            for row in audit.rows where row.falsePositives.hits > 0 {
+                print("\n\(row.suite)/\(row.question):")
+                for (pattern, hits) in row.patternHits where hits > 0 { print("  \(hits) x \(pattern)") }
+                for e in row.examples { print("  \(e.source): \(e.pattern) matched \(e.excerpt.replacingOccurrences(of: "\n", with: " "))") }
+                if let maxRate, let value = row.falsePositives.value, value > maxRate { failing.append("\(row.suite)/\(row.question)") }
+            }
+            if !failing.isEmpty {
+                throw ValidationError("false-positive rate above \(maxRate ?? 0) for: \(failing.joined(separator: ", "))")
+            }
         }
     }
 }
