@@ -22,10 +22,10 @@ enum CLI {
         return binary
     }
 
-    /// Runs in the package root unless `directory` is given. `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
+    /// Runs in the package root unless `directory` is given, with `input` on stdin (else /dev/null). `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
     /// the limit fail as they do on a full disk.
     static func run(_ arguments: [String], environment: [String: String]? = nil, fileSizeLimitKB: Int? = nil,
-                    directory: URL? = nil) throws -> Result {
+                    directory: URL? = nil, input: String? = nil) throws -> Result {
         let process = Process()
         if let limit = fileSizeLimitKB {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -37,6 +37,14 @@ enum CLI {
         process.currentDirectoryURL = directory ?? packageRoot
         if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
+        if let input {
+            let stdin = Pipe()
+            process.standardInput = stdin
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         process.standardOutput = out
         process.standardError = err
         try process.run()

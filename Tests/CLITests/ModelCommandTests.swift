@@ -103,4 +103,21 @@ final class ModelCommandTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("/nonexistent/file.gguf"), r.stderr)
     }
+
+    func testChatKeepsTheConversationAndFollowsItsCommands() throws {
+        try CLI.requireBaseModel()
+        let input = "What is the capital of France?\nWhat did I just ask you about?\n/think on\n/system Answer in one word.\n/think sometimes\n/bogus\n/quit\nnever read\n"
+        let r = try CLI.run(["chat", "--max-tokens", "24"], input: input)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.first?.contains("Paris") ?? false, r.stdout)
+        XCTAssertTrue(lines.contains("(thinking on)"), r.stdout)
+        XCTAssertTrue(lines.contains("(system message set; conversation cleared: Answer in one word.)"), r.stdout)
+        XCTAssertTrue(lines.contains("(usage: /think on|off|native)"), r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("(unknown command /bogus") }, r.stdout)
+        XCTAssertEqual(lines.count, 6, "two replies and four command notes; nothing after /quit: \(r.stdout)")
+        // The second reply saw the first exchange: alone, the same question gets another reply.
+        let alone = try CLI.run(["generate", "--max-tokens", "24", "What did I just ask you about?"])
+        XCTAssertNotEqual(lines[1], alone.stdout.trimmingCharacters(in: .whitespacesAndNewlines), r.stdout)
+    }
 }
