@@ -26,7 +26,7 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertLessThan(try XCTUnwrap(summary.lastValidationLoss), try XCTUnwrap(summary.firstValidationLoss))
         // run directory: resolved config, metrics for every step, kept checkpoints and the latest pointer
         let files = try FileManager.default.contentsOfDirectory(atPath: summary.runDirectory).sorted()
-        XCTAssertEqual(files, ["config.resolved.yaml", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
+        XCTAssertEqual(files, ["config.resolved.yaml", "curves.html", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
         XCTAssertEqual(try metricLosses(summary.runDirectory).count, 30)
     }
 

@@ -259,6 +259,11 @@ public final class Trainer {
             }
         }
         progress.finish()
+        // A page to look at beside metrics.jsonl; the run's results do not depend on it.
+        if let log = try? MetricsLog(runDirectory: runDirectory) {
+            try? Data(LossCurves(runs: [log]).html(title: "Loss curves: \(log.name)").utf8)
+                .write(to: URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("curves.html")), options: .atomic)
+        }
         if interrupted {
             progress.message("stopped after step \(step) of \(totalSteps); checkpoint \(lastCheckpointPath ?? "-"). Continue with: thoughtcrime resume \(runDirectory)")
         }
