@@ -296,7 +296,9 @@ final class ChatCompletionServerTests: XCTestCase {
 
         let body = request(["logprobs": true], tokens: 8)
         let base = try await complete(body)
-        let reply = try await HTTP.post(adaptedServer.baseURL.appendingPathComponent("chat/completions"), json: body)
+        var adaptedBody = body
+        adaptedBody["model"] = "tiny+adapter"  // a name the server does not serve is a 404
+        let reply = try await HTTP.post(adaptedServer.baseURL.appendingPathComponent("chat/completions"), json: adaptedBody)
         let withAdapter = try JSONDecoder().decode(ChatCompletionResponse.self, from: reply.body)
         XCTAssertEqual(withAdapter.model, "tiny+adapter")
         XCTAssertNotEqual(withAdapter.choices[0].logprobs?.content?.first?.logprob, base.choices[0].logprobs?.content?.first?.logprob)

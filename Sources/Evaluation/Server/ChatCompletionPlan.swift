@@ -43,6 +43,19 @@ struct ChatCompletionPlan {
 
     var promptIDs: [Int32]
     var choices: Int
+    /// The served model or adapter the request named (nil: the default).
+    var model: String?
+    /// Text completions of several prompts: every prompt, `choices` times each, in order; nil
+    /// for one prompt (`promptIDs`, `choices` times).
+    var promptBatch: [[Int32]]?
+
+    /// The prompt of every sequence to generate.
+    var sequences: [[Int32]] { promptBatch ?? Array(repeating: promptIDs, count: choices) }
+    /// Prompt tokens as usage reports them: each distinct prompt once.
+    var promptTokenCount: Int {
+        guard let promptBatch else { return promptIDs.count }
+        return stride(from: 0, to: promptBatch.count, by: max(choices, 1)).reduce(0) { $0 + promptBatch[$1].count }
+    }
     var sampling: SamplingParameters
     var stop: StopCriteria
     /// nil: no logprobs; otherwise how many alternatives per token.
@@ -182,7 +195,7 @@ struct ChatCompletionPlan {
         if let eos = tokenizer.eosID { stopIDs.insert(eos) }
         if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
         return ChatCompletionPlan(
-            promptIDs: promptIDs, choices: choices, sampling: sampling,
+            promptIDs: promptIDs, choices: choices, model: request.model, promptBatch: nil, sampling: sampling,
             stop: StopCriteria(tokenIDs: stopIDs, strings: stopStrings, maxNewTokens: maxTokens),
             topLogprobs: topLogprobs, stream: request.stream ?? false,
             includeUsageInStream: request.streamOptions?.includeUsage ?? false,
@@ -206,5 +219,56 @@ struct ChatCompletionPlan {
             }
             return ChatMessage(role, content, reasoning: message.reasoningContent)
         }
+    }
+}
+
+extension ChatCompletionPlan {
+    /// Validates a text completion request: the same checks as a chat request (sampling, n,
+    /// stop, penalties) on its fields, the prompts encoded as raw text without a template.
+    static func completion(
+        _ request: CompletionRequest, tokenizer: BPETokenizer, contextLength: Int, limits: ChatCompletionLimits
+    ) throws -> ChatCompletionPlan {
+        if request.echo == true { throw ChatCompletionRequestError(param: "echo", "echo: returning the prompt with the completion is not implemented") }
+        if let suffix = request.suffix, !suffix.isEmpty { throw ChatCompletionRequestError(param: "suffix", "suffix: insertion is not implemented") }
+        if let bestOf = request.bestOf, bestOf != 1 { throw ChatCompletionRequestError(param: "best_of", "best_of: only 1 is supported") }
+        let prompts = request.prompt.values
+        guard !prompts.isEmpty else { throw ChatCompletionRequestError(param: "prompt", "prompt must not be empty") }
+        if let count = request.logprobs, !(0...5).contains(count) {
+            throw ChatCompletionRequestError(param: "logprobs", "logprobs must be in 0...5 (alternatives per token), got \(count)")
+        }
+        // The chat checks, on a stand-in message; the prompt itself is replaced below.
+        var plan = try make(
+            ChatCompletionRequest(
+                model: request.model, messages: [ChatCompletionMessage(role: "user", content: "x")], maxTokens: nil,
+                temperature: request.temperature, topP: request.topP, topK: request.topK, minP: request.minP, seed: request.seed,
+                stop: request.stop, n: request.n, logprobs: request.logprobs != nil, topLogprobs: request.logprobs,
+                stream: request.stream, streamOptions: request.streamOptions, thinking: "native",
+                presencePenalty: request.presencePenalty, frequencyPenalty: request.frequencyPenalty, repetitionPenalty: request.repetitionPenalty),
+            tokenizer: tokenizer, template: .smolLM2, contextLength: contextLength, limits: limits)
+        let encoded = prompts.map { tokenizer.encode($0, parseSpecialTokens: true) }
+        for (i, ids) in encoded.enumerated() where ids.isEmpty {
+            throw ChatCompletionRequestError(param: prompts.count == 1 ? "prompt" : "prompt[\(i)]", "the prompt encodes to no tokens")
+        }
+        let longest = encoded.map(\.count).max() ?? 0
+        let room = contextLength - longest
+        guard room >= 1 else {
+            throw ChatCompletionRequestError(param: "prompt", "the prompt has \(longest) tokens; the model's context is \(contextLength)")
+        }
+        // OpenAI's default for this endpoint is 16 new tokens.
+        let maxTokens = request.maxTokens ?? min(16, room)
+        guard maxTokens >= 1 else { throw ChatCompletionRequestError(param: "max_tokens", "max_tokens must be >= 1, got \(maxTokens)") }
+        guard maxTokens <= room else {
+            throw ChatCompletionRequestError(param: "max_tokens", "max_tokens \(maxTokens) plus the prompt's \(longest) tokens exceeds the context of \(contextLength)")
+        }
+        guard encoded.count * plan.choices <= limits.maximumChoices else {
+            throw ChatCompletionRequestError(param: "n", "\(encoded.count) prompts x n \(plan.choices) exceeds the \(limits.maximumChoices) sequences per request")
+        }
+        plan.promptIDs = encoded[0]
+        plan.promptBatch = encoded.count == 1 ? nil : encoded.flatMap { Array(repeating: $0, count: plan.choices) }
+        plan.stop.maxNewTokens = maxTokens
+        // Without a template nothing marks the end of a turn: only EOS ends a text completion.
+        plan.stop.tokenIDs = tokenizer.eosID.map { [$0] } ?? []
+        plan.splitter = ReasoningSplitter(start: .outsideThinkBlock, stopStrings: plan.stop.strings)
+        return plan
     }
 }

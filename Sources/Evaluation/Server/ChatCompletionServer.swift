@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LoRA
 import Logging
 import Models
 import Tokenizers
@@ -25,12 +26,15 @@ public final class ChatCompletionServer: @unchecked Sendable {
     private let modelQueue = DispatchQueue(label: "thoughtcrime.serve.model")
     private let startedAt = Int(Date().timeIntervalSince1970)
     private let logger: Logger
+    /// Adapters a request can name as its `model`, each attached for that request only.
+    public let adapters: [String: LoRAWeights]
 
     /// Throws when the model has no tokenizer (a GGUF without `tokenizer.ggml.*`, a directory
     /// without tokenizer.json).
-    public init(model: LoadedModel, modelName: String, limits: ChatCompletionLimits = ChatCompletionLimits(),
-                logger: Logger = Logger(label: "thoughtcrime.serve")) throws {
+    public init(model: LoadedModel, modelName: String, adapters: [String: LoRAWeights] = [:],
+                limits: ChatCompletionLimits = ChatCompletionLimits(), logger: Logger = Logger(label: "thoughtcrime.serve")) throws {
         self.loaded = model
+        self.adapters = adapters
         self.tokenizer = try model.requireTokenizer()
         // ChatML is what every supported family uses; SmolLM2's default system message is the
         // safe guess for a template the loader did not recognise.
@@ -59,9 +63,11 @@ public final class ChatCompletionServer: @unchecked Sendable {
         router.add(middleware: OpenAIErrorMiddleware(logger: logger))
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         router.get("/v1/models") { [self] _, _ in
-            Self.json(ModelList(object: "list", data: [.init(id: modelName, object: "model", created: startedAt, ownedBy: "thoughtcrime")]))
+            let ids = [modelName] + adapters.keys.sorted()
+            return Self.json(ModelList(object: "list", data: ids.map { .init(id: $0, object: "model", created: startedAt, ownedBy: "thoughtcrime") }))
         }
         router.post("/v1/chat/completions") { [self] request, _ in try await chatCompletions(request) }
+        router.post("/v1/completions") { [self] request, _ in try await textCompletions(request) }
     }
 
     // MARK: - Chat completions
@@ -83,6 +89,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
             logger.notice("400 POST /v1/chat/completions: \(rejection.param.map { "\($0): " } ?? "")\(rejection.message)")
             return Self.error(.badRequest, param: rejection.param, rejection.message)
         }
+        if let unknown = unknownModel(plan.model, route: "POST /v1/chat/completions") { return unknown }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         if plan.stream { return stream(plan, id: id) }
         do {
@@ -105,10 +112,26 @@ public final class ChatCompletionServer: @unchecked Sendable {
         { [tokenizer] ids in (try? tokenizer.decode(ids)) ?? "" }
     }
 
+    /// Runs on `modelQueue`: the named adapter is attached for this request and detached after.
     private func generate(_ plan: ChatCompletionPlan, onStep: ((GeneratedToken) -> Void)?) throws -> [GenerationResult] {
-        try Generator(model: loaded.model, detokenize: detokenize).generate(
-            prompts: Array(repeating: plan.promptIDs, count: plan.choices), sampling: plan.sampling, stop: plan.stop,
+        var lora: LoRAModel?
+        if let name = plan.model, name != modelName, let weights = adapters[name] {
+            lora = try LoRAModel(attaching: weights, to: loaded.model)
+        }
+        defer { lora?.detach() }
+        return try Generator(model: loaded.model, detokenize: detokenize).generate(
+            prompts: plan.sequences, sampling: plan.sampling, stop: plan.stop,
             topLogProbabilities: plan.topLogprobs, onStep: onStep)
+    }
+
+    /// A 404 naming the served models when `model` is set and names none of them.
+    private func unknownModel(_ model: String?, route: String) -> Response? {
+        guard let model, !model.isEmpty, model != modelName, adapters[model] == nil else { return nil }
+        let served = ([modelName] + adapters.keys.sorted()).map { "'\($0)'" }.joined(separator: ", ")
+        let message = "the model '\(model)' is not served here; this server has \(served) (GET /v1/models)"
+        logger.notice("404 \(route): \(message)")
+        return Self.json(OpenAIErrorResponse(error: .init(message: message, type: "invalid_request_error", param: "model", code: "model_not_found")),
+                         status: .notFound)
     }
 
     private func complete(_ plan: ChatCompletionPlan, id: String) throws -> ChatCompletionResponse {
@@ -208,7 +231,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
     }
 
     private func usage(_ plan: ChatCompletionPlan, _ results: [GenerationResult]) -> ChatCompletionUsage {
-        ChatCompletionUsage(promptTokens: plan.promptIDs.count, completionTokens: results.reduce(0) { $0 + $1.ids.count })
+        ChatCompletionUsage(promptTokens: plan.promptTokenCount, completionTokens: results.reduce(0) { $0 + $1.ids.count })
     }
 
     private static func finishReason(_ reason: GenerationResult.FinishReason) -> String {
@@ -360,6 +383,134 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             logger.notice("\(error.status.code) \(route): \(message)")
             return ChatCompletionServer.error(error.status, param: nil, message)
+        }
+    }
+}
+
+// MARK: - Text completions
+
+extension ChatCompletionServer {
+    /// POST /v1/completions: the prompt as raw text (no chat template), OpenAI's legacy shape.
+    fileprivate func textCompletions(_ request: Request) async throws -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limits.maximumBodyBytes)
+        } catch {
+            logger.notice("413 POST /v1/completions: the request body exceeds \(limits.maximumBodyBytes) bytes")
+            return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
+        }
+        let plan: ChatCompletionPlan
+        switch Self.completionPlan(body: Data(body.readableBytesView), tokenizer: tokenizer, contextLength: loaded.model.config.contextLength, limits: limits) {
+        case .success(let p): plan = p
+        case .failure(let rejection):
+            logger.notice("400 POST /v1/completions: \(rejection.param.map { "\($0): " } ?? "")\(rejection.message)")
+            return Self.error(.badRequest, param: rejection.param, rejection.message)
+        }
+        if let unknown = unknownModel(plan.model, route: "POST /v1/completions") { return unknown }
+        let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let served = plan.model.flatMap { $0.isEmpty ? nil : $0 } ?? modelName
+        if plan.stream { return streamText(plan, id: id, model: served) }
+        do {
+            let start = Date()
+            let results = try await onModelQueue { try self.generateText(plan) }
+            logCompletion(id, plan, results, since: start)
+            let choices = results.enumerated().map { i, r in
+                CompletionChoice(text: plan.splitter.split(r.text, isFinal: true).content ?? "", index: i,
+                                 logprobs: plan.topLogprobs == nil ? nil : legacyLogprobs(r.logProbabilities), finishReason: Self.finishReason(r.finishReason))
+            }
+            return Self.json(CompletionResponse(id: id, created: Int(Date().timeIntervalSince1970), model: served, choices: choices,
+                                                usage: usage(plan, results)))
+        } catch {
+            logger.error("generation failed: \(error)")
+            return Self.error(.internalServerError, param: nil, "generation failed: \(error)")
+        }
+    }
+
+    fileprivate func generateText(_ plan: ChatCompletionPlan) throws -> [GenerationResult] { try generate(plan, onStep: nil) }
+
+    /// Streamed text completion: one chunk per token with the new text, then one per choice
+    /// with its finish_reason, an optional usage chunk, then `[DONE]`.
+    fileprivate func streamText(_ plan: ChatCompletionPlan, id: String, model: String) -> Response {
+        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let created = Int(Date().timeIntervalSince1970)
+        let send: @Sendable (CompletionResponse) -> Void = { chunk in continuation.yield(Self.event(chunk)) }
+        modelQueue.async { [self] in
+            defer {
+                continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
+                continuation.finish()
+            }
+            let count = plan.sequences.count
+            var sent = Array(repeating: StreamedReply(), count: count)
+            var ids = Array(repeating: [Int32](), count: count)
+            do {
+                let start = Date()
+                let results = try generate(plan) { token in
+                    let s = token.sequence
+                    ids[s].append(token.id)
+                    let delta = sent[s].advance(to: plan.splitter.split(self.detokenize(ids[s]), isFinal: false))
+                    guard let text = delta.content, !text.isEmpty else { return }
+                    send(CompletionResponse(id: id, created: created, model: model,
+                                            choices: [CompletionChoice(text: text, index: s, logprobs: nil, finishReason: nil)]))
+                }
+                logCompletion(id, plan, results, since: start)
+                for (i, result) in results.enumerated() {
+                    let delta = sent[i].advance(to: plan.splitter.split(result.text, isFinal: true))
+                    send(CompletionResponse(id: id, created: created, model: model, choices: [CompletionChoice(
+                        text: delta.content ?? "", index: i, logprobs: plan.topLogprobs == nil ? nil : legacyLogprobs(result.logProbabilities),
+                        finishReason: Self.finishReason(result.finishReason))]))
+                }
+                if plan.includeUsageInStream {
+                    send(CompletionResponse(id: id, created: created, model: model, choices: [], usage: usage(plan, results)))
+                }
+            } catch {
+                logger.error("generation failed: \(error)")
+                continuation.yield(Self.event(OpenAIErrorResponse(error: .init(message: "generation failed: \(error)", type: "server_error", param: nil, code: nil))))
+            }
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: events))
+    }
+
+    /// OpenAI's legacy logprobs: the tokens, their log-probabilities, the alternatives by token
+    /// text, and each token's offset in the completion text.
+    fileprivate func legacyLogprobs(_ steps: [GeneratedTokenLogProbabilities]) -> CompletionLogprobs {
+        var offset = 0
+        var out = CompletionLogprobs(tokens: [], tokenLogprobs: [], topLogprobs: [], textOffset: [])
+        for step in steps {
+            let text = detokenize([step.chosen.id])
+            out.tokens.append(text)
+            out.tokenLogprobs.append(step.chosen.logProbability.isFinite ? Double(step.chosen.logProbability) : -9999)
+            var top: [String: Double] = [:]
+            for t in step.top { top[detokenize([t.id])] = t.logProbability.isFinite ? Double(t.logProbability) : -9999 }
+            out.topLogprobs.append(top)
+            out.textOffset.append(offset)
+            offset += text.count
+        }
+        return out
+    }
+
+    /// Decodes and validates a text completion body into what to generate, or the 400 to answer.
+    static func completionPlan(body: Data, tokenizer: BPETokenizer, contextLength: Int,
+                               limits: ChatCompletionLimits) -> Result<ChatCompletionPlan, ChatCompletionRequestError> {
+        guard String(data: body, encoding: .utf8) != nil else {
+            return .failure(.init(param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded"))
+        }
+        do {
+            if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
+                try ChatCompletionPlan.refuseUnsupportedFields(object)
+            }
+            let request = try JSONDecoder().decode(CompletionRequest.self, from: body)
+            return .success(try ChatCompletionPlan.completion(request, tokenizer: tokenizer, contextLength: contextLength, limits: limits))
+        } catch let error as ChatCompletionRequestError {
+            return .failure(error)
+        } catch let error as DecodingError {
+            let (param, message) = describe(error, body: body)
+            return .failure(.init(param: param, message))
+        } catch {
+            return .failure(.init(param: nil, "the body is not a valid completion request: \(error)"))
         }
     }
 }

@@ -340,3 +340,73 @@ public struct ModelList: Codable, Equatable, Sendable {
     public var object: String
     public var data: [Model]
 }
+
+/// A POST /v1/completions body (OpenAI's legacy text completions): raw text in, its
+/// continuation out, no chat template.
+public struct CompletionRequest: Codable, Equatable, Sendable {
+    public var model: String?
+    /// One string, or a list of strings completed as one batch (choices in prompt order).
+    public var prompt: StopSequences
+    public var maxTokens: Int?
+    public var temperature: Double?
+    public var topP: Double?
+    public var topK: Int?
+    public var minP: Double?
+    public var seed: Int64?
+    public var stop: StopSequences?
+    public var n: Int?
+    /// How many alternatives to report per token (0...5 in OpenAI's API); nil: no logprobs.
+    public var logprobs: Int?
+    public var echo: Bool?
+    public var suffix: String?
+    public var bestOf: Int?
+    public var stream: Bool?
+    public var streamOptions: StreamOptions?
+    public var presencePenalty: Double?
+    public var frequencyPenalty: Double?
+    public var repetitionPenalty: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case model, prompt, temperature, seed, stop, n, logprobs, echo, suffix, stream
+        case maxTokens = "max_tokens", topP = "top_p", topK = "top_k", minP = "min_p", bestOf = "best_of"
+        case streamOptions = "stream_options", presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty"
+        case repetitionPenalty = "repetition_penalty"
+    }
+}
+
+/// OpenAI's legacy per-token logprobs of a text completion.
+public struct CompletionLogprobs: Codable, Equatable, Sendable {
+    public var tokens: [String]
+    public var tokenLogprobs: [Double]
+    public var topLogprobs: [[String: Double]]
+    public var textOffset: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case tokens, tokenLogprobs = "token_logprobs", topLogprobs = "top_logprobs", textOffset = "text_offset"
+    }
+}
+
+public struct CompletionChoice: Codable, Equatable, Sendable {
+    public var text: String
+    public var index: Int
+    public var logprobs: CompletionLogprobs?
+    public var finishReason: String?
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(text, forKey: .text); try c.encode(index, forKey: .index)
+        try c.encode(logprobs, forKey: .logprobs); try c.encode(finishReason, forKey: .finishReason)
+    }
+
+    enum CodingKeys: String, CodingKey { case text, index, logprobs, finishReason = "finish_reason" }
+}
+
+/// A text completion, or (with `object` "text_completion" too, as OpenAI sends) one streamed chunk.
+public struct CompletionResponse: Codable, Equatable, Sendable {
+    public var id: String
+    public var object = "text_completion"
+    public var created: Int
+    public var model: String
+    public var choices: [CompletionChoice]
+    public var usage: ChatCompletionUsage?
+}
