@@ -92,7 +92,7 @@ final class ServerConventionTests: XCTestCase {
 
     func testRejectedRequestsAreLoggedWithTheirReason() async throws {
         _ = try await HTTP.post(completions, json: request(["temperature": -1]))
-        XCTAssertTrue(log.lines.contains { $0.contains("400 POST /v1/chat/completions: temperature: temperature must be in") }, "\(log.lines)")
+        XCTAssertTrue(log.lines.contains { $0.contains("400 POST /v1/chat/completions: temperature must be in") }, "\(log.lines)")
     }
 }
 

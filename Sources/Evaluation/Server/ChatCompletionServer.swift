@@ -86,7 +86,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
                          contextLength: loaded.model.config.contextLength, limits: limits) {
         case .success(let p): plan = p
         case .failure(let rejection):
-            logger.notice("400 POST /v1/chat/completions: \(rejection.param.map { "\($0): " } ?? "")\(rejection.message)")
+            logger.notice("400 POST /v1/chat/completions: \(Self.logText(rejection))")
             return Self.error(.badRequest, param: rejection.param, rejection.message)
         }
         if let unknown = unknownModel(plan.model, route: "POST /v1/chat/completions") { return unknown }
@@ -301,6 +301,12 @@ public final class ChatCompletionServer: @unchecked Sendable {
         return nil
     }
 
+    /// "param: message" for the log, without repeating a param the message already starts with.
+    static func logText(_ rejection: ChatCompletionRequestError) -> String {
+        guard let param = rejection.param, !rejection.message.hasPrefix(param) else { return rejection.message }
+        return "\(param): \(rejection.message)"
+    }
+
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -375,7 +381,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message: String
             switch error.status {
             case .notFound:
-                message = "no route \(route); this server answers GET /health, GET /v1/models and POST /v1/chat/completions"
+                message = "no route \(route); this server answers GET /health, GET /v1/models, POST /v1/chat/completions and POST /v1/completions"
             case .methodNotAllowed:
                 message = "\(request.uri.path) does not take \(request.method)"
             default:
@@ -404,7 +410,7 @@ extension ChatCompletionServer {
         switch Self.completionPlan(body: Data(body.readableBytesView), tokenizer: tokenizer, contextLength: loaded.model.config.contextLength, limits: limits) {
         case .success(let p): plan = p
         case .failure(let rejection):
-            logger.notice("400 POST /v1/completions: \(rejection.param.map { "\($0): " } ?? "")\(rejection.message)")
+            logger.notice("400 POST /v1/completions: \(Self.logText(rejection))")
             return Self.error(.badRequest, param: rejection.param, rejection.message)
         }
         if let unknown = unknownModel(plan.model, route: "POST /v1/completions") { return unknown }
