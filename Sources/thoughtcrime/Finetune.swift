@@ -46,5 +46,9 @@ func report(_ summary: TrainingSummary) throws {
     print("train loss: \(f(summary.firstLoss)) -> \(f(summary.lastLoss))")
     print("validation loss: \(f(summary.firstValidationLoss)) -> \(f(summary.lastValidationLoss))")
     print("checkpoint: \(summary.lastCheckpoint ?? "-")")
+    if let best = summary.bestCheckpoint {
+        print("best checkpoint: \(best) (validation loss \(f(summary.bestValidationLoss)); export it as \(summary.runDirectory)/best)")
+    }
+    if summary.stoppedEarly { print("stopped early: the validation loss stopped improving") }
     if summary.interrupted { throw ExitCode(130) }
 }

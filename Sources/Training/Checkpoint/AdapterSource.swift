@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import LoRA
 import Models
 
@@ -53,6 +54,15 @@ public enum AdapterSource {
             }
         }
         if path.hasSuffix(".gguf") { return (.ggufLoRA, path) }
+        // RUN/best and RUN/latest name a checkpoint beside them.
+        let name = (path as NSString).lastPathComponent
+        if name == CheckpointFormat.bestPointer || name == CheckpointFormat.latestPointer {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard CheckpointFormat.step(ofFileName: text) != nil else {
+                throw LoRAError.io(path: path, reason: "a pointer file should name a step-*.h5 checkpoint beside it; it holds '\(ErrorText.bounded(text))'")
+            }
+            return (.checkpoint, ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(text))
+        }
         return (.checkpoint, path)
     }
 

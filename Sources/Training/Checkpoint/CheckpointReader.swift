@@ -170,6 +170,11 @@ enum CheckpointLayout {
         if let loss = state.metrics.lastValidationLoss {
             try file.setAttribute("last_val_loss", .double(loss), on: "/metrics")
         }
+        if let best = state.metrics.bestValidationLoss, let step = state.metrics.bestStep {
+            try file.setAttribute("best_val_loss", .double(best), on: "/metrics")
+            try file.setAttribute("best_step", .int64(Int64(step)), on: "/metrics")
+        }
+        try file.setAttribute("evals_without_improvement", .int64(Int64(state.metrics.evaluationsWithoutImprovement)), on: "/metrics")
     }
 
     static func read(from file: HDF5File) throws -> CheckpointState {
@@ -235,7 +240,11 @@ enum CheckpointLayout {
             metrics: .init(
                 lastLoss: metricNames.contains("last_loss") ? try double(file, "last_loss", on: "/metrics") : nil,
                 lastValidationLoss: metricNames.contains("last_val_loss")
-                    ? try double(file, "last_val_loss", on: "/metrics") : nil))
+                    ? try double(file, "last_val_loss", on: "/metrics") : nil,
+                bestValidationLoss: metricNames.contains("best_val_loss") ? try double(file, "best_val_loss", on: "/metrics") : nil,
+                bestStep: metricNames.contains("best_step") ? Int(try int(file, "best_step", on: "/metrics")) : nil,
+                evaluationsWithoutImprovement: metricNames.contains("evals_without_improvement")
+                    ? Int(try int(file, "evals_without_improvement", on: "/metrics")) : 0))
     }
 
     private static func mismatch(_ file: HDF5File, _ object: String, _ name: String, _ expected: String,

@@ -80,8 +80,16 @@ public struct CheckpointState {
     public struct Metrics: Equatable {
         public var lastLoss: Double?
         public var lastValidationLoss: Double?
-        public init(lastLoss: Double? = nil, lastValidationLoss: Double? = nil) {
+        /// Early stopping and keep-best: the lowest validation loss so far, its step, and the
+        /// evaluations since it (absent in checkpoints written before they were recorded).
+        public var bestValidationLoss: Double?
+        public var bestStep: Int?
+        public var evaluationsWithoutImprovement: Int
+        public init(lastLoss: Double? = nil, lastValidationLoss: Double? = nil, bestValidationLoss: Double? = nil,
+                    bestStep: Int? = nil, evaluationsWithoutImprovement: Int = 0) {
             self.lastLoss = lastLoss; self.lastValidationLoss = lastValidationLoss
+            self.bestValidationLoss = bestValidationLoss; self.bestStep = bestStep
+            self.evaluationsWithoutImprovement = evaluationsWithoutImprovement
         }
     }
 
@@ -160,6 +168,8 @@ public enum CheckpointFormat {
     public static let version: Int64 = 1
     /// The pointer file in a run directory naming the newest complete checkpoint.
     public static let latestPointer = "latest"
+    /// The pointer file naming the checkpoint of the lowest validation loss (`checkpoint.keep_best`).
+    public static let bestPointer = "best"
 
     /// `step-000100.h5` for step 100 (more digits past a million steps).
     public static func fileName(step: Int) -> String {

@@ -63,6 +63,11 @@ extension CheckpointState {
         guard data.order.allSatisfy({ $0 >= 0 && $0 < Int64(data.order.count) }), Set(data.order).count == data.order.count else {
             throw fail("/data/order is not a permutation of 0..<\(data.order.count)")
         }
+        if let best = metrics.bestStep, !(0...step).contains(best) { throw fail("/metrics best_step is \(best), outside 0...\(step)") }
+        if let loss = metrics.bestValidationLoss, !loss.isFinite { throw fail("/metrics best_val_loss is \(loss)") }
+        guard (0...Self.maximumStep).contains(metrics.evaluationsWithoutImprovement) else {
+            throw fail("/metrics evals_without_improvement is \(metrics.evaluationsWithoutImprovement)")
+        }
     }
 
     private func requireFinite(_ t: Tensor, _ name: String, _ file: String, nonNegative: Bool = false) throws {

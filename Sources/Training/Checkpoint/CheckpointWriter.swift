@@ -70,11 +70,28 @@ public struct CheckpointWriter {
         return finalPath
     }
 
-    /// Deletes all but the newest `keepLast` checkpoints (never `current`) and leftover `.tmp` files.
+    /// Points `best` at the checkpoint of `step` (already written), durably; `prune` keeps it.
+    public func markBest(step: Int) throws {
+        try DurableFiles.replaceTextFile(
+            at: (runDirectory as NSString).appendingPathComponent(CheckpointFormat.bestPointer),
+            with: CheckpointFormat.fileName(step: step) + "\n", directory: runDirectory)
+    }
+
+    /// The step the `best` pointer names, if any.
+    var bestStep: Int? {
+        let pointer = (runDirectory as NSString).appendingPathComponent(CheckpointFormat.bestPointer)
+        return (try? String(contentsOfFile: pointer, encoding: .utf8)).flatMap {
+            CheckpointFormat.step(ofFileName: $0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    /// Deletes all but the newest `keepLast` checkpoints (never `current`, nor the one `best`
+    /// names) and leftover `.tmp` files.
     private func prune(keeping current: Int) throws {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
         let steps = names.compactMap(CheckpointFormat.step(ofFileName:)).sorted(by: >)
-        for step in steps.dropFirst(keepLast) where step != current {
+        let best = bestStep
+        for step in steps.dropFirst(keepLast) where step != current && step != best {
             try? FileManager.default.removeItem(
                 atPath: (runDirectory as NSString).appendingPathComponent(CheckpointFormat.fileName(step: step)))
         }

@@ -170,9 +170,15 @@ public enum ConfigSchema {
             "Evaluate on the validation set every N optimiser steps; 0 evaluates only at the end."),
         key("training.eval_batches", .int(min: 1, max: 10_000_000), .null, nullable: true,
             "Validation batches per evaluation; null evaluates the whole validation set."),
+        key("training.early_stopping_patience", .int(min: 1, max: 10_000), .null, nullable: true,
+            "Stop when the validation loss has not improved for this many evaluations in a row (keeps the best checkpoint); null never stops early."),
+        key("training.early_stopping_threshold", .float(min: 0, minInclusive: true, max: 1e6, maxInclusive: true), .float(0),
+            "An evaluation improves only if its validation loss is lower than the best by more than this."),
 
         key("checkpoint.every", .int(min: 1, max: 10_000_000), .int(50), "Write a checkpoint every N optimiser steps."),
         key("checkpoint.keep_last", .int(min: 1, max: 1000), .int(3), "Checkpoints kept on disk; older ones are deleted."),
+        key("checkpoint.keep_best", .bool, .bool(false),
+            "Also keep the checkpoint of the lowest validation loss (named by RUN/best), whatever keep_last deletes; on whenever early stopping is."),
 
         key("logging.progress", .choice(ProgressStyle.allCases.map(\.rawValue)), .string("auto"),
             "Progress display: a bar on terminals, plain lines otherwise (auto), or forced."),

@@ -80,10 +80,14 @@ public struct RunConfig: Equatable, Sendable {
         public var evalEvery: Int
         /// nil evaluates the whole validation set.
         public var evalBatches: Int?
+        /// nil never stops early.
+        public var earlyStoppingPatience: Int? = nil
+        public var earlyStoppingThreshold: Double = 0
     }
     public struct CheckpointSection: Equatable, Sendable {
         public var every: Int
         public var keepLast: Int
+        public var keepBest: Bool = false
     }
     public struct LoggingSection: Equatable, Sendable {
         public var progress: ProgressStyle
@@ -177,6 +181,9 @@ public struct RunConfig: Equatable, Sendable {
             "training.warmup_steps": i(training.warmupSteps), "training.min_lr_ratio": f(training.minLRRatio),
             "training.eval_every": i(training.evalEvery), "training.eval_batches": opt(training.evalBatches, i),
             "checkpoint.every": i(checkpoint.every), "checkpoint.keep_last": i(checkpoint.keepLast),
+            "checkpoint.keep_best": .bool(checkpoint.keepBest),
+            "training.early_stopping_patience": opt(training.earlyStoppingPatience, i),
+            "training.early_stopping_threshold": f(training.earlyStoppingThreshold),
             "logging.progress": s(logging.progress.rawValue), "logging.every": i(logging.every),
         ]
     }
@@ -212,8 +219,11 @@ public struct RunConfig: Equatable, Sendable {
             adamEpsilon: try v.double("training.adam_epsilon"), maxGradNorm: try v.double("training.max_grad_norm"),
             lrScheduler: try v.choice("training.lr_scheduler"), warmupSteps: try v.int("training.warmup_steps"),
             minLRRatio: try v.double("training.min_lr_ratio"), evalEvery: try v.int("training.eval_every"),
-            evalBatches: try v.optionalInt("training.eval_batches"))
-        checkpoint = CheckpointSection(every: try v.int("checkpoint.every"), keepLast: try v.int("checkpoint.keep_last"))
+            evalBatches: try v.optionalInt("training.eval_batches"),
+            earlyStoppingPatience: try v.optionalInt("training.early_stopping_patience"),
+            earlyStoppingThreshold: try v.double("training.early_stopping_threshold"))
+        checkpoint = CheckpointSection(every: try v.int("checkpoint.every"), keepLast: try v.int("checkpoint.keep_last"),
+                                       keepBest: try v.bool("checkpoint.keep_best"))
         logging = LoggingSection(progress: try v.choice("logging.progress"), every: try v.int("logging.every"))
     }
 }

@@ -77,7 +77,25 @@ extension Trainer {
                              lastLR: schedule.learningRate(atStep: max(0, step - 1)), minLRRatio: schedule.minLRRatio, baseLR: schedule.baseLR),
             rngState: rng.stateWords,
             data: .init(order: order.map(Int64.init), cursor: Int64(cursor), epoch: Int64(epoch)),
-            metrics: .init(lastLoss: lastLoss, lastValidationLoss: lastValidationLoss))
+            metrics: .init(lastLoss: lastLoss, lastValidationLoss: lastValidationLoss, bestValidationLoss: bestValidationLoss,
+                           bestStep: bestStep, evaluationsWithoutImprovement: evaluationsWithoutImprovement))
+    }
+
+    /// The checkpoint of the best step, when it is on disk.
+    var bestCheckpointPath: String? {
+        bestStep.map { (runDirectory as NSString).appendingPathComponent(CheckpointFormat.fileName(step: $0)) }
+            .flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+    }
+
+    /// Points RUN/best at the checkpoint of `bestStep` (written at that step).
+    func markBest() throws {
+        guard let bestStep else { return }
+        do {
+            try CheckpointWriter(runDirectory: runDirectory, keepLast: config.checkpoint.keepLast).markBest(step: bestStep)
+        } catch {
+            throw TrainingError.checkpointFailed(step: step, reason: "cannot write the best pointer: \(error)", runDirectory: runDirectory,
+                                                 lastCheckpoint: lastCheckpointPath)
+        }
     }
 
     func writeCheckpoint() throws {
@@ -166,6 +184,9 @@ extension Trainer {
         tokensSeen = state.tokensSeen
         lastLoss = state.metrics.lastLoss
         lastValidationLoss = state.metrics.lastValidationLoss
+        bestValidationLoss = state.metrics.bestValidationLoss
+        bestStep = state.metrics.bestStep
+        evaluationsWithoutImprovement = state.metrics.evaluationsWithoutImprovement
         lastCheckpointPath = path
         resumed = true
         try truncateMetrics(after: step)

@@ -16,6 +16,11 @@ public struct TrainingSummary: Sendable {
     public var lastValidationLoss: Double?
     public var interrupted: Bool
     public var lastCheckpoint: String?
+    /// Stopped by early stopping before `totalSteps`.
+    public var stoppedEarly: Bool = false
+    /// The checkpoint of the lowest validation loss, when kept (`checkpoint.keep_best` or early stopping).
+    public var bestCheckpoint: String? = nil
+    public var bestValidationLoss: Double? = nil
 }
 
 /// LoRA finetuning of a frozen base model from a `RunConfig`.
@@ -56,6 +61,12 @@ public final class Trainer {
     var tokensSeen = 0
     var lastCheckpointPath: String?
     var lastValidationLoss: Double?
+    /// Lowest validation loss of an evaluation during training, its step, and evaluations since.
+    var bestValidationLoss: Double?
+    var bestStep: Int?
+    var evaluationsWithoutImprovement = 0
+    /// Whether the best checkpoint is kept: asked for, or implied by early stopping.
+    var keepsBest: Bool { config.checkpoint.keepBest || config.training.earlyStoppingPatience != nil }
     var lastLoss: Double?
     var resumed = false
     /// Resuming a run stopped before its first checkpoint: the run starts again from step 0 in
@@ -224,6 +235,7 @@ public final class Trainer {
         var tokensAtStart = tokensSeen
         var stepClock = Date()
         var interrupted = false
+        var stoppedEarly = false
         while step < totalSteps {
             let (loss, gradNorm, tokens, preference) = try optimizerStep()
             step += 1
@@ -233,12 +245,23 @@ public final class Trainer {
             let stepEnded = Date()
             var validation: Double?
             let evalEvery = config.training.evalEvery
+            var improved = false
             if !validationExamples.isEmpty && ((evalEvery > 0 && step % evalEvery == 0) || step == totalSteps) {
-                validation = try validationLoss()
-                lastValidationLoss = validation
+                let loss = try validationLoss()
+                validation = loss
+                lastValidationLoss = loss
                 // Validation time is not training time: keep it out of the tokens/s window.
                 stepClock += Date().timeIntervalSince(stepEnded)
+                if let best = bestValidationLoss, loss >= best - config.training.earlyStoppingThreshold {
+                    evaluationsWithoutImprovement += 1
+                } else {
+                    bestValidationLoss = loss
+                    bestStep = step
+                    evaluationsWithoutImprovement = 0
+                    improved = true
+                }
             }
+            let stopsEarly = config.training.earlyStoppingPatience.map { evaluationsWithoutImprovement >= $0 } ?? false
             let now = Date()
             let metrics = StepMetrics(
                 step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
@@ -249,9 +272,18 @@ public final class Trainer {
             try appendMetrics(metrics)
             progress.step(metrics)
             let stopRequested = InterruptFlag.isRaised || (stopAfter.map { step >= $0 } ?? false)
-            if step % config.checkpoint.every == 0 || step == totalSteps || stopRequested {
+            if step % config.checkpoint.every == 0 || step == totalSteps || stopRequested || stopsEarly || (improved && keepsBest) {
                 try writeCheckpoint()
                 if let path = lastCheckpointPath { progress.checkpointWritten(path, step: step) }
+            }
+            if improved && keepsBest { try markBest() }
+            if stopsEarly && step < totalSteps {
+                stoppedEarly = true
+                progress.message(String(
+                    format: "early stopping at step %d: the validation loss has not improved by more than %g for %d evaluations; best %.4f at step %d (%@)",
+                    step, config.training.earlyStoppingThreshold, evaluationsWithoutImprovement, bestValidationLoss ?? .nan, bestStep ?? 0,
+                    bestCheckpointPath ?? "-"))
+                break
             }
             if stopRequested && step < totalSteps {
                 interrupted = true
@@ -271,7 +303,8 @@ public final class Trainer {
         return TrainingSummary(
             runDirectory: runDirectory, stepsCompleted: step, totalSteps: totalSteps, firstLoss: firstLoss, lastLoss: lastLoss,
             firstValidationLoss: firstValidation, lastValidationLoss: lastValidationLoss, interrupted: interrupted,
-            lastCheckpoint: lastCheckpointPath)
+            lastCheckpoint: lastCheckpointPath, stoppedEarly: stoppedEarly, bestCheckpoint: keepsBest ? bestCheckpointPath : nil,
+            bestValidationLoss: bestValidationLoss)
     }
 
     /// Micro-batches of the current epoch, from the cursor on.
