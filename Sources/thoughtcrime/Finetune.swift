@@ -49,6 +49,7 @@ func report(_ summary: TrainingSummary) throws {
     if let best = summary.bestCheckpoint {
         print("best checkpoint: \(best) (validation loss \(f(summary.bestValidationLoss)); export it as \(summary.runDirectory)/best)")
     }
+    if let test = summary.testLoss { print("test loss: \(f(test))") }
     if summary.stoppedEarly { print("stopped early: the validation loss stopped improving") }
     if summary.interrupted { throw ExitCode(130) }
 }

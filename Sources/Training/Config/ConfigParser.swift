@@ -233,6 +233,44 @@ enum ConfigParser {
             }
             guard !result.isEmpty else { throw outOfRange("an empty list") }
             return .list(result.map(ConfigValue.int))
+        case .datasetMix:
+            guard case let .list(items) = found, !items.isEmpty else { throw wrongType() }
+            return .list(try items.map { item -> ConfigValue in
+                switch literal(item) {
+                case let .string(path, _) where !path.isEmpty:
+                    return .list([.string(path), .float(1)])
+                case .list(let pair) where pair.count == 2:
+                    // The resolved config's own form, [path, weight].
+                    guard case let .string(path, _) = literal(pair[0]) else { throw wrongType() }
+                    return .list([.string(path), .float(try weight(pair[1]))])
+                case .mapping:
+                    guard case let .mapping(entries) = item else { throw wrongType() }
+                    var path: String?, w = 1.0
+                    for (k, v) in entries {
+                        switch k.scalar?.string {
+                        case "path":
+                            guard case let .string(p, _) = literal(v), !p.isEmpty else { throw wrongType() }
+                            path = p
+                        case "weight": w = try weight(v)
+                        default: throw outOfRange("a mapping with the key '\(k.scalar?.string ?? "?")' (only path and weight)")
+                        }
+                    }
+                    guard let path else { throw outOfRange("a mapping without path") }
+                    return .list([.string(path), .float(w)])
+                default:
+                    throw wrongType()
+                }
+            })
+        }
+        func weight(_ node: Node) throws -> Double {
+            let w: Double
+            switch literal(node) {
+            case let .int(i): w = Double(i)
+            case let .float(d, _): w = d
+            default: throw wrongType()
+            }
+            guard w > 0, w <= 100 else { throw outOfRange("weight \(ConfigYAML.formatShort(w))") }
+            return w
         }
     }
 

@@ -37,6 +37,9 @@ public enum ConfigValueKind: Equatable, Sendable {
     case choiceList([String])
     /// A non-empty list of distinct integers with an optional inclusive lower bound.
     case intList(min: Int?)
+    /// A non-empty list of data files, each `PATH` or `{path: PATH, weight: W}` (W > 0, at most
+    /// 100); held as `.list` of `.list([.string(path), .float(weight)])`.
+    case datasetMix
 
     /// "an integer in 1...1024", "a number in [0, 1)": used in error messages and the docs.
     public var expectation: String {
@@ -66,6 +69,7 @@ public enum ConfigValueKind: Equatable, Sendable {
             return "a non-empty list of distinct values from " + options.joined(separator: ", ")
         case let .intList(min):
             return "a non-empty list of distinct integers" + (min.map { " >= \($0)" } ?? "")
+        case .datasetMix: return "a list of files, each a path or {path, weight} with weight in (0, 100]"
         }
     }
 }
@@ -115,6 +119,9 @@ public enum ConfigSchema {
 
         key("data.train", .string, nil, "Training data file (JSONL)."),
         key("data.validation", .string, .null, nullable: true, "Validation data file (JSONL)."),
+        key("data.mix", .datasetMix, .null, nullable: true,
+            "More training files mixed with data.train, each a path or {path, weight}: weight 0.5 takes a seeded half of its rows, 2 takes them twice; data.train has weight 1."),
+        key("data.test", .string, .null, nullable: true, "Test data file (JSONL): its loss is measured once, after the last step, and written to metrics.jsonl."),
         key("data.validation_split", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
             "Fraction of the training rows held out for validation when no validation file is given."),
         key("data.format", .choice(DataFormat.allCases.map(\.rawValue)), .string("auto"),

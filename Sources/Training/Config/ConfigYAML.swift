@@ -20,7 +20,14 @@ enum ConfigYAML {
         case let .int(i): return String(i)
         case let .float(d): return formatFloat(d)
         case let .bool(b): return b ? "true" : "false"
-        case let .list(items): return "[" + items.map(format).joined(separator: ", ") + "]"
+        case let .list(items):
+            return "[" + items.map { item in
+                // A data.mix entry: a path and its weight.
+                if case let .list(pair) = item, pair.count == 2, case let .string(path) = pair[0], case let .float(w) = pair[1] {
+                    return "{path: \(quote(path)), weight: \(formatFloat(w))}"
+                }
+                return format(item)
+            }.joined(separator: ", ") + "]"
         case .null: return "null"
         }
     }

@@ -44,7 +44,17 @@ public struct RunConfig: Equatable, Sendable {
         public var layers: [Int]?
     }
     public struct DataSection: Equatable, Sendable {
+        /// A training file mixed in with a weight (`data.mix`).
+        public struct MixedFile: Equatable, Sendable {
+            public var path: String
+            public var weight: Double
+            public init(path: String, weight: Double) { self.path = path; self.weight = weight }
+        }
         public var train: String
+        /// More training files and their weights; data.train has weight 1.
+        public var mix: [MixedFile] = []
+        /// Evaluated once after training.
+        public var test: String? = nil
         public var validation: String?
         public var validationSplit: Double
         public var format: DataFormat
@@ -162,6 +172,8 @@ public struct RunConfig: Equatable, Sendable {
             "lora.target_modules": .list(lora.targetModules.map { s($0.rawValue) }),
             "lora.layers": opt(lora.layers) { .list($0.map(i)) },
             "data.train": s(data.train), "data.validation": opt(data.validation, s),
+            "data.mix": data.mix.isEmpty ? .null : .list(data.mix.map { .list([s($0.path), f($0.weight)]) }),
+            "data.test": opt(data.test, s),
             "data.validation_split": f(data.validationSplit), "data.format": s(data.format.rawValue),
             "data.paired_answer": s(data.pairedAnswer.rawValue),
             "data.chain_of_thought": s(data.chainOfThought.rawValue), "data.train_on": s(data.trainOn.rawValue),
@@ -201,7 +213,8 @@ public struct RunConfig: Equatable, Sendable {
             dropout: try v.double("lora.dropout"), targetModules: try v.choiceList("lora.target_modules"),
             layers: try v.optionalIntList("lora.layers"))
         data = DataSection(
-            train: try v.string("data.train"), validation: try v.optionalString("data.validation"),
+            train: try v.string("data.train"), mix: try v.mix("data.mix"), test: try v.optionalString("data.test"),
+            validation: try v.optionalString("data.validation"),
             validationSplit: try v.double("data.validation_split"), format: try v.choice("data.format"),
             pairedAnswer: try v.choice("data.paired_answer"), chainOfThought: try v.choice("data.chain_of_thought"),
             trainOn: try v.choice("data.train_on"), maxSeqLen: try v.int("data.max_seq_len"),
@@ -246,6 +259,16 @@ private struct ValueReader {
         return i
     }
     func optionalInt(_ p: String) throws -> Int? { values[p] == .null ? nil : try int(p) }
+    func mix(_ p: String) throws -> [RunConfig.DataSection.MixedFile] {
+        guard let value = values[p], value != .null else { return [] }
+        guard case let .list(items) = value else { throw mismatch(p, "a list of files") }
+        return try items.map { item in
+            guard case let .list(pair) = item, pair.count == 2, case let .string(path) = pair[0], case let .float(w) = pair[1] else {
+                throw mismatch(p, "a list of {path, weight}")
+            }
+            return .init(path: path, weight: w)
+        }
+    }
     func double(_ p: String) throws -> Double {
         switch values[p] {
         case let .float(d)?: return d

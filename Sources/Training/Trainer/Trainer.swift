@@ -16,6 +16,8 @@ public struct TrainingSummary: Sendable {
     public var lastValidationLoss: Double?
     public var interrupted: Bool
     public var lastCheckpoint: String?
+    /// Loss on `data.test` after the last step (nil without a test set, or when interrupted).
+    public var testLoss: Double? = nil
     /// Stopped by early stopping before `totalSteps`.
     public var stoppedEarly: Bool = false
     /// The checkpoint of the lowest validation loss, when kept (`checkpoint.keep_best` or early stopping).
@@ -75,6 +77,8 @@ public final class Trainer {
     /// DPO's reference: each pair's summed answer log-probabilities under the starting model.
     var trainReference: [PairLogProbabilities] = []
     var validationReference: [PairLogProbabilities] = []
+    /// `data.test`, rendered; measured once after the last step.
+    var testExamples: [TokenizedExample] = []
 
     /// With `model.adapter` set, training starts from that adapter (PEFT directory, run
     /// directory, checkpoint or LoRA GGUF) instead of a fresh one. Its rank, alpha, use_rslora,
@@ -108,31 +112,53 @@ public final class Trainer {
         if pairs && config.data.trainOn == .all {
             throw TrainingError.unsupported("training.objective dpo compares the answers' log-probabilities; it needs data.train_on: assistant, not all")
         }
-        let train = try JSONLDataset.load(path: config.data.train, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
-                                          onBadRow: config.data.onBadRow, preferencePairs: pairs)
-        var trainRows = train.rows
+        if pairs && config.data.test != nil {
+            throw TrainingError.unsupported("data.test is measured with the next-token loss; with training.objective dpo, evaluate the adapter with `thoughtcrime eval` instead")
+        }
+        let reporter = self.progress
+        func load(_ path: String) throws -> [DatasetRow] {
+            let loaded = try JSONLDataset.load(path: path, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
+                                               onBadRow: config.data.onBadRow, preferencePairs: pairs)
+            if let first = loaded.skipped.first {
+                reporter.message("skipped \(loaded.skipped.count) invalid rows of \(path) (first: line \(first.line): \(first.reason))")
+            }
+            return loaded.rows
+        }
+        // data.train, then data.mix: each file is split (when validation comes from a split)
+        // before its weight repeats or subsamples its training rows, so no validation row is trained on.
+        let sources: [(path: String, weight: Double)] = [(config.data.train, 1.0)] + config.data.mix.map { ($0.path, $0.weight) }
+        var trainRows: [DatasetRow] = []
         var validationRows: [DatasetRow] = []
-        if let validationPath = config.data.validation {
-            validationRows = try JSONLDataset.load(path: validationPath, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
-                                                   onBadRow: config.data.onBadRow, preferencePairs: pairs).rows
-        } else if config.data.validationSplit > 0 {
-            // A seeded, fixed split: the same rows are held out on every run and resume.
-            var splitRNG = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x5eed)
-            var indices = Array(trainRows.indices)
-            for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
-            let held = Set(indices.prefix(max(1, Int((Double(trainRows.count) * config.data.validationSplit).rounded()))))
-            validationRows = trainRows.enumerated().filter { held.contains($0.offset) }.map(\.element)
-            trainRows = trainRows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
+        if let validationPath = config.data.validation { validationRows = try load(validationPath) }
+        for (k, source) in sources.enumerated() {
+            var rows = try load(source.path)
+            if config.data.validation == nil && config.data.validationSplit > 0 {
+                // A seeded, fixed split: the same rows are held out on every run and resume.
+                var splitRNG = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x5eed &+ UInt64(k))
+                var indices = Array(rows.indices)
+                for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
+                let held = Set(indices.prefix(max(1, Int((Double(rows.count) * config.data.validationSplit).rounded()))))
+                validationRows += rows.enumerated().filter { held.contains($0.offset) }.map(\.element)
+                rows = rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
+            }
+            trainRows += Trainer.weighted(rows, weight: source.weight, seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x313 &+ UInt64(k))
         }
         let (examples, report) = renderer.renderAll(trainRows, pairs: pairs)
         guard !examples.isEmpty else {
-            throw DataError.noUsableRows(file: config.data.train, reason: "every row was dropped (\(report.droppedTooLong) longer than max_seq_len \(config.data.maxSeqLen), \(report.droppedNoTarget) without a target token)")
+            throw DataError.noUsableRows(file: sources.map(\.path).joined(separator: ", "), reason: "every row was dropped (\(report.droppedTooLong) longer than max_seq_len \(config.data.maxSeqLen), \(report.droppedNoTarget) without a target token)")
         }
         trainExamples = examples
         trainReport = report
         validationExamples = renderer.renderAll(validationRows, pairs: pairs).examples
-        if !train.skipped.isEmpty {
-            self.progress.message("skipped \(train.skipped.count) invalid rows of \(config.data.train) (first: line \(train.skipped[0].line): \(train.skipped[0].reason))")
+        if let testPath = config.data.test {
+            let tested = renderer.renderAll(try load(testPath), pairs: false).examples
+            testExamples = tested
+            guard !tested.isEmpty else {
+                throw DataError.noUsableRows(file: testPath, reason: "no row renders to an example with a target token within max_seq_len \(config.data.maxSeqLen)")
+            }
+        }
+        if !config.data.mix.isEmpty {
+            self.progress.message("training rows: " + sources.map { "\(($0.path as NSString).lastPathComponent) x\(ConfigYAML.formatShort($0.weight))" }.joined(separator: ", ") + " = \(trainRows.count) rows")
         }
 
         let spec = try LoRASpec(
@@ -291,6 +317,16 @@ public final class Trainer {
             }
         }
         progress.finish()
+        var testLoss: Double?
+        if !interrupted && !testExamples.isEmpty {
+            progress.message("test set: \(testExamples.count) examples")
+            let loss = try nextTokenLoss(testExamples, batchLimit: nil)
+            testLoss = loss
+            let now = Date()
+            try appendMetricsLine(["step": step, "epoch": epoch, "test_loss": loss, "tokens_seen": tokensSeen,
+                                   "elapsed_s": now.timeIntervalSince(started), "time": MetricsTime.string(now)])
+            progress.message(String(format: "test loss %.4f after step %d", loss, step))
+        }
         // A page to look at beside metrics.jsonl; the run's results do not depend on it.
         if let log = try? MetricsLog(runDirectory: runDirectory) {
             try? Data(LossCurves(runs: [log]).html(title: "Loss curves: \(log.name)").utf8)
@@ -303,7 +339,7 @@ public final class Trainer {
         return TrainingSummary(
             runDirectory: runDirectory, stepsCompleted: step, totalSteps: totalSteps, firstLoss: firstLoss, lastLoss: lastLoss,
             firstValidationLoss: firstValidation, lastValidationLoss: lastValidationLoss, interrupted: interrupted,
-            lastCheckpoint: lastCheckpointPath, stoppedEarly: stoppedEarly, bestCheckpoint: keepsBest ? bestCheckpointPath : nil,
+            lastCheckpoint: lastCheckpointPath, testLoss: testLoss, stoppedEarly: stoppedEarly, bestCheckpoint: keepsBest ? bestCheckpointPath : nil,
             bestValidationLoss: bestValidationLoss)
     }
 
@@ -384,9 +420,15 @@ public final class Trainer {
     /// with objective dpo, the mean DPO loss over the validation pairs.
     public func validationLoss() throws -> Double {
         if config.training.objective == .dpo { return try preferenceValidation().loss }
+        return try nextTokenLoss(validationExamples, batchLimit: config.training.evalBatches)
+    }
+
+    /// Mean next-token loss over the target tokens of `examples` (no dropout, no gradients).
+    func nextTokenLoss(_ examples: [TokenizedExample], batchLimit: Int?) throws -> Double {
+        let validationExamples = examples
         let order = Array(validationExamples.indices)
         var plan = planner.plan(order: order, examples: validationExamples)
-        if let limit = config.training.evalBatches { plan = Array(plan.prefix(limit)) }
+        if let limit = batchLimit { plan = Array(plan.prefix(limit)) }
         var total = 0.0, targets = 0
         for rows in plan {
             let batch = try planner.assemble(rows, examples: validationExamples)
@@ -396,5 +438,25 @@ public final class Trainer {
             targets += batch.targetCount
         }
         return targets > 0 ? total / Double(targets) : .nan
+    }
+}
+
+extension Trainer {
+    /// `rows` taken `weight` times: whole copies for its integer part, then a seeded subset
+    /// (kept in file order) for the fraction, so 0.5 is half the rows and 2.5 is two copies
+    /// and a half. Weight 1 returns the rows unchanged.
+    static func weighted(_ rows: [DatasetRow], weight: Double, seed: UInt64) -> [DatasetRow] {
+        guard weight != 1, !rows.isEmpty else { return rows }
+        let copies = Int(weight.rounded(.down))
+        var out: [DatasetRow] = []
+        for _ in 0..<copies { out += rows }
+        let extra = Int((weight - Double(copies)) * Double(rows.count) + 0.5)
+        if extra > 0 {
+            var rng = TrainingRNG(seed: seed)
+            var indices = Array(rows.indices)
+            for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, rng.nextIndex(below: i + 1)) }
+            out += indices.prefix(extra).sorted().map { rows[$0] }
+        }
+        return out
     }
 }
