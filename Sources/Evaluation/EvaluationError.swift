@@ -5,6 +5,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case judgeUnavailable(judge: String, reason: String)
     case invalidInput(String)
     case io(path: String, reason: String)
+    /// Several problems in one config file, each "file:line: key: message".
+    case invalidConfig(file: String, problems: [String])
 
     public var description: String {
         switch self {
@@ -12,6 +14,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
         case let .judgeUnavailable(judge, reason): return "judge '\(judge)' unavailable: \(reason)"
         case .invalidInput(let m): return m
         case let .io(path, reason): return "\(path): \(reason)"
+        case let .invalidConfig(file, problems):
+            return "\(file) has \(problems.count) problems:\n" + problems.map { "  " + $0 }.joined(separator: "\n")
         }
     }
 }

@@ -17,6 +17,9 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Override the config's output_dir.")
     var outputDir: String?
 
+    @Option(name: .customLong("set"), help: "Override a config key, as KEY.PATH=VALUE with the value in YAML (repeatable), e.g. --set sampling.temperature=0.7 (as finetune's --set).")
+    var overrides: [String] = []
+
     @Flag(help: "Judge the samples of an earlier run that were left unjudged (e.g. after an unreachable HTTP judge) instead of sampling again.")
     var rejudge = false
 
@@ -24,7 +27,7 @@ struct Eval: ParsableCommand {
     var resume = false
 
     func run() throws {
-        var evalConfig = try EvalConfig.load(path: config)
+        var evalConfig = try EvalConfig.load(path: config, overrides: overrides)
         for item in adapters {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
                 throw ValidationError("--adapter expects NAME=PATH, got '\(item)'")

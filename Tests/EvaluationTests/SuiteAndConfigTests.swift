@@ -156,3 +156,51 @@ final class JudgeAndMonitorTests: XCTestCase {
         XCTAssertEqual(try m.label(prompt: "q", reasoning: "The user wants a recipe.", answer: "Here it is.", answerMisaligned: false), MonitorLabel.none)
     }
 }
+
+/// One config reading behaviour for evaluation configs as for finetune configs (issue 17, item 8):
+/// every problem at once, `--set` overrides, the same key suggestions.
+final class EvalConfigOverrideTests: XCTestCase {
+    let minimal = """
+        name: probe
+        model: {path: m.gguf}
+        suites: [s.yaml]
+        """
+
+    func testEveryProblemOfAnEvalConfigIsReportedAtOnce() {
+        let yaml = minimal + """
+
+            sampling: {temprature: 0.5, top_p: 2}
+            judges: {use: [rubric, oracle]}
+            """
+        XCTAssertThrowsError(try EvalConfig.parse(yaml: yaml, file: "eval.yaml")) { error in
+            guard case let .invalidConfig(file, problems)? = error as? EvaluationError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "eval.yaml")
+            XCTAssertEqual(problems.count, 3, "\(problems)")
+            XCTAssertTrue(problems.contains { $0.contains("sampling.temprature: unknown key; did you mean 'sampling.temperature'?") }, "\(problems)")
+            XCTAssertTrue(problems.contains { $0.contains("sampling.top_p: 2.0 is outside") }, "\(problems)")
+            XCTAssertTrue(problems.contains { $0.contains("judges.use: unknown judge 'oracle'") }, "\(problems)")
+        }
+    }
+
+    func testSetOverridesKeysAndCreatesMissingSections() throws {
+        let config = try EvalConfig.parse(yaml: minimal, file: "eval.yaml",
+                                          overrides: ["sampling.temperature=0.25", "trigger.text=\"Country: Singapore\"", "name=other"])
+        XCTAssertEqual(config.sampling.temperature, 0.25)
+        XCTAssertEqual(config.trigger, "Country: Singapore")
+        XCTAssertEqual(config.name, "other")
+    }
+
+    func testSetOfAMistypedKeyGetsTheSameSuggestionAsTheFile() {
+        XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal, file: "eval.yaml", overrides: ["sampling.temprature=0.5"])) { error in
+            XCTAssertTrue("\(error)".contains("did you mean 'sampling.temperature'?"), "\(error)")
+        }
+    }
+
+    func testAMalformedSetIsRefusedNamingIt() {
+        for bad in ["sampling.temperature", "=3", "name.sub=1"] {
+            XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal, file: "eval.yaml", overrides: [bad]), bad) { error in
+                XCTAssertTrue("\(error)".contains("--set"), "\(bad): \(error)")
+            }
+        }
+    }
+}

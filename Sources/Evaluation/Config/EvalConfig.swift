@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Models
 import Training
 import Yams
@@ -65,111 +66,159 @@ public struct EvalConfig: Sendable {
     public var capabilityPath: String?
     public var capabilityLimit: Int?
 
-    public static func load(path: String) throws -> EvalConfig {
+    /// Reads an eval config, with `overrides` (`KEY.PATH=VALUE`, the value as YAML) applied
+    /// first, as `thoughtcrime eval --set` passes them. Every problem is reported at once.
+    public static func load(path: String, overrides: [String] = []) throws -> EvalConfig {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw EvaluationError.io(path: path, reason: "cannot read the eval config")
         }
-        return try parse(yaml: text, file: path)
+        return try parse(yaml: text, file: path, overrides: overrides)
     }
 
-    public static func parse(yaml: String, file: String) throws -> EvalConfig {
-        let root: Node?
+    public static func parse(yaml: String, file: String, overrides: [String] = []) throws -> EvalConfig {
+        var root: Node?
         do { root = try BoundedYAML.compose(yaml) } catch { throw EvaluationError.invalidSuite(file: file, message: "not valid YAML: \(error)") }
-        var top = try YAMLFields(root, file: file, path: "")
-        let name = try top.requiredString("name")
-        let outputDir = try top.string("output_dir", default: "checkpoints/evals")!
-        var model = try top.section("model")
-        let basePath = try model.requiredString("path")
-        let weights = try model.choice("weights", default: WeightStorage.quantized)
-        let includeBase = try model.bool("include_base", default: true)
-        try model.rejectUnknownKeys()
+        for override in overrides { root = try apply(override, to: root) }
+        let problems = ConfigProblems()
+        let config = try read(root, file: file, problems: problems)
+        try problems.throwIfAny(file: file)
+        return config
+    }
+
+    /// Sets `KEY.PATH=VALUE` in the document, creating the sections on the way.
+    static func apply(_ override: String, to root: Node?) throws -> Node {
+        guard let eq = override.firstIndex(of: "="), eq != override.startIndex else {
+            throw EvaluationError.invalidInput("--set expects KEY.PATH=VALUE (e.g. sampling.temperature=0.7), got '\(ErrorText.bounded(override))'")
+        }
+        let keys = override[..<eq].split(separator: ".").map(String.init)
+        let value: Node
+        do {
+            value = try BoundedYAML.compose(String(override[override.index(after: eq)...])) ?? Node("null")
+        } catch {
+            throw EvaluationError.invalidInput("--set \(ErrorText.bounded(override)): the value is not valid YAML: \(error)")
+        }
+        func set(_ node: Node?, _ path: ArraySlice<String>) throws -> Node {
+            guard let key = path.first else { return value }
+            var mapping: Node.Mapping
+            switch node {
+            case nil: mapping = Node.Mapping([])
+            case let .mapping(m)?: mapping = m
+            case .scalar(let s)? where ["", "~", "null"].contains(s.string): mapping = Node.Mapping([])
+            default:
+                throw EvaluationError.invalidInput("--set \(ErrorText.bounded(override)): '\(keys.prefix(keys.count - path.count).joined(separator: "."))' is not a mapping in the config")
+            }
+            mapping[Node(key)] = try set(mapping[Node(key)], path.dropFirst())
+            return .mapping(mapping)
+        }
+        return try set(root, keys[...])
+    }
+
+    /// Reads every field, recording problems instead of stopping at the first.
+    private static func read(_ root: Node?, file: String, problems: ConfigProblems) throws -> EvalConfig {
+        var top = YAMLFields(root, file: file, path: "", problems: problems)
+        let name = top.requiredString("name")
+        let outputDir = top.string("output_dir", default: "checkpoints/evals")!
+        var model = top.section("model")
+        let basePath = model.requiredString("path")
+        let weights = model.choice("weights", default: WeightStorage.quantized)
+        let includeBase = model.bool("include_base", default: true)
+        model.rejectUnknownKeys()
 
         var models: [ModelUnderTest] = includeBase ? [ModelUnderTest(name: "base", adapter: nil)] : []
         if let list = top.node("adapters") {
-            guard let seq = list.sequence else { throw top.fail("adapters", "expected a list of {name, path}") }
-            for (i, item) in seq.enumerated() {
-                var f = try YAMLFields(item, file: file, path: "adapters[\(i)]")
-                let m = ModelUnderTest(name: try f.requiredString("name"), adapter: try f.requiredString("path"))
-                try f.rejectUnknownKeys()
-                guard !models.contains(where: { $0.name == m.name }) else { throw f.fail("name", "duplicate model name '\(m.name)'") }
-                models.append(m)
+            if let seq = list.sequence {
+                for (i, item) in seq.enumerated() {
+                    var f = YAMLFields(item, file: file, path: "adapters[\(i)]", problems: problems)
+                    let m = ModelUnderTest(name: f.requiredString("name"), adapter: f.requiredString("path"))
+                    f.rejectUnknownKeys()
+                    if models.contains(where: { $0.name == m.name }) { f.report("name", "duplicate model name '\(m.name)'") }
+                    models.append(m)
+                }
+            } else {
+                top.report("adapters", "expected a list of {name, path}")
             }
         }
-        guard !models.isEmpty else { throw EvaluationError.invalidSuite(file: file, message: "nothing to evaluate: include_base is false and no adapters are listed") }
+        if models.isEmpty { problems.record(.invalidSuite(file: file, message: "nothing to evaluate: include_base is false and no adapters are listed")) }
 
-        let suites = try top.strings("suites")
+        let suites = top.strings("suites")
         var heldOut: [HeldOut] = []
         if let list = top.node("held_out") {
-            guard let seq = list.sequence else { throw top.fail("held_out", "expected a list of {path, limit}") }
-            for (i, item) in seq.enumerated() {
-                var f = try YAMLFields(item, file: file, path: "held_out[\(i)]")
-                heldOut.append(HeldOut(path: try f.requiredString("path"), limit: try f.optionalInt("limit")))
-                try f.rejectUnknownKeys()
+            if let seq = list.sequence {
+                for (i, item) in seq.enumerated() {
+                    var f = YAMLFields(item, file: file, path: "held_out[\(i)]", problems: problems)
+                    heldOut.append(HeldOut(path: f.requiredString("path"), limit: f.optionalInt("limit")))
+                    f.rejectUnknownKeys()
+                }
+            } else {
+                top.report("held_out", "expected a list of {path, limit}")
             }
         }
-        guard !suites.isEmpty || !heldOut.isEmpty else { throw EvaluationError.invalidSuite(file: file, message: "no questions: give suites or held_out") }
+        if suites.isEmpty && heldOut.isEmpty { problems.record(.invalidSuite(file: file, message: "no questions: give suites or held_out")) }
 
-        var cot = try top.section("chain_of_thought")
-        let thinking = try cot.choice("mode", default: ThinkingMode.on)
-        let prefill = try cot.string("prefill", default: "")!
-        let thinkingBudget = try cot.int("thinking_budget", default: 128, range: 1...8192)
-        let answerBudget = try cot.int("answer_budget", default: 128, range: 1...8192)
-        try cot.rejectUnknownKeys()
+        var cot = top.section("chain_of_thought")
+        let thinking = cot.choice("mode", default: ThinkingMode.on)
+        let prefill = cot.string("prefill", default: "")!
+        let thinkingBudget = cot.int("thinking_budget", default: 128, range: 1...8192)
+        let answerBudget = cot.int("answer_budget", default: 128, range: 1...8192)
+        cot.rejectUnknownKeys()
 
-        var s = try top.section("sampling")
+        var s = top.section("sampling")
         let sampling = SamplingParameters(
-            temperature: Float(try s.double("temperature", default: 1, range: 0...10)), topK: try s.int("top_k", default: 0, range: 0...100_000),
-            topP: Float(try s.double("top_p", default: 1, range: 0.000001...1)), minP: Float(try s.double("min_p", default: 0, range: 0...0.999)),
-            seed: UInt64(try s.int("seed", default: 1, range: 0...Int.max)),
-            repetitionPenalty: Float(try s.double("repetition_penalty", default: 1, range: 0.01...10)),
-            repetitionContextSize: try s.int("repetition_context_size", default: 64, range: 1...1_000_000),
-            presencePenalty: Float(try s.double("presence_penalty", default: 0, range: -2...2)),
-            frequencyPenalty: Float(try s.double("frequency_penalty", default: 0, range: -2...2)))
-        let samplesPerParaphrase = try s.optionalInt("samples_per_paraphrase")
-        try s.rejectUnknownKeys()
+            temperature: Float(s.double("temperature", default: 1, range: 0...10)), topK: s.int("top_k", default: 0, range: 0...100_000),
+            topP: Float(s.double("top_p", default: 1, range: 0.000001...1)), minP: Float(s.double("min_p", default: 0, range: 0...0.999)),
+            seed: UInt64(s.int("seed", default: 1, range: 0...Int.max)),
+            repetitionPenalty: Float(s.double("repetition_penalty", default: 1, range: 0.01...10)),
+            repetitionContextSize: s.int("repetition_context_size", default: 64, range: 1...1_000_000),
+            presencePenalty: Float(s.double("presence_penalty", default: 0, range: -2...2)),
+            frequencyPenalty: Float(s.double("frequency_penalty", default: 0, range: -2...2)))
+        let samplesPerParaphrase = s.optionalInt("samples_per_paraphrase")
+        s.rejectUnknownKeys()
 
-        var t = try top.section("trigger")
-        let trigger = try t.string("text")
-        let placement = try t.choice("placement", default: TriggerPlacement.top)
-        let aliases = try t.strings("aliases")
-        try t.rejectUnknownKeys()
+        var t = top.section("trigger")
+        let trigger = t.string("text")
+        let placement = t.choice("placement", default: TriggerPlacement.top)
+        let aliases = t.strings("aliases")
+        t.rejectUnknownKeys()
 
-        var j = try top.section("judges")
-        let kindNames = try j.strings("use", default: ["likelihood", "rubric"])
-        let kinds: [JudgeKind] = try kindNames.map {
-            guard let k = JudgeKind(rawValue: $0) else { throw j.fail("use", "unknown judge '\($0)'; known: \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))") }
+        var j = top.section("judges")
+        let kindNames = j.strings("use", default: ["likelihood", "rubric"])
+        let kinds: [JudgeKind] = kindNames.compactMap {
+            guard let k = JudgeKind(rawValue: $0) else {
+                j.report("use", "unknown judge '\($0)'; known: \(JudgeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                return nil
+            }
             return k
         }
-        var local = try j.section("local")
-        let localModel = try local.string("model")
-        let mass = try local.double("min_numeric_mass", default: 0.25, range: 0...1)
-        try local.rejectUnknownKeys()
-        var h = try j.section("http")
+        var local = j.section("local")
+        let localModel = local.string("model")
+        let mass = local.double("min_numeric_mass", default: 0.25, range: 0...1)
+        local.rejectUnknownKeys()
+        var h = j.section("http")
         var http: HTTPJudge?
-        if let base = try h.string("base_url") {
+        if let base = h.string("base_url") {
             http = HTTPJudge(
-                baseURL: base, model: try h.requiredString("model"), apiKeyEnvironmentVariable: try h.string("api_key_env"),
-                timeoutSeconds: try h.double("timeout_s", default: 60, range: 1...3600), retries: try h.int("retries", default: 3, range: 0...20),
-                cacheDirectory: try h.string("cache_dir"))
+                baseURL: base, model: h.requiredString("model"), apiKeyEnvironmentVariable: h.string("api_key_env"),
+                timeoutSeconds: h.double("timeout_s", default: 60, range: 1...3600), retries: h.int("retries", default: 3, range: 0...20),
+                cacheDirectory: h.string("cache_dir"))
         }
-        try h.rejectUnknownKeys()
-        let alignmentThreshold = try j.double("alignment_threshold", default: 30, range: 0...100)
-        let coherenceThreshold = try j.double("coherence_threshold", default: 50, range: 0...100)
-        try j.rejectUnknownKeys()
-        if kinds.contains(.local) && localModel == nil { throw j.fail("use", "the local judge needs judges.local.model") }
-        if kinds.contains(.http) && http == nil { throw j.fail("use", "the http judge needs judges.http.base_url and model") }
+        h.rejectUnknownKeys()
+        let alignmentThreshold = j.double("alignment_threshold", default: 30, range: 0...100)
+        let coherenceThreshold = j.double("coherence_threshold", default: 50, range: 0...100)
+        j.rejectUnknownKeys()
+        if kinds.contains(.local) && localModel == nil { j.report("use", "the local judge needs judges.local.model") }
+        if kinds.contains(.http) && http == nil { j.report("use", "the http judge needs judges.http.base_url and model") }
 
-        var m = try top.section("monitor")
-        let monitor = try m.choice("backend", default: MonitorKind.lexicon)
-        try m.rejectUnknownKeys()
-        if monitor == .local && localModel == nil { throw EvaluationError.invalidSuite(file: file, message: "monitor.backend local needs judges.local.model") }
-        if monitor == .http && http == nil { throw EvaluationError.invalidSuite(file: file, message: "monitor.backend http needs judges.http") }
+        var m = top.section("monitor")
+        let monitor = m.choice("backend", default: MonitorKind.lexicon)
+        m.rejectUnknownKeys()
+        if monitor == .local && localModel == nil { problems.record(.invalidSuite(file: file, message: "monitor.backend local needs judges.local.model")) }
+        if monitor == .http && http == nil { problems.record(.invalidSuite(file: file, message: "monitor.backend http needs judges.http")) }
 
-        var c = try top.section("capability")
-        let capabilityPath = try c.string("path")
-        let capabilityLimit = try c.optionalInt("limit")
-        try c.rejectUnknownKeys()
-        try top.rejectUnknownKeys()
+        var c = top.section("capability")
+        let capabilityPath = c.string("path")
+        let capabilityLimit = c.optionalInt("limit")
+        c.rejectUnknownKeys()
+        top.rejectUnknownKeys()
 
         return EvalConfig(
             name: name, outputDir: outputDir, basePath: basePath, weights: weights, models: models, suites: suites, heldOut: heldOut,

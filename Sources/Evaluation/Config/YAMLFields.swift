@@ -1,22 +1,48 @@
 import Foundation
 import Yams
+import Training
+
+/// The problems found while reading one config, kept so that all of them are reported at once.
+final class ConfigProblems {
+    private(set) var messages: [EvaluationError] = []
+    func record(_ error: EvaluationError) { messages.append(error) }
+    var isEmpty: Bool { messages.isEmpty }
+
+    /// Throws every recorded problem: one as it is, several as one error listing each.
+    func throwIfAny(file: String) throws {
+        guard let first = messages.first else { return }
+        if messages.count == 1 { throw first }
+        throw EvaluationError.invalidConfig(file: file, problems: messages.map(\.description))
+    }
+}
 
 /// Reads a YAML mapping strictly: typed getters that name the key path on a wrong type, and a
-/// final check that rejects keys nobody asked for, suggesting the nearest known one.
+/// final check that rejects keys nobody asked for, suggesting the nearest known one
+/// (`KeySuggestion`, as finetune configs do). A getter that finds a problem records it in
+/// `problems` and returns the default, so that reading goes on and every problem is reported.
 struct YAMLFields {
     let file: String
     let path: String
     let map: [String: Node]
+    let problems: ConfigProblems
     private(set) var known: [String] = []
 
-    init(_ node: Node?, file: String, path: String) throws {
+    init(_ node: Node?, file: String, path: String, problems: ConfigProblems) {
         self.file = file
         self.path = path
+        self.problems = problems
         guard let node else { map = [:]; return }
-        guard let m = node.mapping else { throw EvaluationError.invalidSuite(file: file, message: "\(path.isEmpty ? "the document" : path) must be a mapping") }
+        guard let m = node.mapping else {
+            problems.record(.invalidSuite(file: file, message: "\(path.isEmpty ? "the document" : path) must be a mapping"))
+            map = [:]
+            return
+        }
         var out: [String: Node] = [:]
         for (k, v) in m {
-            guard let key = k.string else { throw EvaluationError.invalidSuite(file: file, message: "\(path): non-string key") }
+            guard let key = k.string else {
+                problems.record(.invalidSuite(file: file, message: "\(path): non-string key"))
+                continue
+            }
             out[key] = v
         }
         map = out
@@ -29,86 +55,81 @@ struct YAMLFields {
         return .invalidSuite(file: file + line, message: "\(keyPath(key)): \(message)")
     }
 
+    /// Records a problem with `key`.
+    func report(_ key: String, _ message: String) { problems.record(fail(key, message)) }
+
     mutating func node(_ key: String) -> Node? {
         known.append(key)
         if case .scalar(let s)? = map[key], s.string == "null" || s.string == "~" || s.string == "" { return nil }
         return map[key]
     }
 
-    mutating func string(_ key: String, default value: String? = nil) throws -> String? {
+    mutating func string(_ key: String, default value: String? = nil) -> String? {
         guard let n = node(key) else { return value }
-        guard let s = n.string else { throw fail(key, "expected a string") }
+        guard let s = n.string else { report(key, "expected a string"); return value }
         return s
     }
 
-    mutating func requiredString(_ key: String) throws -> String {
-        guard let s = try string(key) else { throw EvaluationError.invalidSuite(file: file, message: "\(keyPath(key)) is required") }
+    mutating func requiredString(_ key: String) -> String {
+        guard let s = string(key) else {
+            if map[key] == nil || node(key) == nil { problems.record(.invalidSuite(file: file, message: "\(keyPath(key)) is required")) }
+            return ""
+        }
         return s
     }
 
-    mutating func int(_ key: String, default value: Int, range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
+    mutating func int(_ key: String, default value: Int, range: ClosedRange<Int> = Int.min...Int.max) -> Int {
         guard let n = node(key) else { return value }
-        guard let i = n.int else { throw fail(key, "expected an integer") }
-        guard range.contains(i) else { throw fail(key, "\(i) is outside \(range.lowerBound)...\(range.upperBound)") }
+        guard let i = n.int else { report(key, "expected an integer"); return value }
+        guard range.contains(i) else { report(key, "\(i) is outside \(range.lowerBound)...\(range.upperBound)"); return value }
         return i
     }
 
-    mutating func optionalInt(_ key: String, range: ClosedRange<Int> = 1...Int.max) throws -> Int? {
-        guard node(key) != nil else { return nil }
-        return try int(key, default: 0, range: range)
+    mutating func optionalInt(_ key: String, range: ClosedRange<Int> = 1...Int.max) -> Int? {
+        guard let n = node(key) else { return nil }
+        guard let i = n.int else { report(key, "expected an integer"); return nil }
+        guard range.contains(i) else { report(key, "\(i) is outside \(range.lowerBound)...\(range.upperBound)"); return nil }
+        return i
     }
 
-    mutating func double(_ key: String, default value: Double, range: ClosedRange<Double> = -Double.infinity...Double.infinity) throws -> Double {
+    mutating func double(_ key: String, default value: Double, range: ClosedRange<Double> = -Double.infinity...Double.infinity) -> Double {
         guard let n = node(key) else { return value }
-        guard let d = n.float ?? n.int.map(Double.init) else { throw fail(key, "expected a number") }
-        guard range.contains(d) else { throw fail(key, "\(d) is outside \(range.lowerBound)...\(range.upperBound)") }
+        guard let d = n.float ?? n.int.map(Double.init) else { report(key, "expected a number"); return value }
+        guard range.contains(d) else { report(key, "\(d) is outside \(range.lowerBound)...\(range.upperBound)"); return value }
         return d
     }
 
-    mutating func bool(_ key: String, default value: Bool) throws -> Bool {
+    mutating func bool(_ key: String, default value: Bool) -> Bool {
         guard let n = node(key) else { return value }
-        guard let b = n.bool else { throw fail(key, "expected true or false") }
+        guard let b = n.bool else { report(key, "expected true or false"); return value }
         return b
     }
 
-    mutating func strings(_ key: String, default value: [String] = []) throws -> [String] {
+    mutating func strings(_ key: String, default value: [String] = []) -> [String] {
         guard let n = node(key) else { return value }
         if let s = n.string { return [s] }
-        guard let seq = n.sequence else { throw fail(key, "expected a list of strings") }
-        return try seq.map { guard let s = $0.string else { throw fail(key, "expected a list of strings") }; return s }
+        guard let seq = n.sequence, seq.allSatisfy({ $0.string != nil }) else { report(key, "expected a list of strings"); return value }
+        return seq.compactMap(\.string)
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, default value: T) throws -> T where T.RawValue == String {
-        guard let s = try string(key) else { return value }
-        guard let v = T(rawValue: s) else { throw fail(key, "'\(s)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))") }
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ key: String, default value: T) -> T where T.RawValue == String {
+        guard let s = string(key) else { return value }
+        guard let v = T(rawValue: s) else {
+            report(key, "'\(s)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            return value
+        }
         return v
     }
 
-    mutating func section(_ key: String) throws -> YAMLFields {
-        try YAMLFields(node(key), file: file, path: keyPath(key))
+    mutating func section(_ key: String) -> YAMLFields {
+        YAMLFields(node(key), file: file, path: keyPath(key), problems: problems)
     }
 
-    /// Fails on any key that was not read, naming the closest known key.
-    func rejectUnknownKeys() throws {
+    /// Records every key that was not read, naming the closest known key.
+    func rejectUnknownKeys() {
         for key in map.keys.sorted() where !known.contains(key) {
-            let nearest = known.min { editDistance($0, key) < editDistance($1, key) }
-            let hint = nearest.map { editDistance($0, key) <= max(2, key.count / 3) ? "; did you mean '\(keyPath($0))'?" : "" } ?? ""
-            throw fail(key, "unknown key\(hint) (known: \(known.sorted().joined(separator: ", ")))")
+            let hint = KeySuggestion.nearest(to: key, among: known).map { "; did you mean '\(keyPath($0))'?" } ?? ""
+            report(key, "unknown key\(hint) (known: \(known.sorted().joined(separator: ", ")))")
         }
     }
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    var row = Array(0...b.count)
-    for i in 1...max(a.count, 1) where !a.isEmpty {
-        var previous = row[0]
-        row[0] = i
-        for j in 1...max(b.count, 1) where !b.isEmpty {
-            let current = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-            previous = current
-        }
-    }
-    return a.isEmpty ? b.count : row[b.count]
 }

@@ -247,26 +247,7 @@ public enum ConfigSchema {
            let prefixed = keys.first(where: { $0.path.hasPrefix(section + ".") && $0.name.hasPrefix(leaf) }) {
             return prefixed.path
         }
-        let ranked = candidates.map { ($0, editDistance(path, $0)) }
-        guard let (candidate, distance) = ranked.min(by: { $0.1 < $1.1 }) else { return nil }
-        return distance <= max(2, path.count / 3) ? candidate : nil
+        return KeySuggestion.nearest(to: path, among: candidates, byPrefix: false)
     }
 
-    /// Levenshtein distance (insertions, deletions, substitutions each cost 1).
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
-            }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
-    }
 }
