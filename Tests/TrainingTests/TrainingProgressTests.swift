@@ -34,6 +34,16 @@ final class TrainingProgressTests: TinyRunTestCase {
         }
     }
 
+    /// Validation after a step moved the tokens/s clock past that step's end: 4.5e11 tok/s was
+    /// reported on a 2-core machine.
+    func testTokensPerSecondStaysPlausibleWhenValidationRunsEveryStep() throws {
+        let summary = try Trainer(config: try TinyRun.config(dir: dir, overrides: ["training.eval_every=1", "data.validation_split=0.5"]), progress: TinyRun.Silent()).run()
+        for line in try metricLines(summary.runDirectory) where (line["step"] as? Int ?? 0) > 0 {
+            let rate = try XCTUnwrap(line["tokens_per_s"] as? Double, "\(line)")
+            XCTAssertTrue(rate > 0 && rate < 1e8, "\(line)")
+        }
+    }
+
     func testEveryCheckpointIsReported() throws {
         final class Recorder: ProgressReporter {
             var checkpoints: [Int] = []

@@ -269,6 +269,8 @@ public final class Trainer {
             lastLoss = loss
             if firstLoss == nil { firstLoss = loss }
             let stepEnded = Date()
+            // Over the window since `stepClock`, up to this step's end: validation below comes after.
+            let tokensPerSecond = Double(tokensSeen - tokensAtStart) / max(stepEnded.timeIntervalSince(stepClock), 1e-9)
             var validation: Double?
             let evalEvery = config.training.evalEvery
             var improved = false
@@ -276,7 +278,7 @@ public final class Trainer {
                 let loss = try validationLoss()
                 validation = loss
                 lastValidationLoss = loss
-                // Validation time is not training time: keep it out of the tokens/s window.
+                // Validation time is not training time: keep it out of the next steps' tokens/s window.
                 stepClock += Date().timeIntervalSince(stepEnded)
                 if let best = bestValidationLoss, loss >= best - config.training.earlyStoppingThreshold {
                     evaluationsWithoutImprovement += 1
@@ -291,7 +293,7 @@ public final class Trainer {
             let now = Date()
             let metrics = StepMetrics(
                 step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
-                gradNorm: gradNorm, tokensPerSecond: Double(tokensSeen - tokensAtStart) / max(stepEnded.timeIntervalSince(stepClock), 1e-9),
+                gradNorm: gradNorm, tokensPerSecond: tokensPerSecond,
                 tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started),
                 rewardAccuracy: preference?.accuracy, rewardMargin: preference?.margin, time: now)
             if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
