@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Writes an evaluation's run directory: samples.jsonl (every record), summary.md and a
 /// self-contained report.html (inline SVG charts, no network needed).
@@ -154,10 +155,22 @@ extension EvaluationResults {
     /// Reads the records of an earlier run's samples.jsonl (for re-judging).
     public static func read(samplesFile path: String, name: String, trigger: String?) throws -> EvaluationResults {
         guard let data = FileManager.default.contents(atPath: path) else { throw EvaluationError.io(path: path, reason: "cannot read") }
+        var results = try records(in: data.split(separator: UInt8(ascii: "\n")), path: path)
+        results.name = name
+        results.trigger = trigger
+        var models: [String] = []
+        for m in results.samples.map(\.model) + results.likelihood.map(\.model) + results.capability.map(\.model) where !models.contains(m) { models.append(m) }
+        results.models = models
+        return results
+    }
+
+    /// The records of samples.jsonl lines, by their `kind` (`run`, `sample`, `likelihood`,
+    /// `capability`), in file order; `firstLine` numbers the lines in errors.
+    static func records(in lines: [Data.SubSequence], path: String, firstLine: Int = 1) throws -> EvaluationResults {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        var results = EvaluationResults(name: name, models: [], trigger: trigger)
-        for (i, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
+        var results = EvaluationResults(name: "", models: [], trigger: nil)
+        for (i, line) in lines.enumerated() {
             let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
             do {
                 switch object?["kind"] as? String {
@@ -165,15 +178,12 @@ extension EvaluationResults {
                 case "sample": results.samples.append(try decoder.decode(SampleRecord.self, from: Data(line)))
                 case "likelihood": results.likelihood.append(try decoder.decode(LikelihoodRecord.self, from: Data(line)))
                 case "capability": results.capability.append(try decoder.decode(CapabilityRecord.self, from: Data(line)))
-                default: throw EvaluationError.io(path: path, reason: "line \(i + 1) has no known \"kind\"")
+                default: throw EvaluationError.io(path: path, reason: "line \(i + firstLine) has no known \"kind\"")
                 }
             } catch let e as EvaluationError { throw e } catch {
-                throw EvaluationError.io(path: path, reason: "line \(i + 1): \(error)")
+                throw EvaluationError.io(path: path, reason: "line \(i + firstLine): \(ErrorText.bounded("\(error)"))")
             }
         }
-        var models: [String] = []
-        for m in results.samples.map(\.model) + results.likelihood.map(\.model) + results.capability.map(\.model) where !models.contains(m) { models.append(m) }
-        results.models = models
         return results
     }
 }

@@ -97,26 +97,10 @@ public final class SampleLog {
                 path: path,
                 reason: "it was written with other settings (config \(header.config), now \(configDigest)); resuming would mix two evaluations. Delete it, or change `name` to keep both")
         }
-        for (i, line) in lines.enumerated().dropFirst() {
-            let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            do {
-                switch object?["kind"] as? String {
-                case "sample":
-                    let r = try decoder.decode(SampleRecord.self, from: Data(line))
-                    log.samples[SampleUnit(r), default: []].append(r)
-                case "likelihood":
-                    let r = try decoder.decode(LikelihoodRecord.self, from: Data(line))
-                    log.likelihood[SampleUnit(r)] = r
-                case "capability":
-                    let r = try decoder.decode(CapabilityRecord.self, from: Data(line))
-                    log.capability[r.model] = r
-                default:
-                    throw EvaluationError.io(path: path, reason: "line \(i + 1) has no known \"kind\"")
-                }
-            } catch let e as EvaluationError { throw e } catch {
-                throw EvaluationError.io(path: path, reason: "line \(i + 1): \(ErrorText.bounded("\(error)"))")
-            }
-        }
+        let earlier = try EvaluationResults.records(in: Array(lines.dropFirst()), path: path, firstLine: 2)
+        for r in earlier.samples { log.samples[SampleUnit(r), default: []].append(r) }
+        for r in earlier.likelihood { log.likelihood[SampleUnit(r)] = r }
+        for r in earlier.capability { log.capability[r.model] = r }
         log.bytes = lines.reduce(into: Data()) { $0.append(contentsOf: $1); $0.append(UInt8(ascii: "\n")) }
         return log
     }
