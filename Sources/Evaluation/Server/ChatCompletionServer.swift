@@ -73,13 +73,10 @@ public final class ChatCompletionServer: @unchecked Sendable {
     // MARK: - Chat completions
 
     private func chatCompletions(_ request: Request) async throws -> Response {
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limits.maximumBodyBytes)
-        } catch {
-            logger.notice("413 POST /v1/chat/completions: the request body exceeds \(limits.maximumBodyBytes) bytes")
-            return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
+        switch await collectBody(request, route: "POST /v1/chat/completions") {
+        case .success(let b): body = b
+        case .failure(let tooLarge): return tooLarge.response
         }
         let plan: ChatCompletionPlan
         switch Self.plan(body: Data(body.readableBytesView), tokenizer: tokenizer, template: template,
@@ -99,6 +96,20 @@ public final class ChatCompletionServer: @unchecked Sendable {
             if case .invalidInput(let message) = error { return Self.error(.badRequest, param: nil, message) }
             logger.error("generation failed: \(error)")
             return Self.error(.internalServerError, param: nil, "generation failed: \(error)")
+        }
+    }
+
+    /// A 413 answer, as the failure of `collectBody`.
+    struct BodyTooLarge: Error { let response: Response }
+
+    /// The request body, or the logged 413 when it exceeds the limit.
+    private func collectBody(_ request: Request, route: String) async -> Result<ByteBuffer, BodyTooLarge> {
+        var request = request
+        do {
+            return .success(try await request.collectBody(upTo: limits.maximumBodyBytes))
+        } catch {
+            logger.notice("413 \(route): the request body exceeds \(limits.maximumBodyBytes) bytes")
+            return .failure(BodyTooLarge(response: Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")))
         }
     }
 
@@ -398,13 +409,10 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 extension ChatCompletionServer {
     /// POST /v1/completions: the prompt as raw text (no chat template), OpenAI's legacy shape.
     fileprivate func textCompletions(_ request: Request) async throws -> Response {
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limits.maximumBodyBytes)
-        } catch {
-            logger.notice("413 POST /v1/completions: the request body exceeds \(limits.maximumBodyBytes) bytes")
-            return Self.error(.contentTooLarge, param: nil, "the request body exceeds \(limits.maximumBodyBytes) bytes")
+        switch await collectBody(request, route: "POST /v1/completions") {
+        case .success(let b): body = b
+        case .failure(let tooLarge): return tooLarge.response
         }
         let plan: ChatCompletionPlan
         switch Self.completionPlan(body: Data(body.readableBytesView), tokenizer: tokenizer, contextLength: loaded.model.config.contextLength, limits: limits) {
