@@ -427,13 +427,12 @@ public final class Trainer {
 
     /// Mean next-token loss over the target tokens of `examples` (no dropout, no gradients).
     func nextTokenLoss(_ examples: [TokenizedExample], batchLimit: Int?) throws -> Double {
-        let validationExamples = examples
-        let order = Array(validationExamples.indices)
-        var plan = planner.plan(order: order, examples: validationExamples)
+        let order = Array(examples.indices)
+        var plan = planner.plan(order: order, examples: examples)
         if let limit = batchLimit { plan = Array(plan.prefix(limit)) }
         var total = 0.0, targets = 0
         for rows in plan {
-            let batch = try planner.assemble(rows, examples: validationExamples)
+            let batch = try planner.assemble(rows, examples: examples)
             guard batch.targetCount > 0 else { continue }
             let ce = try loaded.model.loss(Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
             total += Double(ce.loss.value[flat: 0]) * Double(batch.targetCount)
