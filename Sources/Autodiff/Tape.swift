@@ -29,11 +29,24 @@ public final class Tape {
     /// even when trainable parameters (such as adapters) take part.
     public let isRecording: Bool
 
+    /// True on the forward passes of training, where dropout applies: every recording tape,
+    /// and the non-recording first pass of a checkpointed segment (`checkpoint`).
+    public let isTraining: Bool
+
     /// When set, every op's forward and backward wall time is added to it.
     public let profile: StepProfile?
 
     public init(recording: Bool = true, profile: StepProfile? = nil) {
         isRecording = recording
+        isTraining = recording
+        self.profile = profile
+        profile?.startForward()
+    }
+
+    /// A tape that does not record but computes as training does (dropout on).
+    init(trainingWithoutRecording profile: StepProfile?) {
+        isRecording = false
+        isTraining = true
         self.profile = profile
         profile?.startForward()
     }
@@ -42,12 +55,13 @@ public final class Tape {
     public var recordedCount: Int { nodes.count }
 
     /// Creates the output variable of an op and records its backward function when any input
-    /// requires a gradient. `backward` receives the gradient of the output.
+    /// requires a gradient (or always, with `recordAlways`, for ops holding parameters of
+    /// their own). `backward` receives the gradient of the output.
     func output(
-        _ value: Tensor, op: String, inputs: [Variable?],
+        _ value: Tensor, op: String, inputs: [Variable?], recordAlways: Bool = false,
         backward: @escaping (Tensor) throws -> Void
     ) -> Variable {
-        let needsGrad = isRecording && inputs.contains { $0?.requiresGrad == true }
+        let needsGrad = isRecording && (recordAlways || inputs.contains { $0?.requiresGrad == true })
         profile?.forwardFinished(op)
         let out = Variable(output: value, requiresGrad: needsGrad)
         if needsGrad { nodes.append(Node(op: op, output: out.slot, backward: backward)) }
@@ -75,14 +89,13 @@ public final class Tape {
             throw TensorError.invalidArgument(
                 op: "backward", message: "the loss does not depend on any variable that requires a gradient")
         }
-        let g = output.gradBuffer()
-        for i in 0..<gradient.count { g.pointer[i] += gradient.pointer[i] }
+        output.slot.accumulate(copying: gradient)
         // Each node is dropped once it has run, so the values its backward function kept
         // alive are freed as the pass moves towards the inputs.
         defer { nodes.removeAll() }
         while let node = nodes.popLast() {
             guard let g = node.output.tensor else { continue }
-            if let profile {
+            if let profile, node.op != Tape.checkpointOp {
                 try profile.measure("backward " + node.op) { try node.backward(g) }
             } else {
                 try node.backward(g)

@@ -44,7 +44,7 @@ public final class LoRAAdapter: LinearAdapter {
     public var outFeatures: Int { b.shape[0] }
 
     public func callAsFunction(_ tape: Tape, input x: Variable, weight: FrozenMatrix, bias: Variable?) throws -> Variable {
-        let xd = tape.isRecording && dropout > 0 ? try tape.dropout(x, probability: dropout, seed: dropoutSeed) : x
+        let xd = tape.isTraining && dropout > 0 ? try tape.dropout(x, probability: dropout, seed: dropoutSeed) : x
         // W x + scale * B (A xd): [rows, in] -> [rows, out] through [rows, rank]
         return try tape.linear(x, frozen: weight, bias: bias, lowRankA: a, lowRankB: b, scale: scale, lowRankInput: xd)
     }

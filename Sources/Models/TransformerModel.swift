@@ -22,6 +22,10 @@ public final class TransformerModel {
     /// Another storage of the output head (bfloat16 with `weights: bf16`) that `loss` multiplies
     /// with instead of the Float32 `outputHead`; nil uses `outputHead`.
     public var trainingHead: RowBandMatrix?
+    /// Keep only each block's input between the forward and backward passes of training and
+    /// recompute the block's activations during the backward pass (`Tape.checkpoint`): less
+    /// memory for long sequences and large batches, for about one more forward pass.
+    public var gradientCheckpointing = false
 
     public init(config: TransformerConfig, embedding: Tensor, blocks: [TransformerBlock], finalNorm: RMSNorm, outputHead: Tensor?,
                 inferenceHead: FrozenMatrix? = nil) throws {
@@ -69,7 +73,11 @@ public final class TransformerModel {
     public func hiddenStates(_ tape: Tape, tokens: [Int32], context: AttentionContext) throws -> Variable {
         var h = try tape.embedding(tokens, table: embedding)
         for (layer, block) in blocks.enumerated() {
-            h = try block(tape, h, layer: layer, context: context)
+            if gradientCheckpointing, case .packed = context {
+                h = try tape.checkpoint(h) { tape, x in try block(tape, x, layer: layer, context: context) }
+            } else {
+                h = try block(tape, h, layer: layer, context: context)
+            }
         }
         if case .cached(let batch) = context {
             for (cache, n) in zip(batch.caches, batch.newTokens) { cache.advance(by: n) }

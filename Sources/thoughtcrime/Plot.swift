@@ -6,7 +6,11 @@ import Training
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw training loss, validation loss and learning rate of one or several runs (HTML with SVG), and export them as CSV.",
-        discussion: "Every finished or interrupted run also gets RUN/curves.html written beside its metrics.jsonl.")
+        discussion: """
+        Every finished or interrupted run also gets RUN/curves.html written beside its metrics.jsonl, and (unless \
+        logging.tensorboard is false) TensorBoard event files, so `tensorboard --logdir checkpoints` shows every run. \
+        --tensorboard DIR writes them for runs made before that, or to gather runs in one place.
+        """)
 
     @Argument(help: "Run directories (each with a metrics.jsonl).")
     var runs: [String]
@@ -16,6 +20,9 @@ struct Plot: ParsableCommand {
 
     @Option(help: "Also write every metrics line of every run to this CSV file.")
     var csv: String?
+
+    @Option(help: ArgumentHelp("Also write each run's metrics as TensorBoard event files under DIR/RUN (view with `tensorboard --logdir DIR`).", valueName: "DIR"))
+    var tensorboard: String?
 
     @Option(help: "Weight of the newest step in the smoothed training loss, in (0, 1]; 1 = no smoothing.")
     var smoothing = 0.6
@@ -32,6 +39,9 @@ struct Plot: ParsableCommand {
         if let csv {
             try write(curves.csv(), to: csv)
             print("wrote \(csv)")
+        }
+        if let tensorboard {
+            for file in try TensorBoardEventFile.export(curves.runs, to: tensorboard) { print("wrote \(file)") }
         }
     }
 

@@ -26,7 +26,9 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertLessThan(try XCTUnwrap(summary.lastValidationLoss), try XCTUnwrap(summary.firstValidationLoss))
         // run directory: resolved config, metrics for every step, kept checkpoints and the latest pointer
         let files = try FileManager.default.contentsOfDirectory(atPath: summary.runDirectory).sorted()
-        XCTAssertEqual(files, ["config.resolved.yaml", "curves.html", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
+        XCTAssertEqual(files.filter { !$0.hasPrefix("events.out.tfevents.") },
+                       ["config.resolved.yaml", "curves.html", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
+        XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1)
         XCTAssertEqual(try metricLosses(summary.runDirectory).count, 30)
     }
 
@@ -177,5 +179,19 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertEqual(state.adapter.modules["model.layers.0.self_attn.q_proj"]?.a.shape, [4, 32])
         XCTAssertEqual(state.baseFingerprint, trainer.loaded.fingerprint)
         XCTAssertTrue(state.configYAML.contains("name: \"run\""))
+    }
+}
+
+/// `training.gradient_checkpointing` changes memory and time, not results.
+final class GradientCheckpointingRunTests: TinyRunTestCase {
+    func testARunWithGradientCheckpointingEndsWithTheSameAdapterBitwise() throws {
+        let plain = try Trainer(config: try TinyRun.config(dir: dir, name: "plain"), progress: TinyRun.Silent())
+        try plain.run()
+        let config = try TinyRun.config(dir: dir, name: "checkpointed", overrides: ["training.gradient_checkpointing=true"])
+        XCTAssertTrue(config.training.gradientCheckpointing)
+        let checkpointed = try Trainer(config: config, progress: TinyRun.Silent())
+        XCTAssertTrue(checkpointed.loaded.model.gradientCheckpointing)
+        try checkpointed.run()
+        XCTAssertEqual(adapterValues(checkpointed), adapterValues(plain))
     }
 }

@@ -181,6 +181,8 @@ public enum ConfigSchema {
             "Stop when the validation loss has not improved for this many evaluations in a row (keeps the best checkpoint); null never stops early."),
         key("training.early_stopping_threshold", .float(min: 0, minInclusive: true, max: 1e6, maxInclusive: true), .float(0),
             "An evaluation improves only if its validation loss is lower than the best by more than this."),
+        key("training.gradient_checkpointing", .bool, .bool(false),
+            "Keep only each block's input through the forward pass and recompute its activations in the backward pass: less memory, about a third more time per step (docs/benchmarks.md). Same results."),
 
         key("checkpoint.every", .int(min: 1, max: 10_000_000), .int(50), "Write a checkpoint every N optimiser steps."),
         key("checkpoint.keep_last", .int(min: 1, max: 1000), .int(3), "Checkpoints kept on disk; older ones are deleted."),
@@ -190,6 +192,8 @@ public enum ConfigSchema {
         key("logging.progress", .choice(ProgressStyle.allCases.map(\.rawValue)), .string("auto"),
             "Progress display: a bar on terminals, plain lines otherwise (auto), or forced."),
         key("logging.every", .int(min: 1, max: 10_000_000), .int(1), "Log metrics every N optimiser steps."),
+        key("logging.tensorboard", .bool, .bool(true),
+            "Also write each metrics line as TensorBoard scalars to RUN/events.out.tfevents.* (`tensorboard --logdir checkpoints`)."),
     ]
 
     /// The Markdown table of docs/config-reference.md: key, type and range, default, meaning.
@@ -231,6 +235,8 @@ public enum ConfigSchema {
         "max_length": "data.max_seq_len", "max_seq_length": "data.max_seq_len", "sample_packing": "data.packing",
         "base_model": "model.path", "model_name_or_path": "model.path", "output_dir": "run.output_dir", "seed": "run.seed",
         "logging_steps": "logging.every", "eval_steps": "training.eval_every", "beta": "training.dpo_beta",
+        "use_tensorboard": "logging.tensorboard", "report_to": "logging.tensorboard", "grad_checkpoint": "training.gradient_checkpointing",
+        "activation_checkpointing": "training.gradient_checkpointing",
     ]
 
     static func suggestion(for path: String) -> String? {

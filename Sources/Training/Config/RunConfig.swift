@@ -93,6 +93,7 @@ public struct RunConfig: Equatable, Sendable {
         /// nil never stops early.
         public var earlyStoppingPatience: Int? = nil
         public var earlyStoppingThreshold: Double = 0
+        public var gradientCheckpointing: Bool = false
     }
     public struct CheckpointSection: Equatable, Sendable {
         public var every: Int
@@ -102,6 +103,7 @@ public struct RunConfig: Equatable, Sendable {
     public struct LoggingSection: Equatable, Sendable {
         public var progress: ProgressStyle
         public var every: Int
+        public var tensorboard: Bool = true
     }
 
     public var run: RunSection
@@ -196,6 +198,8 @@ public struct RunConfig: Equatable, Sendable {
             "checkpoint.keep_best": .bool(checkpoint.keepBest),
             "training.early_stopping_patience": opt(training.earlyStoppingPatience, i),
             "training.early_stopping_threshold": f(training.earlyStoppingThreshold),
+            "training.gradient_checkpointing": b(training.gradientCheckpointing),
+            "logging.tensorboard": b(logging.tensorboard),
             "logging.progress": s(logging.progress.rawValue), "logging.every": i(logging.every),
         ]
     }
@@ -234,10 +238,12 @@ public struct RunConfig: Equatable, Sendable {
             minLRRatio: try v.double("training.min_lr_ratio"), evalEvery: try v.int("training.eval_every"),
             evalBatches: try v.optionalInt("training.eval_batches"),
             earlyStoppingPatience: try v.optionalInt("training.early_stopping_patience"),
-            earlyStoppingThreshold: try v.double("training.early_stopping_threshold"))
+            earlyStoppingThreshold: try v.double("training.early_stopping_threshold"),
+            gradientCheckpointing: try v.bool("training.gradient_checkpointing"))
         checkpoint = CheckpointSection(every: try v.int("checkpoint.every"), keepLast: try v.int("checkpoint.keep_last"),
                                        keepBest: try v.bool("checkpoint.keep_best"))
-        logging = LoggingSection(progress: try v.choice("logging.progress"), every: try v.int("logging.every"))
+        logging = LoggingSection(progress: try v.choice("logging.progress"), every: try v.int("logging.every"),
+                                 tensorboard: try v.bool("logging.tensorboard"))
     }
 }
 

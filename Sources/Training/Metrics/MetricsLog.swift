@@ -16,6 +16,22 @@ public struct MetricsLog: Sendable {
         public var validationLoss: Double?
         public var elapsedSeconds: Double?
         public var time: String?
+        public var testLoss: Double? = nil
+
+        /// The entry of one parsed metrics line.
+        public init(step: Int, json o: [String: Any]) {
+            self.step = step
+            epoch = o["epoch"] as? Int
+            loss = o["loss"] as? Double
+            learningRate = o["lr"] as? Double
+            gradNorm = o["grad_norm"] as? Double
+            tokensPerSecond = o["tokens_per_s"] as? Double
+            tokensSeen = o["tokens_seen"] as? Int
+            validationLoss = o["val_loss"] as? Double
+            elapsedSeconds = o["elapsed_s"] as? Double
+            time = o["time"] as? String
+            testLoss = o["test_loss"] as? Double
+        }
     }
 
     /// The run's name (its directory's last component).
@@ -42,10 +58,7 @@ public struct MetricsLog: Sendable {
                 if i == lines.count - 1 && data.last != UInt8(ascii: "\n") { continue }
                 throw TrainingError.io(path: file, reason: "line \(i + 1) is not a metrics object with a step")
             }
-            entries.append(Entry(
-                step: step, epoch: o["epoch"] as? Int, loss: o["loss"] as? Double, learningRate: o["lr"] as? Double,
-                gradNorm: o["grad_norm"] as? Double, tokensPerSecond: o["tokens_per_s"] as? Double, tokensSeen: o["tokens_seen"] as? Int,
-                validationLoss: o["val_loss"] as? Double, elapsedSeconds: o["elapsed_s"] as? Double, time: o["time"] as? String))
+            entries.append(Entry(step: step, json: o))
         }
         self.entries = entries
     }

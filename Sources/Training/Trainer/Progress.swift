@@ -50,6 +50,15 @@ enum MetricsTime {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)
     }
+
+    /// Seconds since 1970 of a `time` field, nil when it is not one.
+    static func seconds(_ text: String) -> Double? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
 }
 
 /// Shows training progress: a live bar on a terminal, plain lines otherwise.

@@ -52,6 +52,22 @@ extension Trainer {
         try handle.seekToEnd()
         try handle.write(contentsOf: data + Data("\n".utf8))
         FaultInjection.point("metrics-appended")
+        if config.logging.tensorboard { appendTensorBoardEvent(object) }
+    }
+
+    /// The metrics line as TensorBoard scalars. metrics.jsonl stays the record of the run, so a
+    /// failure here is a warning, not a reason to stop training.
+    func appendTensorBoardEvent(_ object: [String: Any]) {
+        guard !tensorBoardFailed, let step = object["step"] as? Int else { return }
+        let entry = MetricsLog.Entry(step: step, json: object)
+        let wallTime = entry.time.flatMap(MetricsTime.seconds) ?? Date().timeIntervalSince1970
+        do {
+            if tensorBoardFile == nil { tensorBoardFile = try TensorBoardEventFile(creatingIn: runDirectory, wallTime: wallTime) }
+            try tensorBoardFile?.append(step: step, wallTime: wallTime, scalars: TensorBoardEventFile.scalars(of: entry))
+        } catch {
+            tensorBoardFailed = true
+            progress.message("warning: stopped writing TensorBoard events: \(error)")
+        }
     }
 
     /// Everything a resume needs, as of the current step.

@@ -62,6 +62,10 @@ public final class Trainer {
     var epochPlan: (epoch: Int, order: [Int], plan: [[[Int]]]) = (-1, [], [])
     var tokensSeen = 0
     var lastCheckpointPath: String?
+    /// This process's TensorBoard file (`logging.tensorboard`), created with the first metrics
+    /// line; nil after a write failed, which is reported once and does not stop training.
+    var tensorBoardFile: TensorBoardEventFile?
+    var tensorBoardFailed = false
     var lastValidationLoss: Double?
     /// Lowest validation loss of an evaluation during training, its step, and evaluations since.
     var bestValidationLoss: Double?
@@ -105,6 +109,7 @@ public final class Trainer {
             self.progress.message(notice)
         }
         loaded = try ModelLoader.load(path: config.model.path, weights: storage)
+        loaded.model.gradientCheckpointing = config.training.gradientCheckpointing
         let tokenizer = try loaded.requireTokenizer()
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
 
