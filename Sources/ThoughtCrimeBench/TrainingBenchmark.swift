@@ -14,8 +14,10 @@ struct TrainingCase: Codable, Equatable {
     var batch: Int
     var seqLen: Int
     var weights: String = "float32"
+    /// `training.gradient_checkpointing`: blocks recomputed in the backward pass.
+    var gradientCheckpointing: Bool? = nil
 
-    var label: String { "\(data) \(batch)x\(seqLen) \(weights)" }
+    var label: String { "\(data) \(batch)x\(seqLen) \(weights)" + (gradientCheckpointing == true ? " gc" : "") }
     /// Also names the dumped batch file, which does not depend on the weights.
     var argument: String { "\(data):\(batch)x\(seqLen)" }
 
@@ -23,18 +25,19 @@ struct TrainingCase: Codable, Equatable {
         self.data = data; self.batch = batch; self.seqLen = seqLen; self.weights = weights
     }
 
-    /// "chat:4x128" or "chat:4x128:bf16".
+    /// "chat:4x128", "chat:4x128:bf16" or, with gradient checkpointing, "chat:4x128:float32:gc".
     init?(argument: String) {
         let parts = argument.split(separator: ":")
         let dims = parts.count >= 2 ? parts[1].split(separator: "x") : []
-        let weights = parts.count == 3 ? String(parts[2]) : "float32"
-        guard parts.count == 2 || parts.count == 3, ["random", "chat"].contains(String(parts[0])), dims.count == 2,
-              WeightStorage(rawValue: weights) != nil,
+        let weights = parts.count >= 3 ? String(parts[2]) : "float32"
+        guard (2...4).contains(parts.count), ["random", "chat"].contains(String(parts[0])), dims.count == 2,
+              WeightStorage(rawValue: weights) != nil, parts.count < 4 || parts[3] == "gc",
               let b = Int(dims[0]), let t = Int(dims[1]), b > 0, t > 1 else { return nil }
         self.init(data: String(parts[0]), batch: b, seqLen: t, weights: weights)
+        if parts.count == 4 { gradientCheckpointing = true }
     }
 
-    var childArgument: String { argument + ":" + weights }
+    var childArgument: String { argument + ":" + weights + (gradientCheckpointing == true ? ":gc" : "") }
 
     /// Random and chat data at 4x128 and 8x256, in float32 and bf16 (emulated where the CPU
     /// lacks AVX512_BF16, which is what `auto`'s choice there rests on), and onednn-bf16 where
@@ -141,6 +144,7 @@ enum TrainingBenchmark {
     static func runChild(modelPath: String, trainingCase: TrainingCase, steps: Int, dumpDirectory: String?) throws {
         let loaded = try ModelLoader.load(path: modelPath, weights: WeightStorage(rawValue: trainingCase.weights) ?? .float32)
         let model = loaded.model
+        model.gradientCheckpointing = trainingCase.gradientCheckpointing == true
         let spec = try LoRASpec(rank: 16, alpha: 32, targetModules: LoRASpec.allTargetModules)
         let lora = try LoRAModel(attachingTo: model, spec: spec, seed: 1234)
         let optimizer = try AdamW(parameters: lora.parameters, weightDecay: 0)

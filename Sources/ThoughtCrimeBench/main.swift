@@ -5,7 +5,8 @@
 //   swift build -c release --product thoughtcrime-bench
 //   .build/release/thoughtcrime-bench --model checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf --json bench.json
 // Options: --quick (fewer repeats), --model-only (skip the kernel section), --skip training,decode,eval,
-//   --case random:4x128 (repeatable; default: random and chat at 4x128 and 8x256), --steps N,
+//   --case random:4x128 (repeatable; default: random and chat at 4x128 and 8x256; random:8x256:float32:gc
+//   with gradient checkpointing), --steps N,
 //   --dump-batches DIR (the training batches, for scripts/bench/pytorch_baseline.py),
 //   --qwen3-shaped DIR (train a Qwen3-0.6B-shaped model with random weights, made and saved to DIR
 //   on first use, instead of --model; random data only, as it has no tokenizer).
