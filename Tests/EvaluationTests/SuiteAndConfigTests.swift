@@ -1,4 +1,5 @@
 import Evaluation
+import Training
 import Foundation
 import XCTest
 
@@ -100,13 +101,13 @@ final class EvalConfigTests: XCTestCase {
 
     func testUnknownKeysNameTheKeyPathAndTheNearestKey() {
         XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal + "chain_of_thought: {thinking_budgt: 5}\n", file: "e.yaml")) { error in
-            XCTAssertTrue("\(error)".contains("chain_of_thought.thinking_budgt: unknown key; did you mean 'chain_of_thought.thinking_budget'?"), "\(error)")
+            XCTAssertEqual("\(error)", "e.yaml:4: unknown key 'chain_of_thought.thinking_budgt'; did you mean 'chain_of_thought.thinking_budget'?")
         }
     }
 
     func testAnUnknownJudgeFailsBeforeSampling() {
         XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal + "judges: {use: [likelihood, gpt5]}\n", file: "e.yaml")) { error in
-            XCTAssertTrue("\(error)".contains("unknown judge 'gpt5'"), "\(error)")
+            XCTAssertEqual("\(error)", "e.yaml:4: 'judges.use' is 'gpt5', but must be a list of values from likelihood, rubric, local, http")
         }
         XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal + "judges: {use: [local]}\n", file: "e.yaml")) { error in
             XCTAssertTrue("\(error)".contains("needs judges.local.model"), "\(error)")
@@ -173,12 +174,12 @@ final class EvalConfigOverrideTests: XCTestCase {
             judges: {use: [rubric, oracle]}
             """
         XCTAssertThrowsError(try EvalConfig.parse(yaml: yaml, file: "eval.yaml")) { error in
-            guard case let .invalidConfig(file, problems)? = error as? EvaluationError else { return XCTFail("\(error)") }
-            XCTAssertEqual(file, "eval.yaml")
-            XCTAssertEqual(problems.count, 3, "\(problems)")
-            XCTAssertTrue(problems.contains { $0.contains("sampling.temprature: unknown key; did you mean 'sampling.temperature'?") }, "\(problems)")
-            XCTAssertTrue(problems.contains { $0.contains("sampling.top_p: 2.0 is outside") }, "\(problems)")
-            XCTAssertTrue(problems.contains { $0.contains("judges.use: unknown judge 'oracle'") }, "\(problems)")
+            let problems = ((error as? ConfigError)?.problems ?? []).map(\.description)
+            XCTAssertEqual(problems, [
+                "eval.yaml:4: unknown key 'sampling.temprature'; did you mean 'sampling.temperature'?",
+                "eval.yaml:4: 'sampling.top_p' is 2, but must be a number in (0, 1]",
+                "eval.yaml:5: 'judges.use' is 'oracle', but must be a list of values from likelihood, rubric, local, http",
+            ])
         }
     }
 
@@ -201,6 +202,57 @@ final class EvalConfigOverrideTests: XCTestCase {
             XCTAssertThrowsError(try EvalConfig.parse(yaml: minimal, file: "eval.yaml", overrides: [bad]), bad) { error in
                 XCTAssertTrue("\(error)".contains("--set"), "\(bad): \(error)")
             }
+        }
+    }
+}
+
+/// Evaluation configs are read by the schema layer finetune configs are read by
+/// (`ConfigSchema`, `ConfigParser`): the same messages, suggestions and reference table.
+final class EvalConfigSchemaTests: XCTestCase {
+    let minimal = "name: x\nmodel: {path: m.gguf}\nsuites: [s.yaml]\n"
+
+    func problems(_ yaml: String, overrides: [String] = []) -> [String] {
+        do {
+            _ = try EvalConfig.parse(yaml: yaml, file: "e.yaml", overrides: overrides)
+            return []
+        } catch let error as ConfigError {
+            return error.problems.map(\.description)
+        } catch {
+            return ["not a ConfigError: \(error)"]
+        }
+    }
+
+    func testAProblemInsideAListItemNamesTheItemAndItsLine() {
+        XCTAssertEqual(problems(minimal + "adapters:\n  - {name: a, path: runs/a}\n  - {name: b, pth: runs/b}\n"), [
+            "e.yaml:6: unknown key 'adapters[1].pth'; did you mean 'adapters[1].path'?",
+            "e.yaml:6: required key 'adapters[1].path' is missing",
+        ])
+    }
+
+    func testAKeyOutsideItsSectionGetsTheKeyInItsSection() {
+        XCTAssertEqual(problems(minimal + "temperature: 0.5\n"), ["e.yaml:4: unknown key 'temperature'; did you mean 'sampling.temperature'?"])
+    }
+
+    func testSettingsThatDoNotGoTogetherAreReportedTogether() {
+        XCTAssertEqual(problems(minimal + "judges: {use: [local, http]}\nmonitor: {backend: local}\n"), [
+            "e.yaml: 'judges.use': the local judge needs judges.local.model",
+            "e.yaml: 'judges.use': the http judge needs judges.http.base_url and judges.http.model",
+            "e.yaml: 'monitor.backend': local needs judges.local.model",
+        ])
+    }
+
+    func testSetTakesListsOfMappingsAsTheFileDoes() throws {
+        let config = try EvalConfig.parse(yaml: minimal, file: "e.yaml", overrides: ["adapters=[{name: a, path: runs/a}]", "judges.use=rubric"])
+        XCTAssertEqual(config.models, [.init(name: "base", adapter: nil), .init(name: "a", adapter: "runs/a")])
+        XCTAssertEqual(config.judges, [.rubric])
+    }
+
+    func testTheReferenceTableInDocsIsTheSchemas() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/evaluation.md")
+        let document = try String(contentsOf: docs, encoding: .utf8)
+        if !document.contains(EvalConfig.schema.referenceTable()) {
+            XCTFail("docs/evaluation.md is out of date; paste this table:\n" + EvalConfig.schema.referenceTable())
         }
     }
 }

@@ -184,7 +184,7 @@ final class RunConfigTests: XCTestCase {
         config.lora.layers = [1, 2]
         let text = config.resolvedYAML()
         XCTAssertEqual(try RunConfig.parse(yaml: text), config)
-        for key in ConfigSchema.keys { XCTAssertTrue(text.contains("  \(key.name): "), key.path) }
+        for key in ConfigSchema.finetune.keys { XCTAssertTrue(text.contains("  \(key.name): "), key.path) }
     }
 
     func testResolvedYAMLWritesFloatsWithADecimalPoint() throws {
@@ -233,8 +233,8 @@ final class ConfigReferenceTests: XCTestCase {
     func testReferenceDocumentContainsTheSchemaTable() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/config-reference.md"), encoding: .utf8)
-        if !document.contains(ConfigSchema.referenceTable()) {
-            XCTFail("docs/config-reference.md is out of date; paste this table:\n" + ConfigSchema.referenceTable())
+        if !document.contains(ConfigSchema.finetune.referenceTable()) {
+            XCTFail("docs/config-reference.md is out of date; paste this table:\n" + ConfigSchema.finetune.referenceTable())
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -116,7 +117,7 @@ public final class OpenAICompatibleClient: @unchecked Sendable {
         request.stream = nil
         request.streamOptions = nil
         let body = try JudgeResponseCache.canonicalBody(request)
-        let key = SHA256.hexDigest(of: body)
+        let key = JudgeResponseCache.key(of: body)
         if let cache, let cached = cache.response(forKey: key) { return cached }
 
         let (data, response) = try await send(body)
@@ -215,6 +216,12 @@ struct JudgeResponseCache {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(request)
+    }
+
+    /// The cache key of a canonical body: its SHA-256 in lowercase hex, so caches written by
+    /// any version of the evaluator (and by hand, with `sha256sum`) agree.
+    static func key(of body: Data) -> String {
+        SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
     }
 
     func file(forKey key: String) -> URL {

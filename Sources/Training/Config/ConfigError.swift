@@ -15,18 +15,24 @@ public struct ConfigLocation: Equatable, Sendable, CustomStringConvertible {
     public var description: String { line.map { "\(source):\($0)" } ?? source }
 }
 
-/// Why a finetune config was rejected. Every case names the key path and where it came from.
+/// Why a config (finetune or evaluation) was rejected. Every case names the key path and
+/// where it came from.
 public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     case invalidYAML(source: String, message: String)
     /// The document (or a section) is not a mapping of keys to values.
     case notAMapping(path: String, location: ConfigLocation)
-    case unknownKey(path: String, location: ConfigLocation, suggestion: String?)
+    /// `known` lists what is valid in the mapping where the key was found (full paths).
+    case unknownKey(path: String, location: ConfigLocation, suggestion: String?, known: [String] = [])
+    /// A top-level name where only sections are valid (finetune configs).
+    case unknownSection(path: String, location: ConfigLocation, suggestion: String?, known: [String] = [])
     case duplicateKey(path: String, location: ConfigLocation)
     case wrongType(path: String, expected: String, found: String, location: ConfigLocation)
     case outOfRange(path: String, value: String, expected: String, location: ConfigLocation)
     case missingRequiredKey(path: String, source: String)
-    /// A `--set` argument that is not of the form `section.key=value`.
+    /// Values that are each valid but do not go together (a judge without its settings).
+    case conflict(path: String, message: String, source: String)
+    /// A `--set` argument that is not of the form `key.path=value`.
     case malformedOverride(argument: String)
     /// Several problems in one file, reported together so they can be fixed in one go.
     case multiple([ConfigError])
@@ -44,11 +50,13 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case let .notAMapping(path, location):
             let what = path.isEmpty ? "the config" : "'\(b(path))'"
             return "\(at(location)): \(what) must be a mapping of keys to values"
-        case let .unknownKey(path, location, suggestion):
-            let kind = path.contains(".") ? "key" : "section"
+        case let .unknownKey(path, location, suggestion, known):
             let hint = suggestion.map { "; did you mean '\($0)'?" }
-                ?? "; valid sections: \(ConfigSchema.sections.joined(separator: ", "))"
-            return "\(at(location)): unknown \(kind) '\(b(path))'\(hint)"
+                ?? (known.isEmpty ? "" : "; valid here: \(known.joined(separator: ", "))")
+            return "\(at(location)): unknown key '\(b(path))'\(hint)"
+        case let .unknownSection(path, location, suggestion, known):
+            let hint = suggestion.map { "; did you mean '\($0)'?" } ?? "; valid sections: \(known.joined(separator: ", "))"
+            return "\(at(location)): unknown section '\(b(path))'\(hint)"
         case let .duplicateKey(path, location):
             return "\(at(location)): key '\(b(path))' appears twice"
         case let .wrongType(path, expected, found, location):
@@ -57,10 +65,34 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
             return "\(at(location)): '\(b(path))' is \(b(value)), but must be \(expected)"
         case let .missingRequiredKey(path, source):
             return "\(b(source)): required key '\(path)' is missing"
+        case let .conflict(path, message, source):
+            return "\(b(source)): '\(path)': \(message)"
         case let .malformedOverride(argument):
-            return "--set: '\(b(argument))' is not of the form section.key=value (e.g. training.learning_rate=2e-4)"
+            return "--set: '\(b(argument))' is not of the form key.path=value (e.g. training.learning_rate=2e-4, sampling.temperature=0.7)"
         case let .multiple(errors):
             return errors.map(\.description).joined(separator: "\n")
+        }
+    }
+
+    /// The same problem with `prefix` before its key paths: a problem inside the item of a
+    /// list of mappings, read as a document of its own, named from the top of the file.
+    func prefixingPaths(with prefix: String) -> ConfigError {
+        func p(_ path: String) -> String { path.isEmpty ? prefix : prefix + "." + path }
+        switch self {
+        case let .notAMapping(path, location): return .notAMapping(path: p(path), location: location)
+        case let .unknownKey(path, location, suggestion, known):
+            return .unknownKey(path: p(path), location: location, suggestion: suggestion.map(p), known: known.map(p))
+        case let .unknownSection(path, location, suggestion, known):
+            return .unknownKey(path: p(path), location: location, suggestion: suggestion.map(p), known: known.map(p))
+        case let .duplicateKey(path, location): return .duplicateKey(path: p(path), location: location)
+        case let .wrongType(path, expected, found, location):
+            return .wrongType(path: p(path), expected: expected, found: found, location: location)
+        case let .outOfRange(path, value, expected, location):
+            return .outOfRange(path: p(path), value: value, expected: expected, location: location)
+        case let .missingRequiredKey(path, source): return .missingRequiredKey(path: p(path), source: source)
+        case let .conflict(path, message, source): return .conflict(path: p(path), message: message, source: source)
+        case let .multiple(errors): return .multiple(errors.map { $0.prefixingPaths(with: prefix) })
+        case .unreadableFile, .invalidYAML, .malformedOverride: return self
         }
     }
 

@@ -5,13 +5,23 @@ import Yams
 ///
 /// The YAML is composed into a node tree (not decoded into a struct) so that each value keeps
 /// its line for error messages and so that unknown keys are noticed instead of ignored.
-enum ConfigParser {
-    /// Validated values for every key, defaults filled in. Throws `ConfigError` listing every
-    /// problem found (unknown keys, wrong types, out-of-range values, missing required keys).
-    static func resolve(yaml: String, source: String, overrides: [String]) throws -> [String: ConfigValue] {
+public enum ConfigParser {
+    /// Validated values for every key of `schema`, defaults filled in. Throws `ConfigError`
+    /// listing every problem found (unknown keys, wrong types, out-of-range values, missing
+    /// required keys).
+    public static func resolve(yaml: String, source: String, overrides: [String], schema: ConfigSchema = .finetune) throws -> [String: ConfigValue] {
+        let (values, errors) = try read(yaml: yaml, source: source, overrides: overrides, schema: schema)
+        try throwIfAny(errors)
+        return values
+    }
+
+    /// As `resolve`, but returns the problems instead of throwing them, so a caller can add
+    /// its own checks across keys and report everything at once (`throwIfAny`). Only YAML that
+    /// does not parse throws.
+    public static func read(yaml: String, source: String, overrides: [String], schema: ConfigSchema) throws -> (values: [String: ConfigValue], errors: [ConfigError]) {
         var values: [String: ConfigValue] = [:]
         var errors: [ConfigError] = []
-        for key in ConfigSchema.keys { if let d = key.defaultValue { values[key.path] = d } }
+        for key in schema.keys { if let d = key.defaultValue { values[key.path] = d } }
 
         let root: Node?
         do {
@@ -19,86 +29,88 @@ enum ConfigParser {
         } catch {
             throw ConfigError.invalidYAML(source: source, message: "\(error)")
         }
-        if let root { readDocument(root, source: source, into: &values, errors: &errors) }
+        if let root {
+            if case let .scalar(scalar) = root, isNull(scalar) {
+                // an empty document
+            } else {
+                readMapping(root, group: "", schema: schema, source: source, into: &values, errors: &errors)
+            }
+        }
 
         for argument in overrides {
             do {
-                let (path, value) = try parseOverride(argument)
+                let (path, value) = try parseOverride(argument, schema: schema)
                 values[path] = value
             } catch let error as ConfigError {
                 errors.append(error)
             }
         }
-        for key in ConfigSchema.keys where key.isRequired && values[key.path] == nil {
+        for key in schema.keys where key.isRequired && values[key.path] == nil {
             errors.append(.missingRequiredKey(path: key.path, source: source))
         }
-        if errors.count == 1 { throw errors[0] }
-        if !errors.isEmpty { throw ConfigError.multiple(errors) }
-        return values
+        return (values, errors)
     }
 
-    private static func readDocument(
-        _ root: Node, source: String, into values: inout [String: ConfigValue], errors: inout [ConfigError]
+    /// Throws the problems: one as it is, several as `.multiple`.
+    public static func throwIfAny(_ errors: [ConfigError]) throws {
+        if errors.count == 1 { throw errors[0] }
+        if !errors.isEmpty { throw ConfigError.multiple(errors) }
+    }
+
+    /// Reads the mapping at `group` ("" for the document), descending into nested mappings.
+    private static func readMapping(
+        _ node: Node, group: String, schema: ConfigSchema, source: String,
+        into values: inout [String: ConfigValue], errors: inout [ConfigError]
     ) {
-        if case let .scalar(scalar) = root, isNull(scalar) { return }  // an empty document
-        guard case let .mapping(sections) = root else {
-            errors.append(.notAMapping(path: "", location: location(of: root, source: source)))
+        guard case let .mapping(entries) = node else {
+            errors.append(.notAMapping(path: group, location: location(of: node, source: source)))
             return
         }
-        var seenSections = Set<String>()
-        for (sectionNode, body) in sections {
-            let sectionName = sectionNode.scalar?.string ?? "\(sectionNode)"
-            let sectionLocation = location(of: sectionNode, source: source)
-            guard ConfigSchema.sections.contains(sectionName) else {
-                errors.append(.unknownKey(
-                    path: sectionName, location: sectionLocation,
-                    suggestion: ConfigSchema.suggestion(for: sectionName)))
+        var seen = Set<String>()
+        for (keyNode, valueNode) in entries {
+            let name = keyNode.scalar?.string ?? "\(keyNode)"
+            let path = group.isEmpty ? name : group + "." + name
+            let keyLocation = location(of: keyNode, source: source)
+            guard seen.insert(path).inserted else {
+                errors.append(.duplicateKey(path: path, location: keyLocation))
                 continue
             }
-            guard seenSections.insert(sectionName).inserted else {
-                errors.append(.duplicateKey(path: sectionName, location: sectionLocation))
-                continue
-            }
-            if case let .scalar(scalar) = body, isNull(scalar) { continue }  // "lora:" with nothing under it
-            guard case let .mapping(entries) = body else {
-                errors.append(.notAMapping(path: sectionName, location: location(of: body, source: source)))
-                continue
-            }
-            var seenKeys = Set<String>()
-            for (keyNode, valueNode) in entries {
-                let path = sectionName + "." + (keyNode.scalar?.string ?? "\(keyNode)")
-                let keyLocation = location(of: keyNode, source: source)
-                guard let key = ConfigSchema.keysByPath[path] else {
-                    errors.append(.unknownKey(
-                        path: path, location: keyLocation, suggestion: ConfigSchema.suggestion(for: path)))
-                    continue
-                }
-                guard seenKeys.insert(path).inserted else {
-                    errors.append(.duplicateKey(path: path, location: keyLocation))
-                    continue
-                }
+            if let key = schema.keysByPath[path] {
                 do {
-                    values[path] = try interpret(valueNode, for: key, location: keyLocation)
+                    values[path] = try interpret(valueNode, for: key, location: keyLocation, source: source)
                 } catch let error as ConfigError {
                     errors.append(error)
                 } catch {
                     errors.append(.invalidYAML(source: source, message: "\(error)"))
                 }
+            } else if schema.groups.contains(path) {
+                if case let .scalar(scalar) = valueNode, isNull(scalar) { continue }  // "lora:" with nothing under it
+                readMapping(valueNode, group: path, schema: schema, source: source, into: &values, errors: &errors)
+            } else {
+                errors.append(unknown(path, in: group, schema: schema, location: keyLocation))
             }
         }
     }
 
+    private static func unknown(_ path: String, in group: String, schema: ConfigSchema, location: ConfigLocation) -> ConfigError {
+        let known = schema.names(under: group)
+        if !path.contains("."), schema.holdsOnlySections(group) {
+            return .unknownSection(path: path, location: location, suggestion: schema.suggestion(for: path), known: known)
+        }
+        return .unknownKey(path: path, location: location, suggestion: schema.suggestion(for: path), known: known)
+    }
+
     /// `training.learning_rate=2e-4` → the key path and its validated value; the value is
     /// parsed as YAML, so lists (`[q_proj, v_proj]`) and `null` work as in the file.
-    static func parseOverride(_ argument: String) throws -> (String, ConfigValue) {
+    static func parseOverride(_ argument: String, schema: ConfigSchema = .finetune) throws -> (String, ConfigValue) {
         guard let equals = argument.firstIndex(of: "=") else { throw ConfigError.malformedOverride(argument: argument) }
         let path = argument[..<equals].trimmingCharacters(in: .whitespaces)
         let text = String(argument[argument.index(after: equals)...])
         guard !path.isEmpty else { throw ConfigError.malformedOverride(argument: argument) }
         let overrideLocation = ConfigLocation(source: "--set \(argument)", line: nil)
-        guard let key = ConfigSchema.keysByPath[path] else {
-            throw ConfigError.unknownKey(
-                path: path, location: overrideLocation, suggestion: ConfigSchema.suggestion(for: path))
+        guard let key = schema.keysByPath[path] else {
+            let group = path.split(separator: ".").dropLast().joined(separator: ".")
+            throw unknown(path, in: schema.groups.contains(group) ? group : "", schema: schema, location: overrideLocation)
         }
         let node: Node
         do {
@@ -106,7 +118,7 @@ enum ConfigParser {
         } catch {
             throw ConfigError.invalidYAML(source: overrideLocation.source, message: "\(error)")
         }
-        return (path, try interpret(node, for: key, location: overrideLocation))
+        return (path, try interpret(node, for: key, location: overrideLocation, source: overrideLocation.source))
     }
 
     // MARK: - Values
@@ -156,7 +168,7 @@ enum ConfigParser {
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
 
-    static func interpret(_ node: Node, for key: ConfigKey, location: ConfigLocation) throws -> ConfigValue {
+    static func interpret(_ node: Node, for key: ConfigKey, location: ConfigLocation, source: String) throws -> ConfigValue {
         let found = literal(node)
         func wrongType() -> ConfigError {
             .wrongType(path: key.path, expected: key.kind.expectation + (key.nullable ? " or null" : ""),
@@ -261,6 +273,49 @@ enum ConfigParser {
                     throw wrongType()
                 }
             })
+        case let .stringList(choices):
+            let items: [Node]
+            switch found {
+            case .string, .int, .float: items = [node]
+            case let .list(list): items = list
+            default: throw wrongType()
+            }
+            var result: [String] = []
+            for item in items {
+                let text: String
+                switch literal(item) {
+                case let .string(s, _): text = s
+                case let .int(i): text = String(i)
+                case let .float(_, t): text = t
+                default: throw wrongType()
+                }
+                if let choices, !choices.contains(text) { throw outOfRange("'\(text)'") }
+                result.append(text)
+            }
+            return .list(result.map(ConfigValue.string))
+        case let .records(fields):
+            guard case let .list(items) = found else { throw wrongType() }
+            // Each item is a small document of its own: every problem of every item is
+            // collected and thrown together, each named by its index ("adapters[1].path").
+            let itemSchema = ConfigSchema(keys: fields)
+            var records: [ConfigValue] = [], problems: [ConfigError] = []
+            for (i, item) in items.enumerated() {
+                var fieldValues: [String: ConfigValue] = [:], itemErrors: [ConfigError] = []
+                for field in fields { if let d = field.defaultValue { fieldValues[field.path] = d } }
+                let itemLocation = ConfigLocation(source: location.source, line: item.mark?.line ?? location.line)
+                if case .mapping = item {
+                    readMapping(item, group: "", schema: itemSchema, source: source, into: &fieldValues, errors: &itemErrors)
+                } else {
+                    itemErrors.append(.notAMapping(path: "", location: itemLocation))
+                }
+                for field in fields where field.isRequired && fieldValues[field.path] == nil {
+                    itemErrors.append(.missingRequiredKey(path: field.path, source: itemLocation.description))
+                }
+                problems += itemErrors.map { $0.prefixingPaths(with: "\(key.path)[\(i)]") }
+                records.append(.record(fieldValues))
+            }
+            try throwIfAny(problems)
+            return .list(records)
         }
         func weight(_ node: Node) throws -> Double {
             let w: Double

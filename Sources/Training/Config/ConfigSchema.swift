@@ -5,6 +5,8 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
     case float(Double)
     case bool(Bool)
     case list([ConfigValue])
+    /// One item of a `.records` key: its fields by name.
+    case record([String: ConfigValue])
     case null
 
     public var description: String {
@@ -14,6 +16,7 @@ public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
         case let .float(d): return ConfigYAML.formatFloat(d)
         case let .bool(b): return String(b)
         case let .list(items): return "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case let .record(fields): return "{" + fields.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
         case .null: return "null"
         }
     }
@@ -40,6 +43,11 @@ public enum ConfigValueKind: Equatable, Sendable {
     /// A non-empty list of data files, each `PATH` or `{path: PATH, weight: W}` (W > 0, at most
     /// 100); held as `.list` of `.list([.string(path), .float(weight)])`.
     case datasetMix
+    /// One string or a list of strings (possibly empty), each from `choices` when given.
+    case stringList(choices: [String]?)
+    /// A list of mappings, each read against `fields` (paths relative to the item); held as
+    /// `.list` of `.record`.
+    case records([ConfigKey])
 
     /// "an integer in 1...1024", "a number in [0, 1)": used in error messages and the docs.
     public var expectation: String {
@@ -70,12 +78,16 @@ public enum ConfigValueKind: Equatable, Sendable {
         case let .intList(min):
             return "a non-empty list of distinct integers" + (min.map { " >= \($0)" } ?? "")
         case .datasetMix: return "a list of files, each a path or {path, weight} with weight in (0, 100]"
+        case let .stringList(choices):
+            return choices.map { "a list of values from " + $0.joined(separator: ", ") } ?? "a list of strings"
+        case let .records(fields):
+            return "a list of {" + fields.map { $0.path + ($0.isRequired ? "" : "?") }.joined(separator: ", ") + "}"
         }
     }
 }
 
 /// One key of the finetune config: its dotted path, what it accepts, and its default.
-public struct ConfigKey: Sendable {
+public struct ConfigKey: Equatable, Sendable {
     public let path: String
     public let kind: ConfigValueKind
     /// May be `null` in YAML (and then means "not set").
@@ -86,15 +98,123 @@ public struct ConfigKey: Sendable {
     public let meaning: String
 
     public var isRequired: Bool { defaultValue == nil }
+    /// The first component of the path ("training" of "training.learning_rate").
     public var section: String { String(path.split(separator: ".")[0]) }
-    public var name: String { String(path.split(separator: ".")[1]) }
+    /// The last component of the path ("learning_rate").
+    public var name: String { path.split(separator: ".").last.map(String.init) ?? path }
+
+    /// Usage: `.key("sampling.seed", .int(min: 0, max: nil), .int(1), "Seed.")` in a schema's key list.
+    public static func key(
+        _ path: String, _ kind: ConfigValueKind, _ defaultValue: ConfigValue?, nullable: Bool = false,
+        _ meaning: String
+    ) -> ConfigKey {
+        ConfigKey(path: path, kind: kind, nullable: nullable, defaultValue: defaultValue, meaning: meaning)
+    }
+
+    public init(path: String, kind: ConfigValueKind, nullable: Bool = false, defaultValue: ConfigValue?, meaning: String) {
+        self.path = path
+        self.kind = kind
+        self.nullable = nullable
+        self.defaultValue = defaultValue
+        self.meaning = meaning
+    }
 }
 
-/// Every key `thoughtcrime finetune` accepts, in the order the resolved config lists them.
-public enum ConfigSchema {
-    public static let sections = ["run", "model", "lora", "data", "training", "checkpoint", "logging"]
+/// The keys a YAML config accepts, each with its type, range, default and meaning: the one
+/// schema layer that finetune configs (`ConfigSchema.finetune`) and evaluation configs
+/// (`EvalConfig.schema`) are read through by `ConfigParser`, so both report every problem at
+/// once, take `--set`, suggest alike and render their reference tables the same way.
+///
+/// Usage: `let values = try ConfigParser.resolve(yaml: text, source: path, overrides: sets, schema: .finetune)`
+public struct ConfigSchema: Sendable {
+    /// Every key, in the order the resolved config and the reference table list them.
+    public let keys: [ConfigKey]
+    /// Keys by dotted path.
+    public let keysByPath: [String: ConfigKey]
+    /// The first components of the keys, in order of first appearance.
+    public let sections: [String]
+    /// Every proper prefix of a key path ("judges", "judges.local"): the mappings of the document.
+    let groups: Set<String>
+    /// Names users bring from other tools, mapped to this schema's key.
+    let familiarNames: [String: String]
 
-    public static let keys: [ConfigKey] = [
+    public init(keys: [ConfigKey], familiarNames: [String: String] = [:]) {
+        self.keys = keys
+        keysByPath = Dictionary(uniqueKeysWithValues: keys.map { ($0.path, $0) })
+        var sections: [String] = [], groups = Set<String>()
+        for key in keys {
+            if !sections.contains(key.section) { sections.append(key.section) }
+            let parts = key.path.split(separator: ".")
+            for n in stride(from: 1, to: parts.count, by: 1) { groups.insert(parts.prefix(n).joined(separator: ".")) }
+        }
+        self.sections = sections
+        self.groups = groups
+        self.familiarNames = familiarNames
+    }
+
+    /// A key of a schema; `nullable` keys may be `null` (meaning "not set").
+    public static func key(
+        _ path: String, _ kind: ConfigValueKind, _ defaultValue: ConfigValue?, nullable: Bool = false,
+        _ meaning: String
+    ) -> ConfigKey {
+        ConfigKey.key(path, kind, defaultValue, nullable: nullable, meaning)
+    }
+
+    /// The Markdown table of a reference document: key, type and range, default, meaning.
+    /// Tests keep docs/config-reference.md and docs/evaluation.md equal to their schema's
+    /// table, so the references cannot drift from the parser.
+    public func referenceTable() -> String {
+        var lines = ["| key | accepts | default | meaning |", "| --- | --- | --- | --- |"]
+        for key in keys {
+            let accepts = key.kind.expectation + (key.nullable ? " or null" : "")
+            let defaultText = key.defaultValue.map { "`\(ConfigYAML.format($0))`" } ?? "**required**"
+            lines.append("| `\(key.path)` | \(accepts) | \(defaultText) | \(key.meaning) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The valid key or mapping closest to `path`, when it is close enough to be a plausible
+    /// typo, names the same key under another mapping, or is a familiar name from another tool.
+    func suggestion(for path: String) -> String? {
+        let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let leaf = parts.last ?? path
+        let parent = parts.dropLast().joined(separator: ".")
+        let depth = parts.count
+        let allPaths = keys.map(\.path) + groups.sorted()
+        if let sameLeaf = keys.first(where: { $0.name == leaf && $0.path != path }) {
+            return sameLeaf.path
+        }
+        if let familiar = familiarNames[leaf] { return familiar }
+        // A key of the same mapping that starts with what was typed ("training.warmup").
+        if depth > 1, leaf.count >= 3,
+           let prefixed = keys.first(where: { $0.path.hasPrefix(parent + ".") && $0.name.hasPrefix(leaf) }) {
+            return prefixed.path
+        }
+        let sameDepth = allPaths.filter { $0.split(separator: ".").count == depth }
+        return KeySuggestion.nearest(to: path, among: sameDepth, byPrefix: false)
+    }
+
+    /// The valid names directly under `group` ("" for the top level), as full paths.
+    func names(under group: String) -> [String] {
+        let prefix = group.isEmpty ? "" : group + "."
+        let depth = group.isEmpty ? 1 : group.split(separator: ".").count + 1
+        var out: [String] = []
+        for path in keys.map(\.path) + groups.sorted() where path.hasPrefix(prefix) && path.split(separator: ".").count == depth {
+            if !out.contains(path) { out.append(path) }
+        }
+        return out
+    }
+
+    /// True when `group` holds only mappings (the top level of a finetune config): an unknown
+    /// name there is reported as an unknown section.
+    func holdsOnlySections(_ group: String) -> Bool { names(under: group).allSatisfy { groups.contains($0) } }
+}
+
+extension ConfigSchema {
+    /// Every key `thoughtcrime finetune` accepts, in the order the resolved config lists them.
+    public static let finetune = ConfigSchema(keys: finetuneKeys, familiarNames: finetuneFamiliarNames)
+
+    private static let finetuneKeys: [ConfigKey] = [
         key("run.name", .name, nil, "Name of the run; the run directory is output_dir/name."),
         key("run.output_dir", .string, .string("checkpoints"), "Directory that holds run directories."),
         key("run.seed", .int(min: 0, max: nil), .int(1234), "Seed for shuffling, dropout and adapter initialisation."),
@@ -182,7 +302,7 @@ public enum ConfigSchema {
         key("training.early_stopping_threshold", .float(min: 0, minInclusive: true, max: 1e6, maxInclusive: true), .float(0),
             "An evaluation improves only if its validation loss is lower than the best by more than this."),
         key("training.gradient_checkpointing", .bool, .bool(false),
-            "Keep only each block's input through the forward pass and recompute its activations in the backward pass: less memory, about a third more time per step (docs/benchmarks.md). Same results."),
+            "Keep only each block's input through the forward pass and recompute its activations in the backward pass: same results, activation memory cut 5x at 16x512 for 24-36% more time per step (docs/benchmarks.md)."),
 
         key("checkpoint.every", .int(min: 1, max: 10_000_000), .int(50), "Write a checkpoint every N optimiser steps."),
         key("checkpoint.keep_last", .int(min: 1, max: 1000), .int(3), "Checkpoints kept on disk; older ones are deleted."),
@@ -196,34 +316,9 @@ public enum ConfigSchema {
             "Also write each metrics line as TensorBoard scalars to RUN/events.out.tfevents.* (`tensorboard --logdir checkpoints`)."),
     ]
 
-    /// The Markdown table of docs/config-reference.md: key, type and range, default, meaning.
-    /// A test keeps the document equal to this, so the reference cannot drift from the parser.
-    public static func referenceTable() -> String {
-        var lines = ["| key | accepts | default | meaning |", "| --- | --- | --- | --- |"]
-        for key in keys {
-            let accepts = key.kind.expectation + (key.nullable ? " or null" : "")
-            let defaultText = key.defaultValue.map { "`\(ConfigYAML.format($0))`" } ?? "**required**"
-            lines.append("| `\(key.path)` | \(accepts) | \(defaultText) | \(key.meaning) |")
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// Keys by dotted path.
-    public static let keysByPath: [String: ConfigKey] = Dictionary(
-        uniqueKeysWithValues: keys.map { ($0.path, $0) })
-
-    private static func key(
-        _ path: String, _ kind: ConfigValueKind, _ defaultValue: ConfigValue?, nullable: Bool = false,
-        _ meaning: String
-    ) -> ConfigKey {
-        ConfigKey(path: path, kind: kind, nullable: nullable, defaultValue: defaultValue, meaning: meaning)
-    }
-
-    /// The valid key or section closest to `path` by edit distance, when it is close enough to
-    /// be a plausible typo (or names the same key in another section).
     /// Names users bring from other trainers (Hugging Face TrainingArguments, PEFT, axolotl,
     /// mlx-lm) and short forms, mapped to this schema's key.
-    static let familiarNames: [String: String] = [
+    private static let finetuneFamiliarNames: [String: String] = [
         "lr": "training.learning_rate", "warmup": "training.warmup_steps", "warmup_ratio": "training.warmup_steps",
         "num_train_epochs": "training.epochs", "num_epochs": "training.epochs", "iters": "training.max_steps",
         "micro_batch_size": "training.batch_size", "per_device_train_batch_size": "training.batch_size",
@@ -238,22 +333,4 @@ public enum ConfigSchema {
         "use_tensorboard": "logging.tensorboard", "report_to": "logging.tensorboard", "grad_checkpoint": "training.gradient_checkpointing",
         "activation_checkpointing": "training.gradient_checkpointing",
     ]
-
-    static func suggestion(for path: String) -> String? {
-        let isSection = !path.contains(".")
-        let candidates = isSection ? sections : keys.map(\.path)
-        let leaf = path.split(separator: ".").last.map(String.init) ?? path
-        if !isSection, let sameLeaf = keys.first(where: { $0.name == leaf }) {
-            return sameLeaf.path
-        }
-        if let familiar = familiarNames[leaf] { return familiar }
-        // A key of the same section that starts with what was typed ("training.warmup").
-        let section = path.split(separator: ".").first.map(String.init) ?? ""
-        if !isSection, leaf.count >= 3,
-           let prefixed = keys.first(where: { $0.path.hasPrefix(section + ".") && $0.name.hasPrefix(leaf) }) {
-            return prefixed.path
-        }
-        return KeySuggestion.nearest(to: path, among: candidates, byPrefix: false)
-    }
-
 }

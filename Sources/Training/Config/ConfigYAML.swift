@@ -5,9 +5,9 @@ enum ConfigYAML {
     static func emit(_ values: [String: ConfigValue], header: String?) -> String {
         var lines: [String] = []
         if let header { lines.append("# " + header) }
-        for section in ConfigSchema.sections {
+        for section in ConfigSchema.finetune.sections {
             lines.append("\(section):")
-            for key in ConfigSchema.keys where key.section == section {
+            for key in ConfigSchema.finetune.keys where key.section == section {
                 lines.append("  \(key.name): \(format(values[key.path] ?? .null))")
             }
         }
@@ -28,6 +28,8 @@ enum ConfigYAML {
                 }
                 return format(item)
             }.joined(separator: ", ") + "]"
+        case let .record(fields):
+            return "{" + fields.sorted { $0.key < $1.key }.map { "\($0.key): \(format($0.value))" }.joined(separator: ", ") + "}"
         case .null: return "null"
         }
     }

@@ -138,7 +138,7 @@ public struct RunConfig: Equatable, Sendable {
     /// Usage: `var c = RunConfig(runName: "demo", modelPath: "m.gguf", trainData: "train.jsonl")`
     public init(runName: String, modelPath: String, trainData: String) {
         var values: [String: ConfigValue] = [:]
-        for key in ConfigSchema.keys { values[key.path] = key.defaultValue }
+        for key in ConfigSchema.finetune.keys { values[key.path] = key.defaultValue }
         values["run.name"] = .string(runName)
         values["model.path"] = .string(modelPath)
         values["data.train"] = .string(trainData)
