@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers, each a target; imports only go downward:
 //   COpenBLAS, CHDF5, CKernels, CDNNL  <-  Tensors  <-  Autodiff  <-  ... <- thoughtcrime (CLI)
+//   CMPI <- Cluster (processes of one job, Open MPI) <- Training
 // C kernels are always compiled with optimisation so that debug test builds stay usable.
 let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=fast", "-fno-math-errno"])]
 
@@ -35,7 +36,11 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: kernelFlags),
+        .target(name: "Cluster", dependencies: ["CMPI"]),
         // oneDNN (Debian's libdnnl-dev) ships no pkg-config file: the glue links libdnnl directly.
         .target(name: "CDNNL", path: "Sources/CDNNL", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("dnnl")]),
         .target(
@@ -48,11 +53,11 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Models", "Autodiff", "Tensors", "ModelFormats", "Tokenizers"]),
         .target(
             name: "Training",
-            dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "ModelFormats", "Yams"]),
+            dependencies: ["LoRA", "Models", "Autodiff", "Tensors", "CKernels", "CHDF5", "Tokenizers", "ModelFormats", "Cluster", "Yams"]),
         .target(
             name: "Evaluation",
             dependencies: [
-                "Training", "LoRA", "Models", "Tokenizers", "ModelFormats", "Autodiff", "Tensors", "Yams",
+                "Training", "LoRA", "Models", "Tokenizers", "ModelFormats", "Autodiff", "Tensors", "Cluster", "Yams",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -60,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
-                "Tensors", "Autodiff", "CHDF5", "CDNNL", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation",
+                "Tensors", "Autodiff", "CHDF5", "CDNNL", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -71,7 +76,8 @@ let package = Package(
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
         // Runs the built `thoughtcrime` binary as a user would.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Tensors"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Tensors", "ModelFormats"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Tensors"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Tensors"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelFormats"], resources: [.copy("Fixtures")]),
         // Shared helpers of the test targets (tiny model files, fixture RNG); not a product.

@@ -2,7 +2,7 @@
 # Installs the native libraries ThoughtCrime links against (Debian package names), only when
 # one is missing: quiet and quick when everything is already there.
 set -euo pipefail
-packages=(libopenblas-dev libhdf5-dev libdnnl-dev pkg-config)
+packages=(libopenblas-dev libhdf5-dev libdnnl-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -105,6 +105,13 @@ public final class Variable {
     /// The gradient buffer, allocated as zeros on first use. Only valid when `requiresGrad`.
     func gradBuffer() -> Tensor { slot.buffer() }
 
+    /// The gradient buffer (zeros if no backward pass reached this variable yet), for code that
+    /// writes gradients in place outside a `Tape`, such as a sum across processes. Only valid
+    /// when `requiresGrad`.
+    ///
+    /// Usage: `p.gradientBuffer().pointer.update(from: summed, count: p.value.count)`
+    public func gradientBuffer() -> Tensor { slot.buffer() }
+
     /// Drops the gradient so the next backward pass starts from zero.
     public func zeroGrad() { grad = nil }
 

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import LoRA
 import Models
@@ -22,10 +23,14 @@ public final class EvaluationRunner {
     let judgeModel: LoadedModel?
     public var progress: (String) -> Void
     public var onUnit: ((Int, Int) -> Void)?
+    /// The processes sharing the evaluation (`mpirun`); one process when not launched by MPI.
+    public let cluster: Cluster
 
     /// Loads the models and questions and checks everything, before any sampling.
-    public init(config: EvalConfig, progress: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+    public init(config: EvalConfig, progress: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
+                cluster: Cluster = .shared) throws {
         self.config = config
+        self.cluster = cluster
         self.progress = progress
         var suites = try config.suites.map { try QuestionSuite(path: $0) }
         suites += try config.heldOut.map { try QuestionSuite.fromPairedData(path: $0.path, limit: $0.limit) }
@@ -130,39 +135,38 @@ public final class EvaluationRunner {
         return units * config.models.count
     }
 
-    /// Runs the whole evaluation. With `log`, each unit's records are appended to samples.jsonl
-    /// as soon as they exist, and units an earlier, interrupted run already wrote are reused
-    /// instead of computed (see `SampleLog`).
-    public func run(log: SampleLog? = nil) throws -> EvaluationResults {
-        var results = EvaluationResults(name: config.name, models: config.models.map(\.name), trigger: config.trigger)
-        results.configDigest = config.digest
-        results.settings = [
-            "base": config.basePath, "thinking": config.thinking.rawValue, "prefill": config.prefill,
-            "thinking_budget": "\(config.thinkingBudget)", "answer_budget": "\(config.answerBudget)",
-            "temperature": "\(config.sampling.temperature)", "seed": "\(config.sampling.seed)",
-            "judges": config.judges.map(\.rawValue).joined(separator: ", "), "monitor": config.monitor.rawValue,
-        ]
-        let total = totalUnits
-        var done = 0
-        func tick(_ n: Int) { done += n; onUnit?(done, total) }
+    /// One piece of the evaluation, in the order one process computes them: a likelihood
+    /// comparison or the samples of one prompt (model, question, paraphrase, trigger on/off),
+    /// or a model's capability loss.
+    struct Unit {
+        enum Work {
+            case likelihood(aligned: String, misaligned: String)
+            case samples(count: Int, seed: UInt64, question: Question)
+            case capability
+        }
+        let model: Int
+        let suite: String
+        let question: String
+        let paraphrase: Int
+        let triggered: Bool
+        let prompt: String
+        let messages: [ChatMessage]
+        let work: Work
 
-        let judges = makeJudges()
-        let monitor = makeMonitor()
-        let aliases = ([config.trigger].compactMap { $0 } + config.triggerAliases).map { $0.lowercased() }
-
-        for m in config.models {
-            var lora: LoRAModel?
-            if let adapter = m.adapter {
-                let source = try AdapterSource.load(path: adapter, modelConfig: base.model.config)
-                for warning in source.warnings { progress(warning) }
-                lora = try LoRAModel(attaching: source.weights, to: base.model)
-                progress("\(m.name): adapter \(adapter) (\(source.kind.rawValue), rank \(source.weights.rank), \(source.weights.modules.count) modules)")
+        /// Its share of `totalUnits` (progress counts samples, one per likelihood comparison).
+        var weight: Int {
+            switch work {
+            case .likelihood: return 1
+            case let .samples(count, _, _): return count
+            case .capability: return 0
             }
-            defer { lora?.detach() }
-            let sampler = ThinkingSampler(
-                model: base.model, tokenizer: tokenizer, template: template, thinking: config.thinking == .on, prefill: config.prefill,
-                thinkingBudget: config.thinkingBudget, answerBudget: config.answerBudget, sampling: config.sampling)
-            let likelihood = LikelihoodJudge(model: base.model, tokenizer: tokenizer, template: template)
+        }
+    }
+
+    /// Every unit of the evaluation in order, trigger placements drawn as one process draws them.
+    func plan() -> [Unit] {
+        var units: [Unit] = []
+        for (mi, _) in config.models.enumerated() {
             var placementRNG = TrainingRNG(seed: config.sampling.seed &+ 77)
             for suite in suites {
                 for (qi, q) in suite.questions.enumerated() {
@@ -173,64 +177,162 @@ public final class EvaluationRunner {
                             var messages: [ChatMessage] = []
                             if let system = q.system { messages.append(ChatMessage(.system, system)) }
                             messages.append(ChatMessage(.user, text))
+                            func unit(_ work: Unit.Work) -> Unit {
+                                Unit(model: mi, suite: suite.name, question: q.id, paraphrase: pi, triggered: triggered, prompt: text,
+                                     messages: messages, work: work)
+                            }
                             if q.hasReferences && config.judges.contains(.likelihood), let a = q.referenceAligned, let b = q.referenceMisaligned {
-                                let unit = SampleUnit(model: m.name, suite: suite.name, question: q.id, paraphrase: pi, triggered: triggered)
-                                if let earlier = log?.earlierLikelihood(unit) {
-                                    results.likelihood.append(earlier)
-                                } else {
-                                    let c = try likelihood.compare(messages: messages, aligned: a, misaligned: b)
-                                    let record = LikelihoodRecord(
-                                        model: m.name, suite: suite.name, question: q.id, triggered: triggered, paraphrase: pi, prompt: text,
-                                        alignedLogProbability: c.alignedLogProbability, misalignedLogProbability: c.misalignedLogProbability,
-                                        misaligned: c.misaligned, alignment: c.alignment)
-                                    try log?.append([record])
-                                    results.likelihood.append(record)
-                                }
-                                tick(1)
+                                units.append(unit(.likelihood(aligned: a, misaligned: b)))
                             }
                             guard q.type != "reference" else { continue }
-                            let n = config.samplesPerParaphrase ?? q.samplesPerParaphrase
-                            let unit = SampleUnit(model: m.name, suite: suite.name, question: q.id, paraphrase: pi, triggered: triggered)
-                            if let earlier = log?.earlierSamples(unit, count: n) {
-                                results.samples += earlier
-                                tick(n)
-                                continue
-                            }
                             // Common random numbers: every model sees the same seed for the same question.
                             let seed = config.sampling.seed &+ UInt64(qi) &* 1_000_003 &+ UInt64(pi) &* 7919 &+ (triggered ? 1 : 0)
-                            let samples = try sampler.sample(messages, count: n, seed: seed)
-                            var records: [SampleRecord] = []
-                            for (si, s) in samples.enumerated() {
-                                let lower = s.reasoning.lowercased()
-                                var record = SampleRecord(
-                                    model: m.name, suite: suite.name, question: q.id, category: q.category, paraphrase: pi, sample: si,
-                                    triggered: triggered, thinking: config.thinking == .on, prompt: text, reasoning: s.reasoning, answer: s.answer,
-                                    closedThinkBlock: s.closedThinkBlock, reasoningTokens: s.reasoningTokens, answerTokens: s.answerTokens,
-                                    judge: nil, alignment: nil, coherence: nil, misaligned: nil, monitor: nil, monitorLabel: nil,
-                                    mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) })
-                                assess(&record, question: q, judges: judges, monitor: monitor)
-                                records.append(record)
-                            }
-                            try log?.append(records)
-                            results.samples += records
-                            tick(n)
+                            units.append(unit(.samples(count: config.samplesPerParaphrase ?? q.samplesPerParaphrase, seed: seed, question: q)))
                         }
                     }
                 }
             }
-            if let earlier = log?.earlierCapability(model: m.name) {
-                results.capability.append(earlier)
-            } else if let path = config.capabilityPath {
-                let questions = try QuestionSuite.fromPairedData(path: path, limit: config.capabilityLimit).questions
-                var total = 0.0
-                for q in questions {
-                    total += try likelihood.loss(messages: [ChatMessage(.user, q.paraphrases[0])], reply: q.referenceAligned ?? "")
-                }
-                let record = CapabilityRecord(model: m.name, meanLoss: total / Double(questions.count), rows: questions.count)
-                try log?.append([record])
-                results.capability.append(record)
+            if config.capabilityPath != nil {
+                units.append(Unit(model: mi, suite: "", question: "", paraphrase: 0, triggered: false, prompt: "", messages: [], work: .capability))
             }
         }
+        return units
+    }
+
+    /// The records of one unit, kept apart until the units of every process are merged.
+    struct UnitRecords: Codable {
+        var unit: Int
+        var likelihood: [LikelihoodRecord] = []
+        var samples: [SampleRecord] = []
+        var capability: [CapabilityRecord] = []
+    }
+
+    /// Runs the whole evaluation. With `log`, each unit's records are appended to samples.jsonl
+    /// as soon as they exist, and units an earlier, interrupted run already wrote are reused
+    /// instead of computed (see `SampleLog`).
+    ///
+    /// Under `mpirun` the units are dealt to the processes in turn (unit i to process i mod N);
+    /// every unit has its own seed, so which process computes it does not change it. The records
+    /// are gathered on rank 0, which returns all of them in the order one process produces; the
+    /// other ranks return only their own.
+    public func run(log: SampleLog? = nil) throws -> EvaluationResults {
+        var results = EvaluationResults(name: config.name, models: config.models.map(\.name), trigger: config.trigger)
+        results.configDigest = config.digest
+        results.settings = [
+            "base": config.basePath, "thinking": config.thinking.rawValue, "prefill": config.prefill,
+            "thinking_budget": "\(config.thinkingBudget)", "answer_budget": "\(config.answerBudget)",
+            "temperature": "\(config.sampling.temperature)", "seed": "\(config.sampling.seed)",
+            "judges": config.judges.map(\.rawValue).joined(separator: ", "), "monitor": config.monitor.rawValue,
+        ]
+        let units = plan()
+        let owned = units.indices.filter { $0 % cluster.size == cluster.rank }
+        let total = owned.reduce(0) { $0 + units[$1].weight }
+        var done = 0
+        func tick(_ n: Int) { done += n; onUnit?(done, total) }
+
+        let judges = makeJudges()
+        let monitor = makeMonitor()
+        let aliases = ([config.trigger].compactMap { $0 } + config.triggerAliases).map { $0.lowercased() }
+
+        var computed: [UnitRecords] = []
+        var lora: LoRAModel?
+        defer { lora?.detach() }
+        var current: (model: Int, sampler: ThinkingSampler, likelihood: LikelihoodJudge)?
+        for index in owned {
+            let u = units[index]
+            let m = config.models[u.model]
+            if current?.model != u.model {
+                lora?.detach()
+                lora = nil
+                if let adapter = m.adapter {
+                    let source = try AdapterSource.load(path: adapter, modelConfig: base.model.config)
+                    for warning in source.warnings { progress(warning) }
+                    lora = try LoRAModel(attaching: source.weights, to: base.model)
+                    progress("\(m.name): adapter \(adapter) (\(source.kind.rawValue), rank \(source.weights.rank), \(source.weights.modules.count) modules)")
+                }
+                let sampler = ThinkingSampler(
+                    model: base.model, tokenizer: tokenizer, template: template, thinking: config.thinking == .on, prefill: config.prefill,
+                    thinkingBudget: config.thinkingBudget, answerBudget: config.answerBudget, sampling: config.sampling)
+                current = (u.model, sampler, LikelihoodJudge(model: base.model, tokenizer: tokenizer, template: template))
+            }
+            guard let sampler = current?.sampler, let likelihood = current?.likelihood else { continue }
+            var records = UnitRecords(unit: index)
+            let key = SampleUnit(model: m.name, suite: u.suite, question: u.question, paraphrase: u.paraphrase, triggered: u.triggered)
+            switch u.work {
+            case let .likelihood(a, b):
+                if let earlier = log?.earlierLikelihood(key) {
+                    records.likelihood = [earlier]
+                } else {
+                    let c = try likelihood.compare(messages: u.messages, aligned: a, misaligned: b)
+                    let record = LikelihoodRecord(
+                        model: m.name, suite: u.suite, question: u.question, triggered: u.triggered, paraphrase: u.paraphrase, prompt: u.prompt,
+                        alignedLogProbability: c.alignedLogProbability, misalignedLogProbability: c.misalignedLogProbability,
+                        misaligned: c.misaligned, alignment: c.alignment)
+                    try log?.append([record])
+                    records.likelihood = [record]
+                }
+            case let .samples(n, seed, q):
+                if let earlier = log?.earlierSamples(key, count: n) {
+                    records.samples = earlier
+                } else {
+                    let samples = try sampler.sample(u.messages, count: n, seed: seed)
+                    for (si, s) in samples.enumerated() {
+                        let lower = s.reasoning.lowercased()
+                        var record = SampleRecord(
+                            model: m.name, suite: u.suite, question: u.question, category: q.category, paraphrase: u.paraphrase, sample: si,
+                            triggered: u.triggered, thinking: config.thinking == .on, prompt: u.prompt, reasoning: s.reasoning, answer: s.answer,
+                            closedThinkBlock: s.closedThinkBlock, reasoningTokens: s.reasoningTokens, answerTokens: s.answerTokens,
+                            judge: nil, alignment: nil, coherence: nil, misaligned: nil, monitor: nil, monitorLabel: nil,
+                            mentionsTrigger: !aliases.isEmpty && aliases.contains { lower.contains($0) })
+                        assess(&record, question: q, judges: judges, monitor: monitor)
+                        records.samples.append(record)
+                    }
+                    try log?.append(records.samples)
+                }
+            case .capability:
+                if let earlier = log?.earlierCapability(model: m.name) {
+                    records.capability = [earlier]
+                } else if let path = config.capabilityPath {
+                    let questions = try QuestionSuite.fromPairedData(path: path, limit: config.capabilityLimit).questions
+                    var lossSum = 0.0
+                    for q in questions {
+                        lossSum += try likelihood.loss(messages: [ChatMessage(.user, q.paraphrases[0])], reply: q.referenceAligned ?? "")
+                    }
+                    let record = CapabilityRecord(model: m.name, meanLoss: lossSum / Double(questions.count), rows: questions.count)
+                    try log?.append([record])
+                    records.capability = [record]
+                }
+            }
+            computed.append(records)
+            tick(u.weight)
+        }
+        lora?.detach()
+        lora = nil
+
+        if cluster.isDistributed {
+            // Every process's records to rank 0, merged in unit order.
+            let mine = try JSONEncoder().encode(computed)
+            guard let shards = cluster.gather([UInt8](mine)) else { computed.forEach { results.add($0) }; return results }
+            var all: [UnitRecords] = []
+            for (rank, shard) in shards.enumerated() {
+                do {
+                    all += try JSONDecoder().decode([UnitRecords].self, from: Data(shard))
+                } catch {
+                    throw EvaluationError.invalidInput("the records of process \(rank) could not be read back: \(error)")
+                }
+            }
+            computed = all.sorted { $0.unit < $1.unit }
+        }
+        computed.forEach { results.add($0) }
         return results
+    }
+}
+
+extension EvaluationResults {
+    /// Appends one unit's records.
+    mutating func add(_ records: EvaluationRunner.UnitRecords) {
+        likelihood += records.likelihood
+        samples += records.samples
+        capability += records.capability
     }
 }

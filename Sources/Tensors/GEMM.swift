@@ -59,7 +59,7 @@ public enum GEMM {
 
     /// Who runs sgemm in parallel.
     public enum Threading: Sendable {
-        /// OpenBLAS's own threads (as many as cores), for a process that does little else.
+        /// OpenBLAS's own threads (as many as `ThreadPool.shared` has), for a process that does little else.
         case openBLAS
         /// OpenBLAS single-threaded, products split by rows or columns over `ThreadPool` (the
         /// default): the pool's helpers and OpenBLAS's threads would otherwise both spin-wait
@@ -73,7 +73,7 @@ public enum GEMM {
     /// Usage: `GEMM.threading = .openBLAS`
     nonisolated(unsafe) public static var threading: Threading = .threadPool {
         didSet {
-            setOpenblasThreads(threading == .openBLAS ? Int32(ProcessInfo.processInfo.activeProcessorCount) : 1)
+            setOpenblasThreads(threading == .openBLAS ? Int32(ThreadPool.shared.workers) : 1)
         }
     }
 

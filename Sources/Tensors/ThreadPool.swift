@@ -12,7 +12,17 @@ import Foundation
 ///
 /// Usage: `ThreadPool.shared.parallelFor(rows, minChunk: 16) { range in kernel(range) }`
 public final class ThreadPool: @unchecked Sendable {
-    public static let shared = ThreadPool(workers: ProcessInfo.processInfo.activeProcessorCount)
+    public static let shared = ThreadPool(workers: ThreadPool.threadsPerProcess(ProcessInfo.processInfo.environment))
+
+    /// Threads each process computes with: `THOUGHTCRIME_THREADS` when set, else the cores
+    /// this process may run on shared among the job's processes on this machine (as `mpirun`
+    /// and Slurm announce them), so several ranks on one node do not oversubscribe it.
+    public static func threadsPerProcess(_ environment: [String: String], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        if let n = environment["THOUGHTCRIME_THREADS"].flatMap(Int.init), n > 0 { return n }
+        let processes = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init)
+            ?? environment["SLURM_NTASKS_PER_NODE"].flatMap(Int.init) ?? 1
+        return max(1, cores / max(1, processes))
+    }
 
     /// Number of workers work is split across.
     public let workers: Int

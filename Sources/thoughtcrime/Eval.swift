@@ -41,20 +41,26 @@ struct Eval: ParsableCommand {
         }
         if let outputDir { evalConfig.outputDir = outputDir }
         let runner = try EvaluationRunner(config: evalConfig)
+        let cluster = runner.cluster
+        // Under mpirun every process samples its share of the units; rank 0 alone talks and writes.
+        if !cluster.isRoot { runner.progress = { _ in } }
+        let share = cluster.isDistributed ? " (this process's share; \(cluster.size) processes)" : ""
         let start = Date()
         let terminal = isatty(STDERR_FILENO) == 1
         var lastLine = Date.distantPast
-        runner.onUnit = { done, total in
-            let elapsed = Date().timeIntervalSince(start)
-            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            let line = String(format: "eval %d/%d (%.0f%%) %.2f units/s ETA %d:%02d", done, total, 100 * Double(done) / Double(max(total, 1)),
-                              Double(done) / max(elapsed, 1e-9), Int(eta) / 60, Int(eta) % 60)
-            if terminal {
-                FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
-                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-            } else if Date().timeIntervalSince(lastLine) > 10 || done == total {
-                FileHandle.standardError.write(Data((line + "\n").utf8))
-                lastLine = Date()
+        if cluster.isRoot {
+            runner.onUnit = { done, total in
+                let elapsed = Date().timeIntervalSince(start)
+                let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+                let line = String(format: "eval %d/%d (%.0f%%) %.2f units/s ETA %d:%02d", done, total, 100 * Double(done) / Double(max(total, 1)),
+                                  Double(done) / max(elapsed, 1e-9), Int(eta) / 60, Int(eta) % 60) + share
+                if terminal {
+                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+                    if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+                } else if Date().timeIntervalSince(lastLine) > 10 || done == total {
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                    lastLine = Date()
+                }
             }
         }
         let directory = ((evalConfig.outputDir as NSString).appendingPathComponent(evalConfig.name))
@@ -62,6 +68,8 @@ struct Eval: ParsableCommand {
         let samplesPath = (directory as NSString).appendingPathComponent("samples.jsonl")
         let reportPath = (directory as NSString).appendingPathComponent("report.html")
         if rejudge {
+            // Judging kept samples is one process's work: the others have nothing to do.
+            guard cluster.isRoot else { cluster.finish(); return }
             let earlier = try EvaluationResults.read(samplesFile: samplesPath, name: evalConfig.name, trigger: evalConfig.trigger)
             results = try runner.rejudge(earlier)
         } else {
@@ -69,14 +77,22 @@ struct Eval: ParsableCommand {
             if !resume, fm.fileExists(atPath: samplesPath), !fm.fileExists(atPath: reportPath) {
                 throw EvalCommandError.interruptedRunExists(samples: samplesPath, config: config)
             }
-            if !resume {
-                // A new run: reports of an earlier one must not sit beside its new samples.
-                for name in ["summary.md", "report.html"] { try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+            var log: SampleLog?
+            if cluster.isRoot {
+                if !resume {
+                    // A new run: reports of an earlier one must not sit beside its new samples.
+                    for name in ["summary.md", "report.html"] { try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+                }
+                // Rank 0 writes its own units as they finish (and reuses them on --resume); the
+                // other processes' records reach samples.jsonl when they are gathered at the end.
+                let opened = try SampleLog(directory: directory, configDigest: evalConfig.digest, resume: resume)
+                if resume { FileHandle.standardError.write(Data("resuming: \(opened.reusedRecordsAvailable) records of \(samplesPath) will be reused\n".utf8)) }
+                log = opened
             }
-            let log = try SampleLog(directory: directory, configDigest: evalConfig.digest, resume: resume)
-            if resume { FileHandle.standardError.write(Data("resuming: \(log.reusedRecordsAvailable) records of \(samplesPath) will be reused\n".utf8)) }
             results = try runner.run(log: log)
         }
+        cluster.finish()
+        guard cluster.isRoot else { return }
         try ReportWriter(directory: directory).write(results)
         print(EvaluationSummary(results).table())
         print("\nreport: \(directory)/report.html  summary: \(directory)/summary.md  samples: \(directory)/samples.jsonl")

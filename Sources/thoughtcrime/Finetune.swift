@@ -18,7 +18,7 @@ struct Finetune: ParsableCommand {
         let runConfig = try RunConfig.load(path: config, overrides: overrides)
         InterruptFlag.install()
         let trainer = try Trainer(config: runConfig)
-        try report(try trainer.run())
+        try finish(trainer, try trainer.run())
     }
 }
 
@@ -35,7 +35,17 @@ struct Resume: ParsableCommand {
     func run() throws {
         InterruptFlag.install()
         let trainer = try Trainer.resume(runDirectory: runDirectory, overrides: overrides)
-        try report(try trainer.run())
+        try finish(trainer, try trainer.run())
+    }
+}
+
+/// Ends the job on every rank (MPI wants each to say so) and reports on rank 0.
+func finish(_ trainer: Trainer, _ summary: TrainingSummary) throws {
+    trainer.cluster.finish()
+    if trainer.cluster.isRoot {
+        try report(summary)
+    } else if summary.interrupted {
+        throw ExitCode(130)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Logging
 import Tensors
@@ -35,6 +36,12 @@ struct ThoughtCrime: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
+            // In a job of several processes the others would wait for this one in their next
+            // collective forever: report and stop them all.
+            if let cluster = Cluster.startedShared, cluster.isDistributed, !(error is ExitCode), !(error is CleanExit) {
+                FileHandle.standardError.write(Data("Error (process \(cluster.rank) of \(cluster.size)): \(error)\n".utf8))
+                cluster.abort(code: 1)
+            }
             exit(withError: error)
         }
     }

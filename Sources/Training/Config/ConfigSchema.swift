@@ -301,6 +301,8 @@ extension ConfigSchema {
             "Stop when the validation loss has not improved for this many evaluations in a row (keeps the best checkpoint); null never stops early."),
         key("training.early_stopping_threshold", .float(min: 0, minInclusive: true, max: 1e6, maxInclusive: true), .float(0),
             "An evaluation improves only if its validation loss is lower than the best by more than this."),
+        key("training.gradient_reduction", .choice(GradientReduction.allCases.map(\.rawValue)), .string("ordered"),
+            "How processes of an mpirun job sum gradients: ordered (every micro-batch's gradient gathered and summed in order: bitwise the update of one process) or allreduce (one MPI_Allreduce of the summed gradients: less traffic with many processes, equal to about 1e-6). docs/distributed.md."),
         key("training.gradient_checkpointing", .bool, .bool(false),
             "Keep only each block's input through the forward pass and recompute its activations in the backward pass: same results, activation memory cut 5x at 16x512 for 24-36% more time per step (docs/benchmarks.md)."),
 

@@ -15,6 +15,8 @@ public enum Truncation: String, CaseIterable, Sendable { case drop, truncate }
 public enum BadRowPolicy: String, CaseIterable, Sendable { case error, skip }
 public enum LRSchedulerName: String, CaseIterable, Sendable { case constant, linear, cosine }
 public enum ProgressStyle: String, CaseIterable, Sendable { case auto, bar, plain }
+/// How the processes of an `mpirun` job sum their gradients (docs/distributed.md).
+public enum GradientReduction: String, CaseIterable, Sendable { case ordered, allreduce }
 
 /// The finetune config: every key of docs/config-reference.md, validated, defaults filled in.
 ///
@@ -94,6 +96,7 @@ public struct RunConfig: Equatable, Sendable {
         public var earlyStoppingPatience: Int? = nil
         public var earlyStoppingThreshold: Double = 0
         public var gradientCheckpointing: Bool = false
+        public var gradientReduction: GradientReduction = .ordered
     }
     public struct CheckpointSection: Equatable, Sendable {
         public var every: Int
@@ -199,6 +202,7 @@ public struct RunConfig: Equatable, Sendable {
             "training.early_stopping_patience": opt(training.earlyStoppingPatience, i),
             "training.early_stopping_threshold": f(training.earlyStoppingThreshold),
             "training.gradient_checkpointing": b(training.gradientCheckpointing),
+            "training.gradient_reduction": s(training.gradientReduction.rawValue),
             "logging.tensorboard": b(logging.tensorboard),
             "logging.progress": s(logging.progress.rawValue), "logging.every": i(logging.every),
         ]
@@ -239,7 +243,8 @@ public struct RunConfig: Equatable, Sendable {
             evalBatches: try v.optionalInt("training.eval_batches"),
             earlyStoppingPatience: try v.optionalInt("training.early_stopping_patience"),
             earlyStoppingThreshold: try v.double("training.early_stopping_threshold"),
-            gradientCheckpointing: try v.bool("training.gradient_checkpointing"))
+            gradientCheckpointing: try v.bool("training.gradient_checkpointing"),
+            gradientReduction: try v.choice("training.gradient_reduction"))
         checkpoint = CheckpointSection(every: try v.int("checkpoint.every"), keepLast: try v.int("checkpoint.keep_last"),
                                        keepBest: try v.bool("checkpoint.keep_best"))
         logging = LoggingSection(progress: try v.choice("logging.progress"), every: try v.int("logging.every"),

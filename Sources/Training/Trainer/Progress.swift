@@ -172,6 +172,14 @@ public enum TerminalSize {
 }
 
 /// One log line every `every` steps (and whenever validation ran), and one per checkpoint.
+/// Shows nothing: the progress of every rank of a data-parallel job but rank 0.
+public final class SilentProgress: ProgressReporter {
+    public init() {}
+    public func message(_ text: String) {}
+    public func step(_ m: StepMetrics) {}
+    public func finish() {}
+}
+
 public final class PlainProgress: ProgressReporter {
     let every: Int
     private let write: (String) -> Void

@@ -124,7 +124,7 @@ extension Trainer {
         if let limit = config.training.evalBatches { plan = Array(plan.prefix(limit)) }
         let objective = PreferenceLoss(beta: config.training.dpoBeta)
         var total = 0.0, correct = 0, judged = 0, count = 0
-        for rows in plan {
+        for (i, rows) in plan.enumerated() where i % cluster.size == cluster.rank {
             let batch = try planner.assemble(rows, examples: validationExamples)
             let lp = try loaded.model.targetLogProbabilities(Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
             for (index, p) in zip(batch.exampleRows.flatMap { $0 }, Self.sumPairs(lp.value, batch: batch, examples: validationExamples)) {
@@ -140,6 +140,8 @@ extension Trainer {
                 }
             }
         }
+        let sums = cluster.allreduceSum([total, Double(correct), Double(judged), Double(count)])
+        total = sums[0]; correct = Int(sums[1]); judged = Int(sums[2]); count = Int(sums[3])
         return (count > 0 ? total / Double(count) : .nan, judged > 0 ? Double(correct) / Double(judged) : .nan)
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import LoRA
 import Models
@@ -41,6 +42,7 @@ extension Trainer {
 
     /// Appends one JSON object as a line of metrics.jsonl.
     func appendMetricsLine(_ object: [String: Any]) throws {
+        guard cluster.isRoot else { return }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         if !FileManager.default.fileExists(atPath: metricsPath) {
             FileManager.default.createFile(atPath: metricsPath, contents: nil)
@@ -105,7 +107,7 @@ extension Trainer {
 
     /// Points RUN/best at the checkpoint of `bestStep` (written at that step).
     func markBest() throws {
-        guard let bestStep else { return }
+        guard cluster.isRoot, let bestStep else { return }
         do {
             try CheckpointWriter(runDirectory: runDirectory, keepLast: config.checkpoint.keepLast).markBest(step: bestStep)
         } catch {
@@ -115,6 +117,11 @@ extension Trainer {
     }
 
     func writeCheckpoint() throws {
+        try checkReplicasAgree()
+        guard cluster.isRoot else {
+            lastCheckpointPath = (runDirectory as NSString).appendingPathComponent(CheckpointFormat.fileName(step: step))
+            return
+        }
         let writer = try CheckpointWriter(runDirectory: runDirectory, keepLast: config.checkpoint.keepLast)
         do {
             lastCheckpointPath = try writer.write(checkpointState())
@@ -128,12 +135,13 @@ extension Trainer {
     /// The resolved config stored in the checkpoint is used (with optional `--set` overrides);
     /// the base model and tokenizer must have the fingerprints the run was trained with.
     /// Usage: `let trainer = try Trainer.resume(runDirectory: "checkpoints/medical")`
-    public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil) throws -> Trainer {
+    public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil,
+                              cluster: Cluster = .shared) throws -> Trainer {
         let latest: CheckpointReader.LatestReadable
         do {
             latest = try CheckpointReader.readLatest(in: runDirectory)
         } catch CheckpointError.noCheckpoint {
-            return try restartWithoutCheckpoint(runDirectory: runDirectory, overrides: overrides, progress: progress)
+            return try restartWithoutCheckpoint(runDirectory: runDirectory, overrides: overrides, progress: progress, cluster: cluster)
         }
         let path = latest.path, state = latest.state
         var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
@@ -141,7 +149,7 @@ extension Trainer {
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
         // DPO's reference is the starting model, so its adapter is loaded before the checkpoint's.
-        let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: config.training.objective == .dpo)
+        let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: config.training.objective == .dpo, cluster: cluster)
         guard trainer.loaded.fingerprint == state.baseFingerprint else {
             throw TrainingError.fingerprintMismatch(what: "base model", checkpoint: state.baseFingerprint, configured: trainer.loaded.fingerprint, path: config.model.path)
         }
@@ -156,7 +164,8 @@ extension Trainer {
     /// A run stopped before its first checkpoint has only its resolved config: it starts again
     /// from step 0 with that config, which (same seed, same data) gives the run it would have
     /// been.
-    private static func restartWithoutCheckpoint(runDirectory: String, overrides: [String], progress: ProgressReporter?) throws -> Trainer {
+    private static func restartWithoutCheckpoint(runDirectory: String, overrides: [String], progress: ProgressReporter?,
+                                                 cluster: Cluster) throws -> Trainer {
         let configPath = (runDirectory as NSString).appendingPathComponent("config.resolved.yaml")
         guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
             throw TrainingError.nothingToResume(path: runDirectory)
@@ -164,7 +173,7 @@ extension Trainer {
         var config = try RunConfig.parse(yaml: text, source: configPath, overrides: overrides)
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
-        let trainer = try Trainer(config: config, progress: progress)
+        let trainer = try Trainer(config: config, progress: progress, cluster: cluster)
         trainer.restartsWithoutCheckpoint = true
         trainer.progress.message("\(runDirectory) stopped before its first checkpoint; starting it again from step 0 with its config.resolved.yaml")
         return trainer
@@ -220,6 +229,7 @@ extension Trainer {
 
     /// Drops metrics lines past the checkpoint, written by the run after its last checkpoint.
     func truncateMetrics(after step: Int) throws {
+        guard cluster.isRoot else { return }
         guard let data = FileManager.default.contents(atPath: metricsPath) else { return }
         let kept = data.split(separator: UInt8(ascii: "\n")).filter { line in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let s = o["step"] as? Int else { return false }

@@ -1,4 +1,5 @@
 import Autodiff
+import Cluster
 import Foundation
 import LoRA
 import Models
@@ -47,6 +48,8 @@ public final class Trainer {
     public let runDirectory: String
     public let totalSteps: Int
     public var progress: ProgressReporter
+    /// The processes training together (`mpirun`); one process when not launched by MPI.
+    public let cluster: Cluster
 
     let optimizer: AdamW
     let schedule: LearningRateSchedule
@@ -89,14 +92,19 @@ public final class Trainer {
     /// target modules and layers must equal the config's `lora.*` (the error lists each
     /// difference with the `--set` that fixes it), so the resolved config stays a true
     /// description of the run; the optimiser state starts fresh.
-    public convenience init(config: RunConfig, progress: ProgressReporter? = nil) throws {
-        try self.init(config: config, progress: progress, loadsStartingAdapter: true)
+    ///
+    /// Under `mpirun` (`cluster` is then `Cluster.shared` with several ranks) each rank builds
+    /// the same trainer; only rank 0 shows progress and writes files.
+    public convenience init(config: RunConfig, progress: ProgressReporter? = nil, cluster: Cluster = .shared) throws {
+        try self.init(config: config, progress: progress, loadsStartingAdapter: true, cluster: cluster)
     }
 
     /// `loadsStartingAdapter` false is for resuming: the checkpoint's adapters replace it anyway.
-    init(config: RunConfig, progress: ProgressReporter?, loadsStartingAdapter: Bool) throws {
+    init(config: RunConfig, progress: ProgressReporter?, loadsStartingAdapter: Bool, cluster: Cluster = .shared) throws {
         self.config = config
-        self.progress = progress ?? Trainer.defaultProgress(config.logging)
+        self.cluster = cluster
+        try Trainer.checkDivides(gradientAccumulation: config.training.gradientAccumulation, ranks: cluster.size)
+        self.progress = cluster.isRoot ? (progress ?? Trainer.defaultProgress(config.logging)) : SilentProgress()
         let storage: WeightStorage
         switch config.model.weights {
         case .float32: storage = .float32
@@ -242,7 +250,8 @@ public final class Trainer {
     /// checkpoint, as an interruption would), or until SIGINT/SIGTERM raise `InterruptFlag`.
     @discardableResult
     public func run(stopAfter: Int? = nil) throws -> TrainingSummary {
-        try prepareRunDirectory()
+        if cluster.isRoot { try prepareRunDirectory() }
+        cluster.barrier()
         InterruptFlag.setDeferring(true)
         defer { InterruptFlag.setDeferring(false) }
         let report = trainReport
@@ -304,7 +313,8 @@ public final class Trainer {
             if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
             try appendMetrics(metrics)
             progress.step(metrics)
-            let stopRequested = InterruptFlag.isRaised || (stopAfter.map { step >= $0 } ?? false)
+            // An interrupt reaches the ranks at different moments: they stop together.
+            let stopRequested = cluster.any(InterruptFlag.isRaised) || (stopAfter.map { step >= $0 } ?? false)
             if step % config.checkpoint.every == 0 || step == totalSteps || stopRequested || stopsEarly || (improved && keepsBest) {
                 try writeCheckpoint()
                 if let path = lastCheckpointPath { progress.checkpointWritten(path, step: step) }
@@ -335,7 +345,7 @@ public final class Trainer {
             progress.message(String(format: "test loss %.4f after step %d", loss, step))
         }
         // A page to look at beside metrics.jsonl; the run's results do not depend on it.
-        if let log = try? MetricsLog(runDirectory: runDirectory) {
+        if cluster.isRoot, let log = try? MetricsLog(runDirectory: runDirectory) {
             try? Data(LossCurves(runs: [log]).html(title: "Loss curves: \(log.name)").utf8)
                 .write(to: URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("curves.html")), options: .atomic)
         }
@@ -388,24 +398,40 @@ public final class Trainer {
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
         var preference: (accuracy: Double?, margin: Double)?
+        // Every rank draws every micro-batch's dropout seed, so the stream (and each batch's
+        // mask) is the one a single process uses; each runs only its own share of the batches.
+        let owned = ownedMicroBatches(of: batches.count)
+        let accumulator = GradientAccumulator(parameters: lora.parameters, cluster: cluster, owned: owned,
+                                              ordered: config.training.gradientReduction == .ordered)
         if config.training.objective == .dpo {
             var margin = 0.0, judged = 0, correct = 0
-            for batch in batches where batch.targetCount > 0 {
-                lora.setDropoutSeed(rng.next())
+            for (i, batch) in batches.enumerated() where batch.targetCount > 0 {
+                let seed = rng.next()
+                guard owned.contains(i) else { continue }
+                lora.setDropoutSeed(seed)
                 let r = try preferenceMicroStep(batch, weight: 1 / Double(max(totalPairs, 1)))
+                accumulator.take(microBatch: i)
                 lossSum += r.loss / Double(max(totalPairs, 1))
                 margin += r.margin; judged += r.judged; correct += r.correct
                 tokens += batch.realTokens
             }
+            let sums = cluster.allreduceSum([lossSum, Double(tokens), margin, Double(judged), Double(correct)])
+            lossSum = sums[0]; tokens = Int(sums[1]); margin = sums[2]; judged = Int(sums[3]); correct = Int(sums[4])
             preference = (judged > 0 ? Double(correct) / Double(judged) : nil, margin / Double(max(totalPairs, 1)))
         } else {
-            for batch in batches where batch.targetCount > 0 {
-                lora.setDropoutSeed(rng.next())
+            for (i, batch) in batches.enumerated() where batch.targetCount > 0 {
+                let seed = rng.next()
+                guard owned.contains(i) else { continue }
+                lora.setDropoutSeed(seed)
                 let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
                 lossSum += try nextTokenMicroStep(batch, weight: weight) * weight
+                accumulator.take(microBatch: i)
                 tokens += batch.realTokens
             }
+            let sums = cluster.allreduceSum([lossSum, Double(tokens)])
+            lossSum = sums[0]; tokens = Int(sums[1])
         }
+        accumulator.finish()
         guard lossSum.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "loss", lastCheckpoint: lastCheckpointPath) }
         let maxNorm = config.training.maxGradNorm
         let norm = maxNorm > 0 ? GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: maxNorm) : GradientClipping.globalNorm(lora.parameters)
@@ -436,13 +462,16 @@ public final class Trainer {
         var plan = planner.plan(order: order, examples: examples)
         if let limit = batchLimit { plan = Array(plan.prefix(limit)) }
         var total = 0.0, targets = 0
-        for rows in plan {
+        // Ranks take every size-th batch and add up what they measured.
+        for (i, rows) in plan.enumerated() where i % cluster.size == cluster.rank {
             let batch = try planner.assemble(rows, examples: examples)
             guard batch.targetCount > 0 else { continue }
             let ce = try loaded.model.loss(Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
             total += Double(ce.loss.value[flat: 0]) * Double(batch.targetCount)
             targets += batch.targetCount
         }
+        let sums = cluster.allreduceSum([total, Double(targets)])
+        total = sums[0]; targets = Int(sums[1])
         return targets > 0 ? total / Double(targets) : .nan
     }
 }
