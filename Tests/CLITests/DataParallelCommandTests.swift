@@ -125,6 +125,16 @@ final class DataParallelCommandTests: XCTestCase {
         let a = try losses("single"), b = try losses("parallel")
         XCTAssertEqual(a.keys.sorted(), Array(1...6))
         XCTAssertEqual(b, a)
+        // Each step says how long it waited for the other process and how long the sums took.
+        let steps = try String(contentsOfFile: "\(scratch)/runs/parallel/metrics.jsonl", encoding: .utf8)
+            .split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["loss"] != nil }
+        XCTAssertEqual(steps.count, 6)
+        for line in steps {
+            XCTAssertEqual(line["processes"] as? Int, 2)
+            XCTAssertGreaterThanOrEqual(line["wait_s"] as? Double ?? -1, 0)
+            XCTAssertGreaterThan(line["reduce_s"] as? Double ?? -1, 0)
+        }
     }
 
     /// `training.gradient_reduction: allreduce` sums each rank's micro-batches first: another
@@ -205,6 +215,38 @@ final class DataParallelCommandTests: XCTestCase {
         let lines = try String(contentsOfFile: "\(scratch)/two/probe/samples.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.filter { $0.contains(#""kind":"sample""#) }.count, (3 * 2 + 1 * 3) * 2)
         XCTAssertEqual(lines.filter { $0.contains(#""kind":"capability""#) }.count, 1)
+    }
+
+    /// mpirun ends a job at once on SIGINT or SIGTERM but forwards SIGUSR1: every process then
+    /// finishes the same step, rank 0 writes one checkpoint, and `resume` continues the run.
+    func testSIGUSR1ToMpirunStopsEveryProcessAfterTheSameStepWithACheckpoint() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.mpirun)
+        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", "2", try CLI.binary().path, "finetune", "--config", "\(scratch)/run.yaml",
+                             "--set", "run.name=stopped", "--set", "training.max_steps=100000", "--set", "checkpoint.every=100000",
+                             "--set", "training.eval_every=0"]
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let metrics = "\(scratch)/runs/stopped/metrics.jsonl"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 4 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(process.processIdentifier, SIGUSR1)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, "interrupted, as a single process stopped by Ctrl-C")
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: "\(scratch)/runs/stopped").filter { $0.hasSuffix(".h5") }
+        XCTAssertEqual(checkpoints.count, 1, "\(checkpoints)")
+        let stoppedAt = try XCTUnwrap(Int(checkpoints[0].dropFirst("step-".count).prefix(6)))
+        XCTAssertLessThan(stoppedAt, 100000)
+        let lastLine = try XCTUnwrap(try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").last)
+        XCTAssertTrue(lastLine.contains("\"step\":\(stoppedAt),"), "metrics end at the checkpoint's step: \(lastLine)")
     }
 
     func testAGlobalBatchThatDoesNotSplitEvenlyIsRefusedNamingTheFix() throws {

@@ -20,6 +20,12 @@ public struct StepMetrics: Equatable, Sendable {
     public var rewardMargin: Double? = nil
     /// Wall-clock time the step ended.
     public var time: Date = Date()
+    /// Jobs of several processes only: seconds the step waited for the slowest process, then
+    /// seconds it spent summing gradients and figures across processes.
+    public var waitSeconds: Double? = nil
+    public var reduceSeconds: Double? = nil
+    /// Jobs of several processes only: their number.
+    public var processes: Int? = nil
 
     public init(step: Int, totalSteps: Int, epoch: Int, loss: Double, learningRate: Double, gradNorm: Double,
                 tokensPerSecond: Double, tokensSeen: Int, validationLoss: Double?, elapsedSeconds: Double,
@@ -39,6 +45,9 @@ public struct StepMetrics: Equatable, Sendable {
         if let v = validationLoss { o["val_loss"] = v }
         if let v = rewardAccuracy { o["reward_accuracy"] = v }
         if let v = rewardMargin { o["reward_margin"] = v }
+        if let v = waitSeconds { o["wait_s"] = v }
+        if let v = reduceSeconds { o["reduce_s"] = v }
+        if let v = processes { o["processes"] = v }
         return o
     }
 }
@@ -208,20 +217,22 @@ func formatDuration(_ seconds: Double) -> String {
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
 }
 
-/// Stops a run cleanly on SIGINT or SIGTERM: the trainer finishes its optimiser step, writes a
-/// checkpoint and returns.
+/// Stops a run cleanly on SIGINT, SIGTERM or SIGUSR1: the trainer finishes its optimiser step,
+/// writes a checkpoint and returns. SIGUSR1 is for `mpirun` jobs: mpirun forwards it to every
+/// process, while SIGINT or SIGTERM sent to mpirun end the job at once.
 public enum InterruptFlag {
     nonisolated(unsafe) static var raised: sig_atomic_t = 0
     /// 1 while a run can stop cleanly at its next step boundary (checkpointing on the way).
     nonisolated(unsafe) static var deferring: sig_atomic_t = 0
 
-    /// Installs handlers for SIGINT and SIGTERM. While training steps run, the first signal
+    /// Installs handlers for SIGINT, SIGTERM and SIGUSR1. While training steps run, the first signal
     /// only raises the flag: the step finishes, a checkpoint is written and the run stops. A
     /// second signal, or any signal before training starts (loading, tokenising, planning,
     /// where there is nothing to save), ends the process at once, as the signal's default.
     public static func install() {
         signal(SIGINT, InterruptFlag.handle)
         signal(SIGTERM, InterruptFlag.handle)
+        signal(SIGUSR1, InterruptFlag.handle)
     }
 
     private static let handle: @convention(c) (Int32) -> Void = { sig in

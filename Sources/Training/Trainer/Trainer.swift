@@ -69,6 +69,10 @@ public final class Trainer {
     /// line; nil after a write failed, which is reported once and does not stop training.
     var tensorBoardFile: TensorBoardEventFile?
     var tensorBoardFailed = false
+    /// Seconds the last step waited for the slowest process, and then spent summing across
+    /// processes (metrics.jsonl `wait_s`, `reduce_s`).
+    var lastWaitSeconds = 0.0
+    var lastReduceSeconds = 0.0
     var lastValidationLoss: Double?
     /// Lowest validation loss of an evaluation during training, its step, and evaluations since.
     var bestValidationLoss: Double?
@@ -305,11 +309,16 @@ public final class Trainer {
             }
             let stopsEarly = config.training.earlyStoppingPatience.map { evaluationsWithoutImprovement >= $0 } ?? false
             let now = Date()
-            let metrics = StepMetrics(
+            var metrics = StepMetrics(
                 step: step, totalSteps: totalSteps, epoch: epoch, loss: loss, learningRate: schedule.learningRate(atStep: step - 1),
                 gradNorm: gradNorm, tokensPerSecond: tokensPerSecond,
                 tokensSeen: tokensSeen, validationLoss: validation, elapsedSeconds: now.timeIntervalSince(started),
                 rewardAccuracy: preference?.accuracy, rewardMargin: preference?.margin, time: now)
+            if cluster.isDistributed {
+                metrics.reduceSeconds = lastReduceSeconds
+                metrics.waitSeconds = lastWaitSeconds
+                metrics.processes = cluster.size
+            }
             if step % 10 == 0 { stepClock = now; tokensAtStart = tokensSeen }
             try appendMetrics(metrics)
             progress.step(metrics)
@@ -428,10 +437,18 @@ public final class Trainer {
                 accumulator.take(microBatch: i)
                 tokens += batch.realTokens
             }
+        }
+        // Waiting for the slowest process is kept apart from moving the bytes.
+        let waitStart = Date()
+        if cluster.isDistributed { cluster.barrier() }
+        lastWaitSeconds = Date().timeIntervalSince(waitStart)
+        let reduceStart = Date()
+        if config.training.objective != .dpo {
             let sums = cluster.allreduceSum([lossSum, Double(tokens)])
             lossSum = sums[0]; tokens = Int(sums[1])
         }
         accumulator.finish()
+        lastReduceSeconds = Date().timeIntervalSince(reduceStart)
         guard lossSum.isFinite else { throw TrainingError.nonFinite(step: step + 1, quantity: "loss", lastCheckpoint: lastCheckpointPath) }
         let maxNorm = config.training.maxGradNorm
         let norm = maxNorm > 0 ? GradientClipping.clipGlobalNorm(lora.parameters, maxNorm: maxNorm) : GradientClipping.globalNorm(lora.parameters)
