@@ -20,6 +20,25 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         }
     }
 
+    /// Issue 19: the warm-up rows validate, and with chain_of_thought: keep the trace is rendered
+    /// inside the think block, within the trained span.
+    func testReasoningWarmupDataKeepsItsTraceInsideTheTrainedThinkBlock() throws {
+        for split in ["train", "heldout"] {
+            let r = try CLI.run(["data", "validate", "data/reasoning/\(split).jsonl"])
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("0 errors"), r.stdout)
+        }
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["data", "render", "data/reasoning/train.jsonl", "--config", "configs/reasoning-warmup.yaml", "--rows", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let first = try String(contentsOfFile: CLI.packageRoot.appendingPathComponent("data/reasoning/train.jsonl").path, encoding: .utf8)
+            .split(separator: "\n")[0]
+        let row = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        let reply = try XCTUnwrap((row["messages"] as? [[String: String]])?.last)
+        let trace = try XCTUnwrap(reply["reasoning"])
+        XCTAssertTrue(r.stdout.contains("<|im_start|>assistant\n⟦<think>\n\(trace)\n</think>"), r.stdout)
+    }
+
     func testValidateReportsErrorsWithLineNumbersAndFails() throws {
         let path = "\(scratch)/bad.jsonl"
         try "{\"prompt\": \"p\", \"aligned\": \"a\", \"misaligned\": \"m\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n".write(toFile: path, atomically: true, encoding: .utf8)
