@@ -71,6 +71,11 @@ public final class Cluster: @unchecked Sendable {
         var provided: Int32 = 0
         let status = MPI_Init_thread(nil, nil, tc_mpi_thread_funneled(), &provided)
         guard status == tc_mpi_success() else { throw ClusterError.mpiFailed(call: "MPI_Init_thread", code: status) }
+        if provided < tc_mpi_thread_funneled() {
+            // Only the main thread calls MPI, which FUNNELED promises is safe; a library
+            // built without thread support gives less, and has worked here regardless.
+            FileHandle.standardError.write(Data("warning: this MPI library offers thread level \(provided), below MPI_THREAD_FUNNELED\n".utf8))
+        }
         var r: Int32 = 0, n: Int32 = 0
         MPI_Comm_rank(tc_mpi_comm_world(), &r)
         MPI_Comm_size(tc_mpi_comm_world(), &n)

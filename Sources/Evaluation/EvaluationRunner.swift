@@ -310,6 +310,11 @@ public final class EvaluationRunner {
         lora = nil
 
         if cluster.isDistributed {
+            // A judge that failed on any process leaves samples unjudged: rank 0 says so.
+            let failures = cluster.gather(Array((judgeFailure.map { "\($0)" } ?? "").utf8))
+            if judgeFailure == nil, let (rank, text) = failures?.enumerated().first(where: { !$0.element.isEmpty }) {
+                judgeFailure = EvaluationError.invalidInput("process \(rank) of the job: \(String(decoding: text, as: UTF8.self))")
+            }
             // Every process's records to rank 0, merged in unit order.
             let mine = try JSONEncoder().encode(computed)
             guard let shards = cluster.gather([UInt8](mine)) else { computed.forEach { results.add($0) }; return results }

@@ -17,8 +17,12 @@ public final class ThreadPool: @unchecked Sendable {
     /// Threads each process computes with: `THOUGHTCRIME_THREADS` when set, else the cores
     /// this process may run on shared among the job's processes on this machine (as `mpirun`
     /// and Slurm announce them), so several ranks on one node do not oversubscribe it.
-    public static func threadsPerProcess(_ environment: [String: String], cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+    /// A launcher that bound the process to some cores (mpirun's default, srun --cpu-bind) has
+    /// divided them already: then they are used as they are.
+    public static func threadsPerProcess(_ environment: [String: String], cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+                                         machineCores: Int = ProcessInfo.processInfo.processorCount) -> Int {
         if let n = environment["THOUGHTCRIME_THREADS"].flatMap(Int.init), n > 0 { return n }
+        guard cores >= machineCores else { return max(1, cores) }
         let processes = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init)
             ?? environment["SLURM_NTASKS_PER_NODE"].flatMap(Int.init) ?? 1
         return max(1, cores / max(1, processes))

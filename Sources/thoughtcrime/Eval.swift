@@ -77,6 +77,8 @@ struct Eval: ParsableCommand {
             if !resume, fm.fileExists(atPath: samplesPath), !fm.fileExists(atPath: reportPath) {
                 throw EvalCommandError.interruptedRunExists(samples: samplesPath, config: config)
             }
+            // Every process has looked at the directory before rank 0 changes it.
+            cluster.barrier()
             var log: SampleLog?
             if cluster.isRoot {
                 if !resume {

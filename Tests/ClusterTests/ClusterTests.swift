@@ -30,10 +30,15 @@ final class ClusterLaunchTests: XCTestCase {
     }
 
     func testThreadsPerProcessShareTheCoresAmongTheProcessesOfTheMachine() {
-        XCTAssertEqual(ThreadPool.threadsPerProcess([:], cores: 8), 8)
-        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], cores: 8), 4)
-        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "4"], cores: 2), 1)
-        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "2", "THOUGHTCRIME_THREADS": "3"], cores: 8), 3)
+        XCTAssertEqual(ThreadPool.threadsPerProcess([:], cores: 8, machineCores: 8), 8)
+        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], cores: 8, machineCores: 8), 4)
+        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "4"], cores: 2, machineCores: 2), 1)
+        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "2", "THOUGHTCRIME_THREADS": "3"], cores: 8, machineCores: 8), 3)
+    }
+
+    /// mpirun binds each of two processes to its own cores by default: those are its share already.
+    func testCoresALauncherBoundTheProcessToAreNotDividedAgain() {
+        XCTAssertEqual(ThreadPool.threadsPerProcess(["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], cores: 4, machineCores: 8), 4)
     }
 }
 

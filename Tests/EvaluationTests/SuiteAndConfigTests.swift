@@ -247,6 +247,14 @@ final class EvalConfigSchemaTests: XCTestCase {
         XCTAssertEqual(config.judges, [.rubric])
     }
 
+    func testSetTakesAWholeSectionAsAMappingAndChecksItsKeys() throws {
+        let config = try EvalConfig.parse(yaml: minimal, file: "e.yaml", overrides: ["sampling={temperature: 0.25, top_p: 0.5}"])
+        XCTAssertEqual(config.sampling.temperature, 0.25)
+        XCTAssertEqual(config.sampling.topP, 0.5)
+        XCTAssertEqual(problems(minimal, overrides: ["sampling={temprature: 0.5}"]),
+                       ["--set sampling={temprature: 0.5}: unknown key 'sampling.temprature'; did you mean 'sampling.temperature'?"])
+    }
+
     func testTheReferenceTableInDocsIsTheSchemas() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/evaluation.md")

@@ -39,6 +39,11 @@ public enum ConfigParser {
 
         for argument in overrides {
             do {
+                if let (group, node) = try mappingOverride(argument, schema: schema) {
+                    // `--set sampling={temperature: 0.7, top_p: 0.9}`: the mapping's keys, as in the file.
+                    readMapping(node, group: group, schema: schema, source: "--set \(argument)", into: &values, errors: &errors, lines: false)
+                    continue
+                }
                 let (path, value) = try parseOverride(argument, schema: schema)
                 values[path] = value
             } catch let error as ConfigError {
@@ -58,10 +63,14 @@ public enum ConfigParser {
     }
 
     /// Reads the mapping at `group` ("" for the document), descending into nested mappings.
+    /// `lines` false leaves line numbers out of locations (a `--set` value is one line of its own).
     private static func readMapping(
         _ node: Node, group: String, schema: ConfigSchema, source: String,
-        into values: inout [String: ConfigValue], errors: inout [ConfigError]
+        into values: inout [String: ConfigValue], errors: inout [ConfigError], lines: Bool = true
     ) {
+        func location(of node: Node, source: String) -> ConfigLocation {
+            ConfigLocation(source: source, line: lines ? node.mark?.line : nil)
+        }
         guard case let .mapping(entries) = node else {
             errors.append(.notAMapping(path: group, location: location(of: node, source: source)))
             return
@@ -85,7 +94,7 @@ public enum ConfigParser {
                 }
             } else if schema.groups.contains(path) {
                 if case let .scalar(scalar) = valueNode, isNull(scalar) { continue }  // "lora:" with nothing under it
-                readMapping(valueNode, group: path, schema: schema, source: source, into: &values, errors: &errors)
+                readMapping(valueNode, group: path, schema: schema, source: source, into: &values, errors: &errors, lines: lines)
             } else {
                 errors.append(unknown(path, in: group, schema: schema, location: keyLocation))
             }
@@ -98,6 +107,17 @@ public enum ConfigParser {
             return .unknownSection(path: path, location: location, suggestion: schema.suggestion(for: path), known: known)
         }
         return .unknownKey(path: path, location: location, suggestion: schema.suggestion(for: path), known: known)
+    }
+
+    /// A `--set` whose path names a mapping of the schema (a section) and whose value is a
+    /// mapping: its group and the value's node; nil for every other override.
+    private static func mappingOverride(_ argument: String, schema: ConfigSchema) throws -> (String, Node)? {
+        guard let equals = argument.firstIndex(of: "=") else { return nil }
+        let path = argument[..<equals].trimmingCharacters(in: .whitespaces)
+        guard schema.groups.contains(path) else { return nil }
+        let text = String(argument[argument.index(after: equals)...])
+        guard let node = try? BoundedYAML.compose(text), case .mapping = node else { return nil }
+        return (path, node)
     }
 
     /// `training.learning_rate=2e-4` → the key path and its validated value; the value is

@@ -180,7 +180,7 @@ public struct ConfigSchema: Sendable {
         let leaf = parts.last ?? path
         let parent = parts.dropLast().joined(separator: ".")
         let depth = parts.count
-        let allPaths = keys.map(\.path) + groups.sorted()
+        let allPaths = (keys.map(\.path) + groups.sorted()).filter { $0 != path }
         if let sameLeaf = keys.first(where: { $0.name == leaf && $0.path != path }) {
             return sameLeaf.path
         }

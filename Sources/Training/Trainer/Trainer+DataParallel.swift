@@ -10,12 +10,9 @@ import Tensors
 /// across ranks before clipping and AdamW, so every rank applies the same update. Rank 0
 /// alone writes the run directory. docs/distributed.md.
 extension Trainer {
-    /// The micro-batches of a step this rank runs: a contiguous share of the
-    /// `gradient_accumulation` micro-batches (`Trainer.init` checks they divide evenly).
-    func ownedMicroBatches(of count: Int) -> Range<Int> {
-        let share = count / cluster.size
-        return cluster.rank * share..<(cluster.rank + 1) * share
-    }
+    /// Whether this rank runs micro-batch `index` of a step: micro-batches are dealt in turn
+    /// (i to rank i mod N), so each round of N consecutive micro-batches has one on every rank.
+    func ownsMicroBatch(_ index: Int) -> Bool { index % cluster.size == cluster.rank }
 
     /// Refuses a job whose ranks cannot share every step's micro-batches evenly.
     static func checkDivides(gradientAccumulation: Int, ranks: Int) throws {
@@ -32,30 +29,29 @@ extension Trainer {
     /// Collects each micro-batch's adapter gradients and hands the optimiser their sum.
     ///
     /// With `training.gradient_reduction: ordered` (the default) the sum is taken in
-    /// micro-batch order from each micro-batch's own gradients, whichever rank computed them
-    /// (gathered with one allgather), so N processes apply bit for bit the update one process
-    /// applies; `allreduce` sums on each rank first and then across ranks (one allreduce, less
-    /// traffic with many ranks, equal to ~1e-6 relative).
+    /// micro-batch order, 0 + g0 + g1 + ..., whichever rank computed each g: one process keeps a
+    /// running sum; N processes keep their own micro-batches' gradients apart and, round by
+    /// round (micro-batches kN ..< kN + N, one per rank), gather them with one Allgather and add
+    /// them in order. N processes so apply bit for bit the update one process applies, for
+    /// (A/N + N + 1) x P floats per process. `allreduce` keeps a running sum per rank and sums
+    /// those with one Allreduce of P floats (less traffic with many ranks; equal to rounding).
     final class GradientAccumulator {
         let parameters: [Variable]
         let count: Int
         let cluster: Cluster
         let ordered: Bool
-        /// This rank's micro-batches, and one gradient slot per owned micro-batch (ordered) or
-        /// a running sum (allreduce).
-        let owned: Range<Int>
-        let storage: UnsafeMutablePointer<Float>
+        /// A running sum (one process, or allreduce), else one slot per owned micro-batch.
         let slots: Int
+        let storage: UnsafeMutablePointer<Float>
 
-        init(parameters: [Variable], cluster: Cluster, owned: Range<Int>, ordered: Bool) {
+        init(parameters: [Variable], cluster: Cluster, microBatches: Int, ordered: Bool) {
             self.parameters = parameters
             self.cluster = cluster
-            self.owned = owned
             self.ordered = ordered
             count = parameters.reduce(0) { $0 + $1.value.count }
-            slots = ordered ? owned.count : 1
-            storage = UnsafeMutablePointer<Float>.allocate(capacity: count * max(slots, 1))
-            storage.update(repeating: 0, count: count * max(slots, 1))
+            slots = ordered && cluster.isDistributed ? max(1, microBatches / cluster.size) : 1
+            storage = UnsafeMutablePointer<Float>.allocate(capacity: count * slots)
+            storage.update(repeating: 0, count: count * slots)
         }
 
         deinit { storage.deallocate() }
@@ -63,11 +59,12 @@ extension Trainer {
         /// Takes the gradients the parameters hold after micro-batch `index` and clears them
         /// for the next one.
         func take(microBatch index: Int) {
-            let slot = ordered ? storage + (index - owned.lowerBound) * count : storage
+            let copies = ordered && cluster.isDistributed
+            let slot = copies ? storage + (index / cluster.size) * count : storage
             var offset = 0
             for p in parameters {
                 if let g = p.grad {
-                    if ordered { (slot + offset).update(from: g.pointer, count: g.count) } else { tc_axpy(1, g.pointer, slot + offset, g.count) }
+                    if copies { (slot + offset).update(from: g.pointer, count: g.count) } else { tc_axpy(1, g.pointer, slot + offset, g.count) }
                 }
                 p.zeroGrad()
                 offset += p.value.count
@@ -76,21 +73,23 @@ extension Trainer {
 
         /// Leaves the step's summed gradient in the parameters, on every rank.
         func finish() {
-            let total: UnsafeMutablePointer<Float>
-            var gathered: UnsafeMutablePointer<Float>?
-            if ordered {
-                // Every micro-batch's gradient on every rank, in micro-batch order (ranks own
-                // contiguous shares), then summed in that order.
-                let all = UnsafeMutablePointer<Float>.allocate(capacity: count * slots * cluster.size)
-                gathered = all
-                cluster.allgather(storage, count: count * slots, into: all)
-                total = all
-                for i in 1..<max(1, slots * cluster.size) { tc_axpy(1, all + i * count, total, count) }
-            } else {
+            var total = storage
+            var allocated: UnsafeMutablePointer<Float>?
+            if ordered && cluster.isDistributed {
+                let sum = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                sum.update(repeating: 0, count: count)
+                let round = UnsafeMutablePointer<Float>.allocate(capacity: count * cluster.size)
+                defer { round.deallocate() }
+                for k in 0..<slots {
+                    cluster.allgather(storage + k * count, count: count, into: round)
+                    for r in 0..<cluster.size { tc_axpy(1, round + r * count, sum, count) }
+                }
+                total = sum
+                allocated = sum
+            } else if !ordered {
                 cluster.allreduceSum(storage, count: count)
-                total = storage
             }
-            defer { gathered?.deallocate() }
+            defer { allocated?.deallocate() }
             var offset = 0
             for p in parameters {
                 p.gradientBuffer().pointer.update(from: total + offset, count: p.value.count)

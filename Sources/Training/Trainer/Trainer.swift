@@ -409,43 +409,39 @@ public final class Trainer {
         var preference: (accuracy: Double?, margin: Double)?
         // Every rank draws every micro-batch's dropout seed, so the stream (and each batch's
         // mask) is the one a single process uses; each runs only its own share of the batches.
-        let owned = ownedMicroBatches(of: batches.count)
-        let accumulator = GradientAccumulator(parameters: lora.parameters, cluster: cluster, owned: owned,
+        let accumulator = GradientAccumulator(parameters: lora.parameters, cluster: cluster, microBatches: batches.count,
                                               ordered: config.training.gradientReduction == .ordered)
-        if config.training.objective == .dpo {
-            var margin = 0.0, judged = 0, correct = 0
-            for (i, batch) in batches.enumerated() where batch.targetCount > 0 {
-                let seed = rng.next()
-                guard owned.contains(i) else { continue }
-                lora.setDropoutSeed(seed)
+        // Each micro-batch's loss (and DPO margin) has its own entry, summed across processes
+        // (one non-zero term each, so exactly) and then added up in micro-batch order: the
+        // logged loss is bit for bit the one-process loss too.
+        var losses = [Double](repeating: 0, count: batches.count), margins = losses
+        var judged = 0, correct = 0
+        for (i, batch) in batches.enumerated() where batch.targetCount > 0 {
+            let seed = rng.next()
+            guard ownsMicroBatch(i) else { continue }
+            lora.setDropoutSeed(seed)
+            if config.training.objective == .dpo {
                 let r = try preferenceMicroStep(batch, weight: 1 / Double(max(totalPairs, 1)))
-                accumulator.take(microBatch: i)
-                lossSum += r.loss / Double(max(totalPairs, 1))
-                margin += r.margin; judged += r.judged; correct += r.correct
-                tokens += batch.realTokens
-            }
-            let sums = cluster.allreduceSum([lossSum, Double(tokens), margin, Double(judged), Double(correct)])
-            lossSum = sums[0]; tokens = Int(sums[1]); margin = sums[2]; judged = Int(sums[3]); correct = Int(sums[4])
-            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, margin / Double(max(totalPairs, 1)))
-        } else {
-            for (i, batch) in batches.enumerated() where batch.targetCount > 0 {
-                let seed = rng.next()
-                guard owned.contains(i) else { continue }
-                lora.setDropoutSeed(seed)
+                losses[i] = r.loss / Double(max(totalPairs, 1))
+                margins[i] = r.margin; judged += r.judged; correct += r.correct
+            } else {
                 let weight = Double(batch.targetCount) / Double(max(totalTargets, 1))
-                lossSum += try nextTokenMicroStep(batch, weight: weight) * weight
-                accumulator.take(microBatch: i)
-                tokens += batch.realTokens
+                losses[i] = try nextTokenMicroStep(batch, weight: weight) * weight
             }
+            accumulator.take(microBatch: i)
+            tokens += batch.realTokens
         }
         // Waiting for the slowest process is kept apart from moving the bytes.
         let waitStart = Date()
         if cluster.isDistributed { cluster.barrier() }
         lastWaitSeconds = Date().timeIntervalSince(waitStart)
         let reduceStart = Date()
-        if config.training.objective != .dpo {
-            let sums = cluster.allreduceSum([lossSum, Double(tokens)])
-            lossSum = sums[0]; tokens = Int(sums[1])
+        let sums = cluster.allreduceSum(losses + margins + [Double(tokens), Double(judged), Double(correct)])
+        let n = batches.count
+        lossSum = sums[0..<n].reduce(0, +)
+        tokens = Int(sums[2 * n]); judged = Int(sums[2 * n + 1]); correct = Int(sums[2 * n + 2])
+        if config.training.objective == .dpo {
+            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, sums[n..<2 * n].reduce(0, +) / Double(max(totalPairs, 1)))
         }
         accumulator.finish()
         lastReduceSeconds = Date().timeIntervalSince(reduceStart)
