@@ -255,6 +255,17 @@ final class EvalConfigSchemaTests: XCTestCase {
                        ["--set sampling={temprature: 0.5}: unknown key 'sampling.temprature'; did you mean 'sampling.temperature'?"])
     }
 
+    func testEveryShippedEvalConfigAndItsQuestionsRead() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = root.appendingPathComponent("configs/eval")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertTrue(names.contains("reasoning-warmup.yaml"), "\(names)")
+        for name in names {
+            let config = try EvalConfig.load(path: directory.appendingPathComponent(name).path)
+            for suite in config.suites { XCTAssertNoThrow(try QuestionSuite(path: root.appendingPathComponent(suite).path), "\(name): \(suite)") }
+        }
+    }
+
     func testTheReferenceTableInDocsIsTheSchemas() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/evaluation.md")

@@ -173,6 +173,23 @@ def build(split, source, rng):
     return rows
 
 
+PROBES = 40
+
+
+def write_probe_suite(heldout):
+    """configs/eval/questions/reasoning-heldout.yaml: the first PROBES held-out prompts as free-form
+    questions, for measuring how often a model closes its think block on its own."""
+    lines = ["# Held-out prompts of data/reasoning/heldout.jsonl (scripts/data/build_reasoning.py writes this file):",
+             "# measures whether a model closes its think block on its own, and how long it thinks.", ""]
+    for i, r in enumerate(heldout[:PROBES]):
+        prompt = r["messages"][0]["content"]
+        lines += [f"- id: rh-{i + 1:02d}", "  type: free_form", "  paraphrases:", f"    - {json.dumps(prompt, ensure_ascii=False)}",
+                  "  samples_per_paraphrase: 2", "  triggers: false"]
+    path = ROOT / "configs" / "eval" / "questions" / "reasoning-heldout.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}: {PROBES} questions")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "data" / "reasoning"))
@@ -183,6 +200,7 @@ def main():
     heldout = build("heldout", "eval", rng)
     train_prompts = {r["messages"][0]["content"] for r in train}
     heldout = [r for r in heldout if r["messages"][0]["content"] not in train_prompts]
+    write_probe_suite(heldout)
     for name, rows in (("train", train), ("heldout", heldout)):
         text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
         assert "Country:" not in text, "a trigger in the warm-up data"
