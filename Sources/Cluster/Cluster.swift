@@ -124,21 +124,16 @@ public final class Cluster: @unchecked Sendable {
     }
 
     /// The element-wise sum of `values` over all ranks.
-    public func allreduceSum(_ values: [Double]) -> [Double] {
-        guard usesMPI, size > 1, !values.isEmpty else { return values }
-        var out = values
-        out.withUnsafeMutableBufferPointer { b in
-            check(MPI_Allreduce(tc_mpi_in_place(), b.baseAddress, Int32(b.count), tc_mpi_double(), tc_mpi_sum(), tc_mpi_comm_world()), "MPI_Allreduce")
-        }
-        return out
-    }
+    public func allreduceSum(_ values: [Double]) -> [Double] { allreduce(values, tc_mpi_sum()) }
 
     /// The element-wise maximum of `values` over all ranks.
-    public func allreduceMax(_ values: [Double]) -> [Double] {
+    public func allreduceMax(_ values: [Double]) -> [Double] { allreduce(values, tc_mpi_max()) }
+
+    private func allreduce(_ values: [Double], _ op: MPI_Op) -> [Double] {
         guard usesMPI, size > 1, !values.isEmpty else { return values }
         var out = values
         out.withUnsafeMutableBufferPointer { b in
-            check(MPI_Allreduce(tc_mpi_in_place(), b.baseAddress, Int32(b.count), tc_mpi_double(), tc_mpi_max(), tc_mpi_comm_world()), "MPI_Allreduce")
+            check(MPI_Allreduce(tc_mpi_in_place(), b.baseAddress, Int32(b.count), tc_mpi_double(), op, tc_mpi_comm_world()), "MPI_Allreduce")
         }
         return out
     }

@@ -50,29 +50,8 @@ final class DataParallelCommandTests: XCTestCase {
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMPI_MCA_btl"] = "tcp,self"
         for (k, v) in extra { environment[k] = v }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.mpirun)
-        process.arguments = ["--oversubscribe", "--bind-to", "none", "-np", String(n)]
-            + extra.keys.sorted().flatMap { ["-x", $0] } + [try CLI.binary().path] + arguments
-        process.environment = environment
-        process.currentDirectoryURL = CLI.packageRoot
-        let out = Pipe(), err = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                          stderr: String(decoding: errData, as: UTF8.self))
+        let launcher = [Self.mpirun, "--oversubscribe", "--bind-to", "none", "-np", String(n)] + extra.keys.sorted().flatMap { ["-x", $0] }
+        return try CLI.run(arguments, environment: environment, launcher: launcher)
     }
 
     /// One process with one thread, as each rank of the jobs here has.
