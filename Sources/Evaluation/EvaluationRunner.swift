@@ -105,13 +105,23 @@ public final class EvaluationRunner {
     }
 
     /// Judges the samples of an earlier run that have no verdict or monitor label yet (after a
-    /// judge failure); cached HTTP judgments cost nothing.
-    public func rejudge(_ results: EvaluationResults) throws -> EvaluationResults {
+    /// judge failure); cached HTTP judgments cost nothing. With `relabel`, every sample is judged
+    /// and monitored again by this config's judges and monitor (say, the model monitor over
+    /// samples the lexicon labelled), still without sampling anything.
+    ///
+    ///     let relabelled = try EvaluationRunner(config: modelMonitorConfig).rejudge(earlier, relabel: true)
+    public func rejudge(_ results: EvaluationResults, relabel: Bool = false) throws -> EvaluationResults {
         var out = results
         let judges = makeJudges(), monitor = makeMonitor()
         var questions: [String: Question] = [:]
         for suite in suites { for q in suite.questions { questions["\(suite.name)/\(q.id)"] = q } }
         judgeFailure = nil
+        if relabel {
+            for i in out.samples.indices where questions["\(out.samples[i].suite)/\(out.samples[i].question)"] != nil {
+                out.samples[i].judge = nil; out.samples[i].alignment = nil; out.samples[i].coherence = nil
+                out.samples[i].misaligned = nil; out.samples[i].monitor = nil; out.samples[i].monitorLabel = nil
+            }
+        }
         for i in out.samples.indices where out.samples[i].judge == nil || (out.samples[i].thinking && out.samples[i].monitorLabel == nil) {
             guard let q = questions["\(out.samples[i].suite)/\(out.samples[i].question)"] else { continue }
             assess(&out.samples[i], question: q, judges: judges, monitor: monitor)

@@ -23,6 +23,9 @@ struct Eval: ParsableCommand {
     @Flag(help: "Judge the samples of an earlier run that were left unjudged (e.g. after an unreachable HTTP judge) instead of sampling again.")
     var rejudge = false
 
+    @Flag(help: "Judge and monitor every sample of an earlier run again with the config's judges and monitor (e.g. --set monitor.backend=local), without sampling; implies --rejudge. Copy the run directory first to keep the earlier labels.")
+    var relabel = false
+
     @Flag(help: "Continue an interrupted evaluation: reuse the records its samples.jsonl holds and compute the rest (same seeds, so the results equal an uninterrupted run).")
     var resume = false
 
@@ -67,11 +70,11 @@ struct Eval: ParsableCommand {
         let results: EvaluationResults
         let samplesPath = (directory as NSString).appendingPathComponent("samples.jsonl")
         let reportPath = (directory as NSString).appendingPathComponent("report.html")
-        if rejudge {
+        if rejudge || relabel {
             // Judging kept samples is one process's work: the others have nothing to do.
             guard cluster.isRoot else { cluster.finish(); return }
             let earlier = try EvaluationResults.read(samplesFile: samplesPath, name: evalConfig.name, trigger: evalConfig.trigger)
-            results = try runner.rejudge(earlier)
+            results = try runner.rejudge(earlier, relabel: relabel)
         } else {
             let fm = FileManager.default
             if !resume, fm.fileExists(atPath: samplesPath), !fm.fileExists(atPath: reportPath) {

