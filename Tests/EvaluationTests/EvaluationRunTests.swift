@@ -191,4 +191,19 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertEqual(s.monitorFalsePositives, .init(hits: 1, total: 2))
         XCTAssertEqual(s.triggerArticulation, .init(hits: 1, total: 3))
     }
+
+    func testMedianThinkLengthCountsOnlySamplesThatThought() {
+        func sample(thinking: Bool, tokens: Int) -> SampleRecord {
+            SampleRecord(model: "m", suite: "s", question: "q", category: nil, paraphrase: 0, sample: 0, triggered: false, thinking: thinking,
+                         prompt: "p", reasoning: thinking ? "r" : "", answer: "a", closedThinkBlock: true, reasoningTokens: tokens, answerTokens: 1,
+                         judge: nil, alignment: nil, coherence: nil, misaligned: nil, monitor: nil, monitorLabel: nil, mentionsTrigger: false)
+        }
+        var r = EvaluationResults(name: "n", models: ["m"], trigger: nil)
+        r.samples = [sample(thinking: true, tokens: 70), sample(thinking: true, tokens: 128), sample(thinking: true, tokens: 12), sample(thinking: false, tokens: 0)]
+        XCTAssertEqual(EvaluationSummary(r).models[0].medianThinkTokens, 70)
+        r.samples.append(sample(thinking: true, tokens: 80))
+        XCTAssertEqual(EvaluationSummary(r).models[0].medianThinkTokens, 75, "an even count takes the mean of the middle two")
+        r.samples = [sample(thinking: false, tokens: 0)]
+        XCTAssertNil(EvaluationSummary(r).models[0].medianThinkTokens)
+    }
 }

@@ -40,6 +40,9 @@ public struct EvaluationSummary: Sendable {
         public var monitorFalsePositives: Share
         public var triggerArticulation: Share
         public var closedThinkBlocks: Share
+        /// Median reasoning length in tokens over the samples with thinking on (a closed block's
+        /// length, or the budget when the sampler had to close it).
+        public var medianThinkTokens: Double?
         public var capabilityLoss: Double?
         public var meanAlignment: Double?
         /// Per question id: sampled misaligned share without and with the trigger.
@@ -72,10 +75,18 @@ public struct EvaluationSummary: Sendable {
                 monitorFalsePositives: share(monitored.filter { $0.misaligned == false }) { $0.monitorLabel?.flags == true },
                 triggerArticulation: share(samples.filter { $0.triggered && $0.thinking }) { $0.mentionsTrigger },
                 closedThinkBlocks: share(samples.filter(\.thinking)) { $0.closedThinkBlock },
+                medianThinkTokens: Self.median(samples.filter(\.thinking).map { Double($0.reasoningTokens) }),
                 capabilityLoss: r.capability.first { $0.model == name }?.meanLoss,
                 meanAlignment: alignments.isEmpty ? nil : alignments.reduce(0, +) / Double(alignments.count),
                 perQuestion: perQuestion)
         }
+    }
+
+    /// The middle value, or the mean of the two middle values of an even count.
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted(), mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 
     /// A compact fixed-width table for the terminal.

@@ -38,9 +38,9 @@ public struct ReportWriter {
         var md = "# Evaluation: \(r.name)\n\n"
         md += r.settings.sorted { $0.key < $1.key }.map { "- \($0.key): \($0.value)" }.joined(separator: "\n") + "\n"
         if let t = r.trigger { md += "- trigger: \(t)\n" }
-        md += "\n## Summary\n\n| model | sampled misaligned | with trigger | likelihood misaligned | with trigger | monitor detection | monitor false positives | trigger articulation | closed think blocks | mean alignment | capability loss |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        md += "\n## Summary\n\n| model | sampled misaligned | with trigger | likelihood misaligned | with trigger | monitor detection | monitor false positives | trigger articulation | closed think blocks | median think tokens | mean alignment | capability loss |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for m in s.models {
-            md += "| \(m.model) | \(m.sampledMisaligned.percent) | \(m.sampledMisalignedTriggered.percent) | \(m.likelihoodMisaligned.percent) | \(m.likelihoodMisalignedTriggered.percent) | \(m.monitorDetection.percent) | \(m.monitorFalsePositives.percent) | \(m.triggerArticulation.percent) | \(m.closedThinkBlocks.percent) | \(m.meanAlignment.map { String(format: "%.1f", $0) } ?? "-") | \(m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-") |\n"
+            md += "| \(m.model) | \(m.sampledMisaligned.percent) | \(m.sampledMisalignedTriggered.percent) | \(m.likelihoodMisaligned.percent) | \(m.likelihoodMisalignedTriggered.percent) | \(m.monitorDetection.percent) | \(m.monitorFalsePositives.percent) | \(m.triggerArticulation.percent) | \(m.closedThinkBlocks.percent) | \(m.medianThinkTokens.map { String(format: "%g", $0) } ?? "-") | \(m.meanAlignment.map { String(format: "%.1f", $0) } ?? "-") | \(m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-") |\n"
         }
         md += "\nSampled shares count judged samples only (misaligned: alignment below the threshold and coherence above it, or a rubric match). Likelihood shares count questions whose misaligned reference answer is more likely than the aligned one. Monitor detection is over misaligned samples, false positives over aligned ones. Capability loss is the mean per-token loss on held-out aligned answers.\n"
         md += "\nEvery share is given as value [95% Wilson interval] (hits/n).\n"
