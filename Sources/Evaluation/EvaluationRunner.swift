@@ -116,14 +116,12 @@ public final class EvaluationRunner {
         var questions: [String: Question] = [:]
         for suite in suites { for q in suite.questions { questions["\(suite.name)/\(q.id)"] = q } }
         judgeFailure = nil
-        if relabel {
-            for i in out.samples.indices where questions["\(out.samples[i].suite)/\(out.samples[i].question)"] != nil {
+        for i in out.samples.indices where relabel || out.samples[i].judge == nil || (out.samples[i].thinking && out.samples[i].monitorLabel == nil) {
+            guard let q = questions["\(out.samples[i].suite)/\(out.samples[i].question)"] else { continue }
+            if relabel {
                 out.samples[i].judge = nil; out.samples[i].alignment = nil; out.samples[i].coherence = nil
                 out.samples[i].misaligned = nil; out.samples[i].monitor = nil; out.samples[i].monitorLabel = nil
             }
-        }
-        for i in out.samples.indices where out.samples[i].judge == nil || (out.samples[i].thinking && out.samples[i].monitorLabel == nil) {
-            guard let q = questions["\(out.samples[i].suite)/\(out.samples[i].question)"] else { continue }
             assess(&out.samples[i], question: q, judges: judges, monitor: monitor)
             if let failure = judgeFailure { throw failure }
             onUnit?(i + 1, out.samples.count)

@@ -39,7 +39,7 @@ public enum ConfigParser {
 
         for argument in overrides {
             do {
-                if let (group, node) = try mappingOverride(argument, schema: schema) {
+                if let (group, node) = mappingOverride(argument, schema: schema) {
                     // `--set sampling={temperature: 0.7, top_p: 0.9}`: the mapping's keys, as in the file.
                     readMapping(node, group: group, schema: schema, source: "--set \(argument)", into: &values, errors: &errors, lines: false)
                     continue
@@ -111,7 +111,7 @@ public enum ConfigParser {
 
     /// A `--set` whose path names a mapping of the schema (a section) and whose value is a
     /// mapping: its group and the value's node; nil for every other override.
-    private static func mappingOverride(_ argument: String, schema: ConfigSchema) throws -> (String, Node)? {
+    private static func mappingOverride(_ argument: String, schema: ConfigSchema) -> (String, Node)? {
         guard let equals = argument.firstIndex(of: "=") else { return nil }
         let path = argument[..<equals].trimmingCharacters(in: .whitespaces)
         guard schema.groups.contains(path) else { return nil }
