@@ -16,8 +16,24 @@ extension Tape {
             tc_swiglu_forward(gp + r.lowerBound, upp + r.lowerBound, yp + r.lowerBound, r.count)
         }
         let out = output(y, op: "swiglu", inputs: [gate, up]) { dy in
-            let dg = gate.requiresGrad ? gate.gradBuffer().pointer : nil
-            let du = up.requiresGrad ? up.gradBuffer().pointer : nil
+            let sg = gate.slot, su = up.slot
+            // Usually neither input has a gradient yet: then up's gradient is written over dy
+            // (this function owns it) and gate's into a buffer that is not zero-filled first,
+            // which saves two passes over [tokens, intermediate] floats per layer.
+            if su.requiresGrad, su.tensor == nil, sg !== su {
+                let fresh = sg.requiresGrad && sg.tensor == nil
+                let dg: Tensor? = sg.requiresGrad ? (fresh ? Tensor(uninitialized: sg.shape) : sg.buffer()) : nil
+                ThreadPool.shared.parallelFor(dy.count, minChunk: 1 << 14) { r in
+                    let o = r.lowerBound
+                    tc_swiglu_backward_in_place(gp + o, upp + o, dy.pointer + o, dg.map { $0.pointer + o },
+                                                fresh ? 0 : 1, r.count)
+                }
+                su.accumulate(handingOver: dy)
+                if fresh, let dg { sg.accumulate(handingOver: dg) }
+                return
+            }
+            let dg = sg.requiresGrad ? sg.buffer().pointer : nil
+            let du = su.requiresGrad ? su.buffer().pointer : nil
             ThreadPool.shared.parallelFor(dy.count, minChunk: 1 << 14) { r in
                 let o = r.lowerBound
                 tc_swiglu_backward(gp + o, upp + o, dy.pointer + o, dg.map { $0 + o }, du.map { $0 + o }, r.count)

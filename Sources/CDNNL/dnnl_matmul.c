@@ -90,14 +90,59 @@ int tc_dnnl_probe(int type, int64_t m, int64_t k, int64_t n, char *info, size_t 
     return 1;
 }
 
-static dnnl_status_t run(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
+// Each calling thread keeps one stream and one staging buffer for its whole life instead of
+// creating a stream and allocating the buffer per product (decoding makes thousands of small ones).
+typedef struct {
     dnnl_stream_t stream;
-    dnnl_status_t s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
-    if (s != dnnl_success) return s;
-    s = dnnl_primitive_execute(p, stream, nargs, args);
-    if (s == dnnl_success) s = dnnl_stream_wait(stream);
-    dnnl_stream_destroy(stream);
+    void *staging;
+    size_t staging_bytes;
+} thread_state;
+
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void free_state(void *p) {
+    thread_state *t = p;
+    if (t->stream) dnnl_stream_destroy(t->stream);
+    free(t->staging);
+    free(t);
+}
+
+static void make_state_key(void) { pthread_key_create(&state_key, free_state); }
+
+static thread_state *state(void) {
+    pthread_once(&state_once, make_state_key);
+    thread_state *t = pthread_getspecific(state_key);
+    if (t) return t;
+    t = calloc(1, sizeof(*t));
+    if (t && pthread_setspecific(state_key, t) != 0) { free(t); t = NULL; }
+    return t;
+}
+
+static dnnl_status_t run(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
+    thread_state *t = state();
+    if (!t) return dnnl_out_of_memory;
+    if (!t->stream) {
+        dnnl_status_t s = dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags);
+        if (s != dnnl_success) { t->stream = NULL; return s; }
+    }
+    dnnl_status_t s = dnnl_primitive_execute(p, t->stream, nargs, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(t->stream);
     return s;
+}
+
+// The calling thread's staging buffer, grown to at least `bytes` (NULL when memory runs out).
+static void *staging(size_t bytes) {
+    thread_state *t = state();
+    if (!t) return NULL;
+    if (t->staging_bytes < bytes) {
+        void *grown = malloc(bytes);
+        if (!grown) return NULL;
+        free(t->staging);
+        t->staging = grown;
+        t->staging_bytes = bytes;
+    }
+    return t->staging;
 }
 
 static dnnl_status_t reorder(const dnnl_memory_desc_t *from_md, void *from, const dnnl_memory_desc_t *to_md, void *to) {
@@ -224,12 +269,11 @@ int tc_dnnl_matmul(tc_dnnl_weights *w, const float *a, int64_t m, int64_t lda, f
         return (int)s;
     }
     dnnl_memory_t am = NULL, typed = NULL, cm = NULL;
-    void *buffer = NULL;
     dnnl_memory_create(&am, &e->a_f32, engine, (void *)a);
     dnnl_memory_create(&cm, &e->c, engine, c);
     dnnl_memory_t source = am;
     if (e->convert) {
-        buffer = malloc((size_t)m * (size_t)w->k * (w->type == TC_DNNL_BF16 ? 2 : 4));
+        void *buffer = staging((size_t)m * (size_t)w->k * (w->type == TC_DNNL_BF16 ? 2 : 4));
         if (!buffer) { s = dnnl_out_of_memory; goto done; }
         dnnl_memory_create(&typed, &e->a_typed, engine, buffer);
         dnnl_exec_arg_t convert_args[2] = {{DNNL_ARG_FROM, am}, {DNNL_ARG_TO, typed}};
@@ -243,7 +287,6 @@ done:
     if (typed) dnnl_memory_destroy(typed);
     dnnl_memory_destroy(am);
     dnnl_memory_destroy(cm);
-    free(buffer);
     return (int)s;
 }
 

@@ -86,9 +86,12 @@ public final class OneDNNMatrix: RowBandMatrix {
     /// A failed product is a programming error (shapes are fixed at load), not bad input.
     private func product(_ w: OpaquePointer, _ a: UnsafePointer<Float>, n: Int, lda: Int, _ c: UnsafeMutablePointer<Float>,
                          ldc: Int, accumulate: Bool) {
-        var error = [CChar](repeating: 0, count: 256)
-        let status = tc_dnnl_matmul(w, a, Int64(n), Int64(lda), c, Int64(ldc), accumulate ? 1 : 0, &error, error.count)
-        precondition(status == 0, String(cString: error))
+        // The error text lives on the stack, so a product allocates nothing on the heap.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { error in
+            error[0] = 0
+            let status = tc_dnnl_matmul(w, a, Int64(n), Int64(lda), c, Int64(ldc), accumulate ? 1 : 0, error.baseAddress!, error.count)
+            precondition(status == 0, String(cString: error.baseAddress!))
+        }
     }
 
     /// Blocks covering `band`, as (block index, first row); the band must start on a block.

@@ -92,6 +92,23 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([g, u]) { try $0.swiglu(gate: g, up: u) }
     }
 
+    // The backward pass writes up's gradient over the incoming one when no gradient has reached
+    // either input yet; these three cover the other cases it must tell apart.
+    func testSwiGLUWhenTheGateAlreadyHoldsAGradient() throws {
+        let g = rng.variable([4, 6], scale: 3), u = rng.variable([4, 6])
+        try checkGradients([g, u]) { t in try t.add(try t.swiglu(gate: g, up: u), try t.scale(g, by: 2)) }
+    }
+
+    func testSwiGLUWithAFrozenGate() throws {
+        let g = rng.variable([4, 6], scale: 3, requiresGrad: false), u = rng.variable([4, 6])
+        try checkGradients([u]) { try $0.swiglu(gate: g, up: u) }
+    }
+
+    func testSwiGLUOfOneVariableAsGateAndUp() throws {
+        let x = rng.variable([4, 6], scale: 2)
+        try checkGradients([x]) { try $0.swiglu(gate: x, up: x) }
+    }
+
     func testDropoutWithFixedSeed() throws {
         let x = rng.variable([8, 8])
         try checkGradients([x]) { try $0.dropout(x, probability: 0.3, seed: 99) }
@@ -103,6 +120,14 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([h, head]) { t in
             // vocab 11 in chunks of 4: the last chunk is partial
             try t.scale(try t.crossEntropy(hidden: h, head: head, targets: targets, vocabChunk: 4).loss, by: 1)
+        }
+    }
+
+    func testCrossEntropyWithChunksWiderThanSixteenColumns() throws {
+        let h = rng.variable([3, 6]), head = rng.variable([37, 6])
+        let targets: [Int32] = [36, -1, 5]
+        try checkGradients([h, head]) { t in
+            try t.scale(try t.crossEntropy(hidden: h, head: head, targets: targets, vocabChunk: 20).loss, by: 1)
         }
     }
 

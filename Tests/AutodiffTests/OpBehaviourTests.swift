@@ -193,6 +193,21 @@ final class OpBehaviourTests: XCTestCase {
         XCTAssertEqual(Double(ce.loss.value[flat: 0]), total / 3, accuracy: 1e-5)
     }
 
+    // Chunks of 20 columns run the kernels' sixteen-lane loops and their remainders.
+    func testCrossEntropyMatchesFullSoftmaxWhenChunksAreWiderThanSixteenColumns() throws {
+        let h = rng.variable([3, 5], scale: 2), head = rng.variable([45, 5], scale: 2)
+        let targets: [Int32] = [44, 17, 3]
+        let ce = try Tape().crossEntropy(hidden: h, head: head, targets: targets, vocabChunk: 20)
+        var total = 0.0
+        for r in 0..<3 {
+            var logits = [Double](repeating: 0, count: 45)
+            for c in 0..<45 { for e in 0..<5 { logits[c] += Double(h.value[r, e]) * Double(head.value[c, e]) } }
+            let m = logits.max()!
+            total += m + log(logits.map { exp($0 - m) }.reduce(0, +)) - logits[Int(targets[r])]
+        }
+        XCTAssertEqual(Double(ce.loss.value[flat: 0]), total / 3, accuracy: 1e-5)
+    }
+
     func testTargetLogProbabilitiesAreMinusTheCrossEntropyOfEachTargetPosition() throws {
         let h = rng.variable([4, 5]), head = rng.variable([9, 5])
         let targets: [Int32] = [2, -1, 8, 0]
