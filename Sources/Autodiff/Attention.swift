@@ -2,23 +2,31 @@ import CKernels
 import Tensors
 
 extension Tape {
+    /// Query rows per block of the fused attention's products (`attention(queryBlock:)`).
+    public static let attentionQueryBlock = 64
+
     /// Fused causal grouped-query attention: softmax(q k^T / sqrt(headDim)) v per head, where
     /// query head h reads kv head h / (heads / kvHeads), token i sees tokens j <= i of its own
-    /// packed sequence only. Scores exist only while one (row, head, sequence) block is being
-    /// multiplied (three sgemm calls forward, five backward): the forward pass keeps one
-    /// log-sum-exp per query and the backward pass recomputes probabilities from it.
+    /// packed sequence only. Scores exist only while one (row, head, sequence, block of
+    /// `queryBlock` query rows) is being multiplied, against the keys up to the block's last
+    /// row: the products skip the keys above the diagonal block by block (three sgemm calls
+    /// forward, five backward, per block). The forward pass keeps one log-sum-exp per query
+    /// and the backward pass recomputes probabilities from it.
     ///
     /// Shapes: q [batch*seqLen, heads*headDim], k and v [batch*seqLen, kvHeads*headDim]
     /// -> [batch*seqLen, heads*headDim].
     /// Usage: `let a = try tape.attention(q, k, v, heads: 9, kvHeads: 3, headDim: 64, layout: layout)`
     public func attention(
         _ q: Variable, _ k: Variable, _ v: Variable, heads: Int, kvHeads: Int, headDim: Int,
-        layout: PackedSequences
+        layout: PackedSequences, queryBlock: Int = Tape.attentionQueryBlock
     ) throws -> Variable {
         let T = layout.seqLen, B = layout.batch
         guard heads > 0, kvHeads > 0, headDim > 0, heads % kvHeads == 0 else {
             throw TensorError.invalidArgument(
                 op: "attention", message: "heads \(heads) must be a positive multiple of kvHeads \(kvHeads)")
+        }
+        guard queryBlock > 0 else {
+            throw TensorError.invalidArgument(op: "attention", message: "queryBlock \(queryBlock) must be positive")
         }
         let qShape: Shape = [B * T, heads * headDim], kvShape: Shape = [B * T, kvHeads * headDim]
         guard q.value.count == qShape.count else {
@@ -40,22 +48,27 @@ extension Tape {
         // its own products instead of one masked T x T product per row.
         let segments = Self.segments(layout)
         let longest = segments.joined().map(\.count).max() ?? 1
+        let scratch = min(queryBlock, longest) * longest
 
-        // Per (row, query head, segment) of n tokens starting at token t0:
-        //   s = scale * q k^T [n, n] -> causal softmax -> out = p v [n, headDim]
+        // Per (row, query head, segment starting at token t0, query rows r0 ..< r0 + rows):
+        //   s = scale * q[r0...] k[0 ..< cols]^T [rows, cols] -> causal softmax -> out[r0...] = p v[0 ..< cols]
         ThreadPool.shared.forEach(B * heads) { unit in
             let b = unit / heads, h = unit % heads, g = h / group
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
             defer { scores.deallocate() }
             for segment in segments[b] {
                 let t0 = b * T + segment.lowerBound, n = segment.count
-                GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim, alpha: scale,
-                         a: qp + t0 * ldq + h * headDim, lda: ldq, b: kp + t0 * ldkv + g * headDim, ldb: ldkv,
-                         c: scores, ldc: n)
-                tc_causal_softmax_forward(scores, n, lse.pointer + (b * heads + h) * T + segment.lowerBound)
-                GEMM.run(transposeA: false, transposeB: false, m: n, n: headDim, k: n,
-                         a: scores, lda: n, b: vp + t0 * ldkv + g * headDim, ldb: ldkv,
-                         c: out.pointer + t0 * ldq + h * headDim, ldc: ldq)
+                for r0 in stride(from: 0, to: n, by: queryBlock) {
+                    let rows = min(queryBlock, n - r0), cols = r0 + rows
+                    GEMM.run(transposeA: false, transposeB: true, m: rows, n: cols, k: headDim, alpha: scale,
+                             a: qp + (t0 + r0) * ldq + h * headDim, lda: ldq, b: kp + t0 * ldkv + g * headDim, ldb: ldkv,
+                             c: scores, ldc: cols)
+                    tc_causal_softmax_forward(scores, rows, cols, r0,
+                                              lse.pointer + (b * heads + h) * T + segment.lowerBound + r0)
+                    GEMM.run(transposeA: false, transposeB: false, m: rows, n: headDim, k: cols,
+                             a: scores, lda: cols, b: vp + t0 * ldkv + g * headDim, ldb: ldkv,
+                             c: out.pointer + (t0 + r0) * ldq + h * headDim, ldc: ldq)
+                }
             }
         }
         return output(out, op: "attention", inputs: [q, k, v]) { dout in
@@ -63,35 +76,40 @@ extension Tape {
             let dk = k.requiresGrad ? k.gradBuffer().pointer : nil
             let dv = v.requiresGrad ? v.gradBuffer().pointer : nil
             // One unit owns a kv head and the query heads that read it, so no two units write
-            // the same gradient rows. With p rebuilt from lse and ds = scale * p (dp - delta):
+            // the same gradient rows. With p rebuilt from lse and ds = scale * p (dp - delta),
+            // per block of query rows against keys 0 ..< cols:
             //   dp = dout v^T;  dq += ds k;  dk += ds^T q;  dv += p^T dout
             ThreadPool.shared.forEach(B * kvHeads) { unit in
                 let b = unit / kvHeads, g = unit % kvHeads
-                let probs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * longest * longest)
+                let probs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * scratch)
                 defer { probs.deallocate() }
-                let dscores = probs + longest * longest
+                let dscores = probs + scratch
                 for h in g * group..<(g + 1) * group {
                     for segment in segments[b] {
                         let t0 = b * T + segment.lowerBound, n = segment.count
-                        let qh = qp + t0 * ldq + h * headDim, doh = dout.pointer + t0 * ldq + h * headDim
                         let kg = kp + t0 * ldkv + g * headDim, vg = vp + t0 * ldkv + g * headDim
-                        GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim, alpha: scale,
-                                 a: qh, lda: ldq, b: kg, ldb: ldkv, c: probs, ldc: n)
-                        GEMM.run(transposeA: false, transposeB: true, m: n, n: n, k: headDim,
-                                 a: doh, lda: ldq, b: vg, ldb: ldkv, c: dscores, ldc: n)
-                        tc_causal_softmax_backward(probs, dscores, lse.pointer + (b * heads + h) * T + segment.lowerBound,
-                                                   doh, out.pointer + t0 * ldq + h * headDim, ldq, headDim, scale, n)
-                        if let dq {
-                            GEMM.run(transposeA: false, transposeB: false, m: n, n: headDim, k: n, a: dscores, lda: n,
-                                     b: kg, ldb: ldkv, beta: 1, c: dq + t0 * ldq + h * headDim, ldc: ldq)
-                        }
-                        if let dk {
-                            GEMM.run(transposeA: true, transposeB: false, m: n, n: headDim, k: n, a: dscores, lda: n,
-                                     b: qh, ldb: ldq, beta: 1, c: dk + t0 * ldkv + g * headDim, ldc: ldkv)
-                        }
-                        if let dv {
-                            GEMM.run(transposeA: true, transposeB: false, m: n, n: headDim, k: n, a: probs, lda: n,
-                                     b: doh, ldb: ldq, beta: 1, c: dv + t0 * ldkv + g * headDim, ldc: ldkv)
+                        for r0 in stride(from: 0, to: n, by: queryBlock) {
+                            let rows = min(queryBlock, n - r0), cols = r0 + rows
+                            let qh = qp + (t0 + r0) * ldq + h * headDim, doh = dout.pointer + (t0 + r0) * ldq + h * headDim
+                            GEMM.run(transposeA: false, transposeB: true, m: rows, n: cols, k: headDim, alpha: scale,
+                                     a: qh, lda: ldq, b: kg, ldb: ldkv, c: probs, ldc: cols)
+                            GEMM.run(transposeA: false, transposeB: true, m: rows, n: cols, k: headDim,
+                                     a: doh, lda: ldq, b: vg, ldb: ldkv, c: dscores, ldc: cols)
+                            tc_causal_softmax_backward(probs, dscores, lse.pointer + (b * heads + h) * T + segment.lowerBound + r0,
+                                                       doh, out.pointer + (t0 + r0) * ldq + h * headDim, ldq, headDim, scale,
+                                                       rows, cols, r0)
+                            if let dq {
+                                GEMM.run(transposeA: false, transposeB: false, m: rows, n: headDim, k: cols, a: dscores, lda: cols,
+                                         b: kg, ldb: ldkv, beta: 1, c: dq + (t0 + r0) * ldq + h * headDim, ldc: ldq)
+                            }
+                            if let dk {
+                                GEMM.run(transposeA: true, transposeB: false, m: cols, n: headDim, k: rows, a: dscores, lda: cols,
+                                         b: qh, ldb: ldq, beta: 1, c: dk + t0 * ldkv + g * headDim, ldc: ldkv)
+                            }
+                            if let dv {
+                                GEMM.run(transposeA: true, transposeB: false, m: cols, n: headDim, k: rows, a: probs, lda: cols,
+                                         b: doh, ldb: ldq, beta: 1, c: dv + t0 * ldkv + g * headDim, ldc: ldkv)
+                            }
                         }
                     }
                 }

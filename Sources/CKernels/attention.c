@@ -5,39 +5,43 @@
 
 
 
-// The training and prefill attention runs its three products per (sequence, head) as sgemm
-// calls (Autodiff/Attention.swift); these are the element-wise steps between them, on the
-// n x n score block of one packed sequence, row i seeing columns j <= i.
+// The training and prefill attention runs its products per (sequence, head, block of query
+// rows) as sgemm calls (Autodiff/Attention.swift); these are the element-wise steps between
+// them, on the [rows, cols] score block of query rows first_row ..< first_row + rows against
+// keys 0 ..< cols (cols = first_row + rows), query row i seeing keys j <= i.
 
-// s: scaled scores q_i . k_j * scale, row-major n x n. Becomes the probabilities p_ij
-// (0 above the diagonal); lse[i] = log sum_j<=i exp(s_ij).
-TC_MULTIVERSION void tc_causal_softmax_forward(float *s, size_t n, float *lse) {
-    for (size_t i = 0; i < n; i++) {
-        float *row = s + i * n;
+// s: scaled scores q_i . k_j * scale. Becomes the probabilities p_ij (0 above the diagonal);
+// lse[r] = log sum_j<=i exp(s_ij) for the block's row r (i = first_row + r).
+TC_MULTIVERSION void tc_causal_softmax_forward(float *s, size_t rows, size_t cols, size_t first_row, float *lse) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = s + r * cols;
+        size_t seen = first_row + r + 1;
         float m = -INFINITY;
-        for (size_t j = 0; j <= i; j++) m = row[j] > m ? row[j] : m;
-        for (size_t j = 0; j <= i; j++) row[j] = tc_exp_f(row[j] - m);
-        float sum = tc_sum_f(row, i + 1);
+        for (size_t j = 0; j < seen; j++) m = row[j] > m ? row[j] : m;
+        for (size_t j = 0; j < seen; j++) row[j] = tc_exp_f(row[j] - m);
+        float sum = tc_sum_f(row, seen);
         float inv = 1.f / sum;
-        for (size_t j = 0; j <= i; j++) row[j] *= inv;
-        for (size_t j = i + 1; j < n; j++) row[j] = 0.f;
-        lse[i] = m + logf(sum);
+        for (size_t j = 0; j < seen; j++) row[j] *= inv;
+        for (size_t j = seen; j < cols; j++) row[j] = 0.f;
+        lse[r] = m + logf(sum);
     }
 }
 
 // s: the scaled scores again, rebuilt into p_ij = exp(s_ij - lse_i) (0 above the diagonal).
-// dp: dout_i . v_j (n x n), turned into ds_ij * scale = p_ij (dp_ij - delta_i) * scale with
+// dp: dout_i . v_j, turned into ds_ij * scale = p_ij (dp_ij - delta_i) * scale with
 // delta_i = dout_i . out_i (rows of dout and out are D floats at stride ld).
 TC_MULTIVERSION void tc_causal_softmax_backward(float *s, float *dp, const float *lse, const float *dout,
-                                                const float *out, size_t ld, size_t D, float scale, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float *p = s + i * n, *d = dp + i * n;
-        float delta = tc_dot_f(dout + i * ld, out + i * ld, D);
-        for (size_t j = 0; j <= i; j++) {
-            p[j] = tc_exp_f(p[j] - lse[i]);
+                                                const float *out, size_t ld, size_t D, float scale, size_t rows,
+                                                size_t cols, size_t first_row) {
+    for (size_t r = 0; r < rows; r++) {
+        float *p = s + r * cols, *d = dp + r * cols;
+        size_t seen = first_row + r + 1;
+        float delta = tc_dot_f(dout + r * ld, out + r * ld, D);
+        for (size_t j = 0; j < seen; j++) {
+            p[j] = tc_exp_f(p[j] - lse[r]);
             d[j] = p[j] * (d[j] - delta) * scale;
         }
-        for (size_t j = i + 1; j < n; j++) p[j] = d[j] = 0.f;
+        for (size_t j = seen; j < cols; j++) p[j] = d[j] = 0.f;
     }
 }
 

@@ -87,6 +87,15 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testAttentionInBlocksOfTwoQueryRowsWithPackedSequences() throws {
+        // row 0 packs sequences of 5 and 2 tokens (blocks 2+2+1 and 2), row 1 one of 7 tokens
+        let layout = try PackedSequences(seqLen: 7, rows: [[5, 2], [7]])
+        let q = rng.variable([14, 4 * 4]), k = rng.variable([14, 2 * 4]), v = rng.variable([14, 2 * 4])
+        try checkGradients([q, k, v]) {
+            try $0.attention(q, k, v, heads: 4, kvHeads: 2, headDim: 4, layout: layout, queryBlock: 2)
+        }
+    }
+
     func testSwiGLU() throws {
         let g = rng.variable([4, 6], scale: 3), u = rng.variable([4, 6])
         try checkGradients([g, u]) { try $0.swiglu(gate: g, up: u) }

@@ -170,6 +170,21 @@ final class OpBehaviourTests: XCTestCase {
         }
     }
 
+    func testAttentionInBlocksOfQueryRowsMatchesNaiveSoftmax() throws {
+        let heads = 4, kvHeads = 2, d = 8
+        let layout = try PackedSequences(seqLen: 9, rows: [[7, 2], [9]])
+        let q = rng.variable([18, heads * d]), k = rng.variable([18, kvHeads * d]), v = rng.variable([18, kvHeads * d])
+        for block in [1, 2, 3, 64] {
+            let out = try Tape().attention(q, k, v, heads: heads, kvHeads: kvHeads, headDim: d, layout: layout, queryBlock: block)
+            for seq in [0..<7, 7..<9, 9..<18] {
+                let expected = referenceAttention(q.value, k.value, v.value, rows: seq, heads: heads, kvHeads: kvHeads, d: d)
+                for (n, i) in seq.enumerated() {
+                    for c in 0..<(heads * d) { XCTAssertEqual(out.value[i, c], expected[n][c], accuracy: 1e-5, "block \(block) row \(i)") }
+                }
+            }
+        }
+    }
+
     func testAttentionRejectsHeadsNotAMultipleOfKVHeads() throws {
         let layout = try PackedSequences(batch: 1, seqLen: 2)
         let q = rng.variable([2, 3 * 4]), kv = rng.variable([2, 2 * 4])

@@ -52,13 +52,15 @@ void tc_rope(const float *x, float *y, const int32_t *positions, size_t token_be
              int direction, int accumulate);
 
 // ---- causal attention (attention.c): the steps between the sgemm calls of Autodiff's
-// attention, on the n x n score block of one packed sequence (row i sees j <= i) ----
-// s: scaled scores -> probabilities (0 above the diagonal); lse: [n].
-void tc_causal_softmax_forward(float *s, size_t n, float *lse);
+// attention, on a block of query rows [first_row, first_row + rows) of one packed sequence
+// against its first cols = first_row + rows keys (query row i sees keys j <= i) ----
+// s: scaled scores [rows, cols] -> probabilities (0 above the diagonal); lse: [rows].
+void tc_causal_softmax_forward(float *s, size_t rows, size_t cols, size_t first_row, float *lse);
 // s: scaled scores -> probabilities from lse; dp: dout_i . v_j -> scale * p (dp - delta_i), with
-// delta_i = dout_i . out_i over rows of D floats at stride ld.
+// delta_i = dout_i . out_i over rows of D floats at stride ld (dout and out at the block's first row).
 void tc_causal_softmax_backward(float *s, float *dp, const float *lse, const float *dout,
-                                const float *out, size_t ld, size_t D, float scale, size_t n);
+                                const float *out, size_t ld, size_t D, float scale, size_t rows, size_t cols,
+                                size_t first_row);
 
 // Attention of n new tokens at positions [start, start+n) against a KV cache holding positions
 // [0, start+n) of the same sequence (inference; no backward). q, out: [n, Hq*D];
