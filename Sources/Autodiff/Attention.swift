@@ -9,7 +9,7 @@ extension Tape {
     /// query head h reads kv head h / (heads / kvHeads), token i sees tokens j <= i of its own
     /// packed sequence only. Scores exist only while one (row, head, sequence, block of
     /// `queryBlock` query rows) is being multiplied, against the keys up to the block's last
-    /// row: the products skip the keys above the diagonal block by block (three sgemm calls
+    /// row: the products skip the keys above the diagonal block by block (two sgemm calls
     /// forward, five backward, per block). The forward pass keeps one log-sum-exp per query
     /// and the backward pass recomputes probabilities from it.
     ///

@@ -19,7 +19,7 @@ extension Tape {
             let sg = gate.slot, su = up.slot
             // Usually neither input has a gradient yet: then up's gradient is written over dy
             // (this function owns it) and gate's into a buffer that is not zero-filled first,
-            // which saves two passes over [tokens, intermediate] floats per layer.
+            // instead of zero-filling two buffers and adding into them.
             if su.requiresGrad, su.tensor == nil, sg !== su {
                 let fresh = sg.requiresGrad && sg.tensor == nil
                 let dg: Tensor? = sg.requiresGrad ? (fresh ? Tensor(uninitialized: sg.shape) : sg.buffer()) : nil

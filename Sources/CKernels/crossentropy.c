@@ -3,7 +3,7 @@
 #include "tc_vector.h"
 #include <math.h>
 
-// The exponentials use tc_exp_f and sixteen partial sums so the loops over the 49k-wide vocabulary
+// The exponentials use tc_exp_f and sixteen partial sums so the loops over a vocabulary chunk
 // vectorise: libm's expf is one call per logit, and a single running sum cannot be reordered.
 
 TC_MULTIVERSION void tc_ce_logsumexp_update(const float *logits, size_t rows, size_t cols, size_t ld,

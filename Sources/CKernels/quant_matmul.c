@@ -539,7 +539,7 @@ int tc_x16_pack(uint32_t ggml_type, const void *ggml_rows, size_t row_bytes, int
     return TC_QMATMUL_OK;
 }
 
-int tc_x16_dequantize_row(uint32_t ggml_type, const void *packed, int64_t cols, int64_t row, float *dst) {
+TC_MULTIVERSION int tc_x16_dequantize_row(uint32_t ggml_type, const void *packed, int64_t cols, int64_t row, float *dst) {
     size_t bb = x16_block_bytes(ggml_type);
     if (bb == 0) return TC_QMATMUL_UNSUPPORTED_TYPE;
     if (cols <= 0 || cols % 32 != 0) return TC_QMATMUL_PARTIAL_BLOCK;
@@ -708,12 +708,186 @@ TC_AVX512_TARGET static void x16_matmul_avx512(uint32_t type, const uint8_t *pac
 }
 #endif
 
+#if TC_HAVE_X86 && defined(__ELF__)
+// ---------------------------------------------------------------------------------------------
+// x16 on AVX2: a group's 16 rows are two 8-lane registers. Nibbles become floats by mask and
+// conversion (vpermps looks up only 8 values here, not 16).
+#define TC_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define TC_X16_AVX2_ROWS 4
+
+static int has_avx2(void) {
+    static volatile int decided = -1;
+    if (decided < 0) {
+        __builtin_cpu_init();
+        decided = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return decided;
+}
+
+// One group of 16 rows against nr (<= TC_X16_AVX2_ROWS) activation rows; out[2i], out[2i+1]
+// hold rows 0-7 and 8-15 of x_i's results. With one activation row the blocks alternate
+// between two sets of partial sums, so consecutive FMAs do not wait on each other.
+TC_AVX2_TARGET static inline __attribute__((always_inline)) void
+x16_group_avx2(uint32_t type, const uint8_t *group, int64_t blocks, size_t group_block_bytes, const float *x,
+               int64_t cols, const float *x_sums, int nr, __m256 *out) {
+    const int chains = nr == 1 ? 2 : 1;
+    __m256 acc[TC_X16_AVX2_ROWS][2];
+    for (int i = 0; i < nr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0x0f);
+    for (int64_t b = 0; b < blocks; b++) {
+        const uint8_t *gb = group + (size_t)b * group_block_bytes;
+        __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)gb));
+        __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(gb + 16)));
+        __m256 part[TC_X16_AVX2_ROWS][2][2];
+        for (int i = 0; i < nr; i++)
+            for (int h = 0; h < chains; h++) part[i][h][0] = part[i][h][1] = _mm256_setzero_ps();
+        const float *xb = x + 32 * b;
+        if (type == TC_GGML_Q8_0) {
+            const uint8_t *words = gb + 32;
+            for (int k = 0; k < 8; k++) {
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(words + 64 * k));
+                __m256i v1 = _mm256_loadu_si256((const __m256i *)(words + 64 * k + 32));
+                for (int c = 0; c < 4; c++) {
+                    __m256i s0, s1; // sign-extend byte c of every lane
+                    switch (c) {
+                    case 0: s0 = _mm256_srai_epi32(_mm256_slli_epi32(v0, 24), 24); s1 = _mm256_srai_epi32(_mm256_slli_epi32(v1, 24), 24); break;
+                    case 1: s0 = _mm256_srai_epi32(_mm256_slli_epi32(v0, 16), 24); s1 = _mm256_srai_epi32(_mm256_slli_epi32(v1, 16), 24); break;
+                    case 2: s0 = _mm256_srai_epi32(_mm256_slli_epi32(v0, 8), 24); s1 = _mm256_srai_epi32(_mm256_slli_epi32(v1, 8), 24); break;
+                    default: s0 = _mm256_srai_epi32(v0, 24); s1 = _mm256_srai_epi32(v1, 24); break;
+                    }
+                    __m256 q0 = _mm256_cvtepi32_ps(s0), q1 = _mm256_cvtepi32_ps(s1);
+                    for (int i = 0; i < nr; i++) {
+                        __m256 xv = _mm256_set1_ps(xb[i * cols + 4 * k + c]);
+                        part[i][k % chains][0] = _mm256_fmadd_ps(q0, xv, part[i][k % chains][0]);
+                        part[i][k % chains][1] = _mm256_fmadd_ps(q1, xv, part[i][k % chains][1]);
+                    }
+                }
+            }
+            for (int i = 0; i < nr; i++) {
+                __m256 s0 = part[i][0][0], s1 = part[i][0][1];
+                if (chains == 2) { s0 = _mm256_add_ps(s0, part[i][1][0]); s1 = _mm256_add_ps(s1, part[i][1][1]); }
+                acc[i][0] = _mm256_fmadd_ps(d0, s0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(d1, s1, acc[i][1]);
+            }
+        } else {
+            int q41 = type == TC_GGML_Q4_1;
+            __m256 m0, m1;
+            if (q41) {
+                m0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(gb + 32)));
+                m1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(gb + 48)));
+            } else {
+                m0 = _mm256_mul_ps(d0, _mm256_set1_ps(-8));
+                m1 = _mm256_mul_ps(d1, _mm256_set1_ps(-8));
+            }
+            const uint8_t *words = gb + (q41 ? 64 : 32);
+            for (int k = 0; k < 4; k++) {
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(words + 64 * k));
+                __m256i v1 = _mm256_loadu_si256((const __m256i *)(words + 64 * k + 32));
+                for (int c = 0; c < 8; c++) {
+                    __m256 q0 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v0, 4 * c), low4));
+                    __m256 q1 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v1, 4 * c), low4));
+                    for (int i = 0; i < nr; i++) {
+                        __m256 xv = _mm256_set1_ps(xb[i * cols + 8 * k + c]);
+                        part[i][k % chains][0] = _mm256_fmadd_ps(q0, xv, part[i][k % chains][0]);
+                        part[i][k % chains][1] = _mm256_fmadd_ps(q1, xv, part[i][k % chains][1]);
+                    }
+                }
+            }
+            for (int i = 0; i < nr; i++) {
+                __m256 s0 = part[i][0][0], s1 = part[i][0][1];
+                if (chains == 2) { s0 = _mm256_add_ps(s0, part[i][1][0]); s1 = _mm256_add_ps(s1, part[i][1][1]); }
+                __m256 xs = _mm256_set1_ps(x_sums[i * blocks + b]);
+                acc[i][0] = _mm256_fmadd_ps(m0, xs, _mm256_fmadd_ps(d0, s0, acc[i][0]));
+                acc[i][1] = _mm256_fmadd_ps(m1, xs, _mm256_fmadd_ps(d1, s1, acc[i][1]));
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++) { out[2 * i] = acc[i][0]; out[2 * i + 1] = acc[i][1]; }
+}
+
+#define TC_X16_AVX2_CASES(TYPE)                                                                             \
+    switch (nr) {                                                                                           \
+    case 1: x16_group_avx2(TYPE, group, blocks, gbb, x, cols, x_sums, 1, out); break;                       \
+    case 2: x16_group_avx2(TYPE, group, blocks, gbb, x, cols, x_sums, 2, out); break;                       \
+    case 3: x16_group_avx2(TYPE, group, blocks, gbb, x, cols, x_sums, 3, out); break;                       \
+    default: x16_group_avx2(TYPE, group, blocks, gbb, x, cols, x_sums, 4, out); break;                      \
+    }
+
+TC_AVX2_TARGET static void x16_groups_avx2(uint32_t type, const uint8_t *group, int64_t blocks, size_t gbb,
+                                           const float *x, int64_t cols, const float *x_sums, int nr, __m256 *out) {
+    switch (type) {
+    case TC_GGML_Q4_0: TC_X16_AVX2_CASES(TC_GGML_Q4_0) break;
+    case TC_GGML_Q4_1: TC_X16_AVX2_CASES(TC_GGML_Q4_1) break;
+    case TC_GGML_Q8_0: TC_X16_AVX2_CASES(TC_GGML_Q8_0) break;
+    }
+}
+
+TC_AVX2_TARGET static void x16_matmul_avx2(uint32_t type, const uint8_t *packed, int64_t g0, int64_t g1, int64_t cols,
+                                           const float *x, int64_t n, float *y, int64_t ldy, int accumulate) {
+    int64_t blocks = cols / 32;
+    size_t gbb = 16 * x16_block_bytes(type);
+    float *x_sums = NULL;
+    if (type != TC_GGML_Q8_0) {
+        x_sums = (float *)malloc((size_t)(n * blocks) * sizeof(float));
+        if (!x_sums) return;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t b = 0; b < blocks; b++) {
+                const float *xb = x + i * cols + 32 * b;
+                __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+                                         _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                h = _mm_add_ss(h, _mm_movehdup_ps(h));
+                x_sums[i * blocks + b] = _mm_cvtss_f32(h);
+            }
+    }
+    __m256 out[2 * TC_X16_AVX2_ROWS];
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *group = packed + (size_t)(g * blocks) * gbb;
+        if (g + 1 < g1) _mm_prefetch((const char *)(group + (size_t)blocks * gbb), _MM_HINT_T0);
+        for (int64_t i0 = 0; i0 < n; i0 += TC_X16_AVX2_ROWS) {
+            int nr = (int)(n - i0 < TC_X16_AVX2_ROWS ? n - i0 : TC_X16_AVX2_ROWS);
+            x16_groups_avx2(type, group, blocks, gbb, x + i0 * cols, cols, x_sums ? x_sums + i0 * blocks : NULL, nr, out);
+            for (int i = 0; i < nr; i++) {
+                float *dst = y + (i0 + i) * ldy + 16 * g;
+                __m256 lo = out[2 * i], hi = out[2 * i + 1];
+                if (accumulate) {
+                    lo = _mm256_add_ps(_mm256_loadu_ps(dst), lo);
+                    hi = _mm256_add_ps(_mm256_loadu_ps(dst + 8), hi);
+                }
+                _mm256_storeu_ps(dst, lo);
+                _mm256_storeu_ps(dst + 8, hi);
+            }
+        }
+    }
+    free(x_sums);
+}
+#define TC_HAVE_X16_AVX2 1
+#else
+#define TC_HAVE_X16_AVX2 0
+#endif
+
+int tc_x16_matmul_avx2(uint32_t ggml_type, const void *packed, int64_t group_begin, int64_t group_end,
+                       int64_t cols, const float *x, int64_t n, float *y, int64_t ldy, int accumulate) {
+    if (x16_block_bytes(ggml_type) == 0) return TC_QMATMUL_UNSUPPORTED_TYPE;
+    if (cols <= 0 || cols % 32 != 0) return TC_QMATMUL_PARTIAL_BLOCK;
+#if TC_HAVE_X16_AVX2
+    if (has_avx2()) {
+        x16_matmul_avx2(ggml_type, (const uint8_t *)packed, group_begin, group_end, cols, x, n, y, ldy, accumulate);
+        return TC_QMATMUL_OK;
+    }
+#endif
+    return TC_QMATMUL_UNSUPPORTED_CPU;
+}
+
 int tc_x16_is_fast(void) {
 #if TC_HAVE_VNNI_PATH
-    return has_avx512();
-#else
-    return 0;
+    if (has_avx512()) return 1;
 #endif
+#if TC_HAVE_X16_AVX2
+    if (has_avx2()) return 1;
+#endif
+    return 0;
 }
 
 int tc_x16_matmul(uint32_t ggml_type, const void *packed, int64_t group_begin, int64_t group_end, int64_t cols,
@@ -723,6 +897,12 @@ int tc_x16_matmul(uint32_t ggml_type, const void *packed, int64_t group_begin, i
 #if TC_HAVE_VNNI_PATH
     if (has_avx512()) {
         x16_matmul_avx512(ggml_type, (const uint8_t *)packed, group_begin, group_end, cols, x, n, y, ldy, accumulate);
+        return TC_QMATMUL_OK;
+    }
+#endif
+#if TC_HAVE_X16_AVX2
+    if (has_avx2()) {
+        x16_matmul_avx2(ggml_type, (const uint8_t *)packed, group_begin, group_end, cols, x, n, y, ldy, accumulate);
         return TC_QMATMUL_OK;
     }
 #endif

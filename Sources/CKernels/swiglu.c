@@ -3,8 +3,7 @@
 #include "tc_vector.h"
 #include <math.h>
 
-// sigmoid goes through tc_exp_f so both loops vectorise; libm's expf was a call per element and
-// made SwiGLU the largest element-wise cost of a training step.
+// sigmoid goes through tc_exp_f so the loops vectorise; libm's expf is a call per element.
 
 // out = silu(gate) * up, silu(g) = g * sigmoid(g)
 TC_MULTIVERSION void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n) {

@@ -86,7 +86,7 @@ public final class OneDNNMatrix: RowBandMatrix {
     /// A failed product is a programming error (shapes are fixed at load), not bad input.
     private func product(_ w: OpaquePointer, _ a: UnsafePointer<Float>, n: Int, lda: Int, _ c: UnsafeMutablePointer<Float>,
                          ldc: Int, accumulate: Bool) {
-        // The error text lives on the stack, so a product allocates nothing on the heap.
+        // The error text lives on the stack instead of in a heap array per product.
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { error in
             error[0] = 0
             let status = tc_dnnl_matmul(w, a, Int64(n), Int64(lda), c, Int64(ldc), accumulate ? 1 : 0, error.baseAddress!, error.count)

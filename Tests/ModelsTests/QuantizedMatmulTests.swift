@@ -162,7 +162,13 @@ final class QuantizedMatmulTests: XCTestCase {
                 }
                 for n in [1, 2, 3, 8, 9, 16] {
                     let x = randomActivations(count: n * columns, seed: UInt64(n) + 90)
-                    for (name, kernel) in [("dispatched", tc_x16_matmul), ("portable", tc_x16_matmul_portable)] {
+                    // The AVX2 kernel runs whenever the CPU has AVX2, also where AVX-512 would be dispatched.
+                    var kernels = [("dispatched", tc_x16_matmul), ("portable", tc_x16_matmul_portable)]
+                    var none = [Float](repeating: 0, count: 16)
+                    if Int(tc_x16_matmul_avx2(type.rawValue, packed, 0, 0, Int64(columns), x, 0, &none, 16, 0)) != Int(TC_QMATMUL_UNSUPPORTED_CPU) {
+                        kernels.append(("avx2", tc_x16_matmul_avx2))
+                    }
+                    for (name, kernel) in kernels {
                         var y = [Float](repeating: .nan, count: n * rows)
                         let groups = Int64(rows / 16)
                         for range in [0..<(groups / 2), (groups / 2)..<groups] {
@@ -230,7 +236,7 @@ final class QuantizedMatmulTests: XCTestCase {
     /// Layers sharing an input (q, k, v) run as one pass in inference, with the same results
     /// as one by one; training inputs (requiring gradients) and adapters keep the per-layer path.
     func testFusedInferenceEqualsTheLayersOneByOne() throws {
-        try XCTSkipUnless(tc_x16_is_fast() != 0, "the x16 layout (and so fusion) is used only on AVX-512 CPUs")
+        try XCTSkipUnless(tc_x16_is_fast() != 0, "the x16 layout (and so fusion) is used only on CPUs with AVX-512 or AVX2+FMA+F16C")
         let layers = try [(GGMLType.q4_1, 64), (.q4_1, 32), (.q8_0, 48)].enumerated().map { i, spec in
             Linear(name: "l\(i)", weight: try quantizedMatrix(spec.0, rows: spec.1, columns: 96, seed: UInt64(i)))
         }

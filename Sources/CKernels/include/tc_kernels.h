@@ -71,12 +71,14 @@ void tc_attention_cached(const float *q, const float *k, const float *v, float *
 
 // ---- SwiGLU (swiglu.c); gate, up, out, dgate, dup, dout: n elements ----
 void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n);
+// dgate and dup accumulate; either may be NULL.
 void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,
                         float *dup, size_t n);
-// The same gradients when dout may be overwritten: dup is written over dout, and dgate (if not
-// NULL) is added into when accumulate_gate is set, else written. dgate must not overlap the others.
+// The same gradients when dout may be overwritten: dup is written over dout_to_dup (not NULL),
+// and dgate (NULL when gate needs none) is added into when accumulate_gate is set, else written.
+// dout_to_dup and dgate must not overlap each other, gate or up; gate and up may be the same.
 void tc_swiglu_backward_in_place(const float *gate, const float *up, float *dout_to_dup, float *dgate,
-                                 int accumulate_gate, size_t n); // dgate, dup accumulate; either may be NULL
+                                 int accumulate_gate, size_t n);
 
 // ---- dropout (dropout.c): counter-based mask, so forward and backward agree without storing it
 // y (+)= x * keep(seed, offset + i) / (1 - p) for i in [0, n)

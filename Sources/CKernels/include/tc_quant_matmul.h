@@ -24,6 +24,7 @@ enum {
     TC_QMATMUL_OK = 0,
     TC_QMATMUL_UNSUPPORTED_TYPE = -1,
     TC_QMATMUL_PARTIAL_BLOCK = -2, // cols is not a multiple of the type's block size
+    TC_QMATMUL_UNSUPPORTED_CPU = -3, // the requested vector path needs instructions this CPU lacks
 };
 
 // 1 when tc_quant_matmul handles ggml type `ggml_type` (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
@@ -73,8 +74,8 @@ int tc_quant_matmul_f32(uint32_t ggml_type, const void *weights, size_t row_byte
 // 1 when `ggml_type` has an x16 layout (Q4_0, Q4_1, Q8_0).
 int tc_x16_is_supported(uint32_t ggml_type);
 
-// 1 when tc_x16_matmul has a vector implementation on this CPU (AVX-512); without one the
-// row-wise tc_quant_matmul_f32 (compiled for AVX2 too) is the faster choice.
+// 1 when tc_x16_matmul has a vector implementation on this CPU (AVX-512, or AVX2 with FMA and
+// F16C); without one the row-wise tc_quant_matmul_f32 is the faster choice.
 int tc_x16_is_fast(void);
 
 // Repacks `rows` (a multiple of 16) ggml rows of `cols` weights, `row_bytes` apart, into the x16
@@ -94,6 +95,11 @@ int tc_x16_matmul(uint32_t ggml_type, const void *packed, int64_t group_begin, i
 // tc_x16_matmul on the portable C path whatever the CPU (for testing it).
 int tc_x16_matmul_portable(uint32_t ggml_type, const void *packed, int64_t group_begin, int64_t group_end,
                            int64_t cols, const float *x, int64_t n, float *y, int64_t ldy, int accumulate);
+
+// tc_x16_matmul on the AVX2 path whatever wider vectors the CPU has (for testing it);
+// TC_QMATMUL_UNSUPPORTED_CPU on a CPU without AVX2, FMA and F16C.
+int tc_x16_matmul_avx2(uint32_t ggml_type, const void *packed, int64_t group_begin, int64_t group_end,
+                       int64_t cols, const float *x, int64_t n, float *y, int64_t ldy, int accumulate);
 
 // Which implementation tc_quant_matmul runs on this CPU: "avx512-vnni" or "portable".
 const char *tc_quant_matmul_implementation(void);
