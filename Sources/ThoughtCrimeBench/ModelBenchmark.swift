@@ -12,6 +12,8 @@ struct ModelMeasurement: Codable {
     var prefill1x128TokensPerSecond: Double
     var prefill4x128TokensPerSecond: Double
     var decodeBatch1TokensPerSecond: Double
+    /// Absent in results written before batch 8 was measured.
+    var decodeBatch8TokensPerSecond: Double?
     var decodeBatch16TokensPerSecond: Double
     var peakRSSMegabytes: Double
     var weightMegabytes: Double
@@ -77,11 +79,12 @@ enum ModelBenchmark {
         // decoding: a short warm-up run, then the best of `repeats`
         _ = try decode(model, batch: 1, promptLength: 16)
         let decode1 = try (0..<repeats).map { _ in try decode(model, batch: 1, promptLength: promptLength) }.max() ?? 0
+        let decode8 = try (0..<repeats).map { _ in try decode(model, batch: 8, promptLength: promptLength) }.max() ?? 0
         let decode16 = try (0..<repeats).map { _ in try decode(model, batch: 16, promptLength: promptLength) }.max() ?? 0
         let m = ModelMeasurement(
             storage: storage.rawValue, loadSeconds: loadSeconds, prefill1x128TokensPerSecond: prefill1,
             prefill4x128TokensPerSecond: prefill4, decodeBatch1TokensPerSecond: decode1,
-            decodeBatch16TokensPerSecond: decode16, peakRSSMegabytes: peakRSSMegabytes(),
+            decodeBatch8TokensPerSecond: decode8, decodeBatch16TokensPerSecond: decode16, peakRSSMegabytes: peakRSSMegabytes(),
             weightMegabytes: Double(model.weightBytes) / 1_048_576)
         let data = try JSONEncoder().encode(m)
         FileHandle.standardOutput.write(data)
@@ -97,11 +100,11 @@ enum ModelBenchmark {
             let arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])
             if let m = try ChildProcess.measure(ModelMeasurement.self, arguments: arguments, label: storage.rawValue) { rows.append(m) }
         }
-        print("  storage    load s  prefill 1x128 tok/s  prefill 4x128 tok/s  decode b1 tok/s  decode b16 tok/s  peak RSS MB  weights MB")
+        print("  storage    load s  prefill 1x128 tok/s  prefill 4x128 tok/s  decode b1 tok/s  decode b8 tok/s  decode b16 tok/s  peak RSS MB  weights MB")
         for m in rows {
-            print(String(format: "  %-9@ %7.2f %20.1f %20.1f %16.1f %17.1f %12.0f %11.0f", m.storage as NSString, m.loadSeconds,
+            print(String(format: "  %-9@ %7.2f %20.1f %20.1f %16.1f %16.1f %17.1f %12.0f %11.0f", m.storage as NSString, m.loadSeconds,
                          m.prefill1x128TokensPerSecond, m.prefill4x128TokensPerSecond, m.decodeBatch1TokensPerSecond,
-                         m.decodeBatch16TokensPerSecond, m.peakRSSMegabytes, m.weightMegabytes))
+                         m.decodeBatch8TokensPerSecond ?? 0, m.decodeBatch16TokensPerSecond, m.peakRSSMegabytes, m.weightMegabytes))
         }
         return rows
     }

@@ -105,7 +105,7 @@ def generate_child(args):
         model(ids)
         best = min(_timed(lambda: model(ids)) for _ in range(2))
         result["prefill_1x128_tokens_per_second"] = prompt_len / best
-        for batch in (1, 16):
+        for batch in (1, 8, 16):
             ids = torch.tensor([prompt(s) for s in range(batch)])
             kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
             model.generate(ids[:, :16], max_new_tokens=4, do_sample=False, pad_token_id=0)
@@ -171,7 +171,7 @@ def main():
         if r is not None:
             results.append(r)
             print(f"prefill 1x128 {r['prefill_1x128_tokens_per_second']:.1f} tok/s, decode batch 1 "
-                  f"{r['decode_batch1_tokens_per_second']:.1f} tok/s, batch 16 {r['decode_batch16_tokens_per_second']:.1f} tok/s, "
+                  f"{r['decode_batch1_tokens_per_second']:.1f} tok/s, batch 8 {r['decode_batch8_tokens_per_second']:.1f} tok/s, batch 16 {r['decode_batch16_tokens_per_second']:.1f} tok/s, "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:

@@ -40,9 +40,15 @@ def main():
         for m in model:
             ratio = m["decodeBatch1TokensPerSecond"] / gen["decode_batch1_tokens_per_second"]
             ratio16 = m["decodeBatch16TokensPerSecond"] / gen["decode_batch16_tokens_per_second"]
-            rows.append({"decode_storage": m["storage"], "decode_batch1_ratio": ratio, "decode_batch16_ratio": ratio16})
+            row = {"decode_storage": m["storage"], "decode_batch1_ratio": ratio, "decode_batch16_ratio": ratio16}
+            batch8 = ""
+            if m.get("decodeBatch8TokensPerSecond") and gen.get("decode_batch8_tokens_per_second"):
+                row["decode_batch8_ratio"] = m["decodeBatch8TokensPerSecond"] / gen["decode_batch8_tokens_per_second"]
+                batch8 = (f"; batch 8 {m['decodeBatch8TokensPerSecond']:.1f} vs {gen['decode_batch8_tokens_per_second']:.1f}"
+                          f" = {row['decode_batch8_ratio']:.2f}x")
+            rows.append(row)
             print(f"decode ({m['storage']}): batch 1 {m['decodeBatch1TokensPerSecond']:.1f} vs {gen['decode_batch1_tokens_per_second']:.1f} tok/s "
-                  f"= {ratio:.2f}x; batch 16 {m['decodeBatch16TokensPerSecond']:.1f} vs {gen['decode_batch16_tokens_per_second']:.1f} = {ratio16:.2f}x")
+                  f"= {ratio:.2f}x{batch8}; batch 16 {m['decodeBatch16TokensPerSecond']:.1f} vs {gen['decode_batch16_tokens_per_second']:.1f} = {ratio16:.2f}x")
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=2)
 
