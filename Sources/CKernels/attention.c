@@ -16,8 +16,7 @@ TC_MULTIVERSION void tc_causal_softmax_forward(float *s, size_t rows, size_t col
     for (size_t r = 0; r < rows; r++) {
         float *row = s + r * cols;
         size_t seen = first_row + r + 1;
-        float m = -INFINITY;
-        for (size_t j = 0; j < seen; j++) m = row[j] > m ? row[j] : m;
+        float m = tc_max_f(row, seen);
         for (size_t j = 0; j < seen; j++) row[j] = tc_exp_f(row[j] - m);
         float sum = tc_sum_f(row, seen);
         float inv = 1.f / sum;

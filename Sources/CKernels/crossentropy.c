@@ -11,18 +11,12 @@ TC_MULTIVERSION void tc_ce_logsumexp_update(const float *logits, size_t rows, si
     for (size_t r = 0; r < rows; r++) {
         const float *lr = logits + r * ld;
         float m = row_max[r];
-        float lanes[16];
-        for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
-        size_t c = 0;
-        for (; c + 16 <= cols; c += 16)
-            for (int l = 0; l < 16; l++) lanes[l] = lr[c + l] > lanes[l] ? lr[c + l] : lanes[l];
-        float chunk_max = -INFINITY;
-        for (; c < cols; c++) chunk_max = lr[c] > chunk_max ? lr[c] : chunk_max;
-        for (int l = 0; l < 16; l++) chunk_max = lanes[l] > chunk_max ? lanes[l] : chunk_max;
+        float chunk_max = tc_max_f(lr, cols);
         float new_max = chunk_max > m ? chunk_max : m;
         float s = (m == -INFINITY) ? 0.f : row_sum[r] * tc_exp_f(m - new_max);
-        for (int l = 0; l < 16; l++) lanes[l] = 0.f;
-        for (c = 0; c + 16 <= cols; c += 16)
+        float lanes[16] = {0};
+        size_t c = 0;
+        for (; c + 16 <= cols; c += 16)
             for (int l = 0; l < 16; l++) lanes[l] += tc_exp_f(lr[c + l] - new_max);
         for (; c < cols; c++) s += tc_exp_f(lr[c] - new_max);
         for (int l = 0; l < 16; l++) s += lanes[l];

@@ -1,5 +1,6 @@
 #include "tc_kernels.h"
 #include "tc_multiversion.h"
+#include "tc_vector.h"
 #include <math.h>
 
 // Sums in float lanes of 16 (vectorisable), folding each 4096-element block into a double so
@@ -40,11 +41,7 @@ TC_MULTIVERSION double tc_dot(const float *a, const float *b, size_t n) {
     return total;
 }
 
-TC_MULTIVERSION float tc_max(const float *x, size_t n) {
-    float m = -INFINITY;
-    for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
+TC_MULTIVERSION float tc_max(const float *x, size_t n) { return tc_max_f(x, n); }
 
 TC_MULTIVERSION void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {

@@ -17,26 +17,11 @@ TC_MULTIVERSION void tc_swiglu_forward(const float *gate, const float *up, float
 // d silu(g)/dg = sig * (1 + g * (1 - sig))
 TC_MULTIVERSION void tc_swiglu_backward(const float *gate, const float *up, const float *dout, float *dgate,
                         float *dup, size_t n) {
-    // One loop per case keeps the bodies free of branches.
-    if (dgate && dup) {
-        for (size_t i = 0; i < n; i++) {
-            float g = gate[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            dgate[i] += dout[i] * up[i] * sig * (1.f + g * (1.f - sig));
-            dup[i] += dout[i] * g * sig;
-        }
-    } else if (dgate) {
-        for (size_t i = 0; i < n; i++) {
-            float g = gate[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            dgate[i] += dout[i] * up[i] * sig * (1.f + g * (1.f - sig));
-        }
-    } else if (dup) {
-        for (size_t i = 0; i < n; i++) {
-            float g = gate[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            dup[i] += dout[i] * g * sig;
-        }
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float sig = 1.f / (1.f + tc_exp_f(-g));
+        if (dgate) dgate[i] += dout[i] * up[i] * sig * (1.f + g * (1.f - sig));
+        if (dup) dup[i] += dout[i] * g * sig;
     }
 }
 

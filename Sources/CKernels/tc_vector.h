@@ -25,6 +25,20 @@ static inline float tc_sum_f(const float *a, size_t n) {
     return s;
 }
 
+// Largest element (-inf for n = 0; NaNs are skipped, as a running `>` comparison skips them).
+// The maximum does not depend on order, so sixteen lanes give the same result as one.
+static inline float tc_max_f(const float *a, size_t n) {
+    float lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = -__builtin_inff();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lanes[l] = a[i + l] > lanes[l] ? a[i + l] : lanes[l];
+    float m = -__builtin_inff();
+    for (; i < n; i++) m = a[i] > m ? a[i] : m;
+    for (int l = 0; l < 16; l++) m = lanes[l] > m ? lanes[l] : m;
+    return m;
+}
+
 // e^x with Cephes' expf polynomial (about 1 ulp over the range softmax uses). Written without
 // calls or branches so loops over it vectorise; libm's expf is a call per element, which was
 // 3.5% of a training step inside attention's softmax. Inputs below -87.3 return ~1e-38, not 0.

@@ -12,8 +12,7 @@ struct ModelMeasurement: Codable {
     var prefill1x128TokensPerSecond: Double
     var prefill4x128TokensPerSecond: Double
     var decodeBatch1TokensPerSecond: Double
-    /// Absent in results written before batch 8 was measured.
-    var decodeBatch8TokensPerSecond: Double?
+    var decodeBatch8TokensPerSecond: Double
     var decodeBatch16TokensPerSecond: Double
     var peakRSSMegabytes: Double
     var weightMegabytes: Double
@@ -104,7 +103,7 @@ enum ModelBenchmark {
         for m in rows {
             print(String(format: "  %-9@ %7.2f %20.1f %20.1f %16.1f %16.1f %17.1f %12.0f %11.0f", m.storage as NSString, m.loadSeconds,
                          m.prefill1x128TokensPerSecond, m.prefill4x128TokensPerSecond, m.decodeBatch1TokensPerSecond,
-                         m.decodeBatch8TokensPerSecond ?? 0, m.decodeBatch16TokensPerSecond, m.peakRSSMegabytes, m.weightMegabytes))
+                         m.decodeBatch8TokensPerSecond, m.decodeBatch16TokensPerSecond, m.peakRSSMegabytes, m.weightMegabytes))
         }
         return rows
     }
