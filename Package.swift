@@ -73,7 +73,7 @@ let package = Package(
             name: "ThoughtCrimeBench", dependencies: ["Tensors", "Autodiff", "Models", "Tokenizers", "LoRA", "Training", "Evaluation", "COpenBLAS"],
             path: "Sources/ThoughtCrimeBench"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "COpenBLAS", "CKernels", "CDNNL"]),
-        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensors", "CKernels"]),
         .testTarget(name: "CHDF5Tests", dependencies: ["CHDF5"]),
         // Runs the built `thoughtcrime` binary as a user would.
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Tensors", "ModelFormats"]),

@@ -15,9 +15,15 @@ extension Tape {
     ///
     /// Shapes: x [tokens, heads * headDim] (or [tokens, heads, headDim]), positions [tokens]
     /// -> same as x. The backward pass is the inverse rotation.
+    ///
+    /// `inPlace` rotates x's own buffer, for a projection output that nothing else reads (q and
+    /// k straight out of their projections): the output shares x's storage, and the backward
+    /// pass rotates the incoming gradient in place and hands it to x, so neither pass allocates
+    /// or zero-fills a buffer. x's value holds the rotated one afterwards.
     /// Usage: `let q = try tape.rotary(q, positions: layout.positions, headDim: 64, base: 1e5, convention: .halfRotation)`
     public func rotary(
-        _ x: Variable, positions: [Int32], headDim: Int, base: Float, convention: RotaryConvention
+        _ x: Variable, positions: [Int32], headDim: Int, base: Float, convention: RotaryConvention,
+        inPlace: Bool = false
     ) throws -> Variable {
         let tokens = x.shape.rank == 3 ? x.shape[0] : x.shape.rows
         let width = x.shape.count / max(tokens, 1)
@@ -30,7 +36,8 @@ extension Tape {
         }
         let heads = width / headDim
         let interleaved: Int32 = convention == .interleaved ? 1 : 0
-        let y = Tensor(uninitialized: x.shape)
+        // tc_rope allows y to alias x when it writes (does not accumulate).
+        let y = inPlace ? x.value : Tensor(uninitialized: x.shape)
         let xp = x.value.pointer, yp = y.pointer
         positions.withUnsafeBufferPointer { pos in
             ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in
@@ -41,6 +48,17 @@ extension Tape {
         let sx = x.slot
         return output(y, op: "rotary", inputs: [x]) { dy in
             guard sx.requiresGrad else { return }
+            if inPlace {
+                // dy is this op's alone: rotate it back where it is and hand it over.
+                positions.withUnsafeBufferPointer { pos in
+                    ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in
+                        tc_rope(dy.pointer, dy.pointer, pos.baseAddress, r.lowerBound, r.upperBound, heads,
+                                headDim, base, interleaved, -1, 0)
+                    }
+                }
+                sx.accumulate(handingOver: dy)
+                return
+            }
             let dx = sx.buffer().pointer
             positions.withUnsafeBufferPointer { pos in
                 ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in

@@ -20,7 +20,7 @@ TC_MULTIVERSION void tc_causal_softmax_forward(float *s, size_t rows, size_t col
         for (size_t j = 0; j < seen; j++) row[j] = tc_exp_f(row[j] - m);
         float sum = tc_sum_f(row, seen);
         float inv = 1.f / sum;
-        for (size_t j = 0; j < seen; j++) row[j] *= inv;
+        for (size_t j = 0; j < seen; j++) row[j] = tc_flush_subnormal_f(row[j] * inv);
         for (size_t j = seen; j < cols; j++) row[j] = 0.f;
         lse[r] = m + logf(sum);
     }
@@ -38,7 +38,7 @@ TC_MULTIVERSION void tc_causal_softmax_backward(float *s, float *dp, const float
         float delta = tc_dot_f(dout + r * ld, out + r * ld, D);
         for (size_t j = 0; j < seen; j++) {
             p[j] = tc_exp_f(p[j] - lse[r]);
-            d[j] = p[j] * (d[j] - delta) * scale;
+            d[j] = tc_flush_subnormal_f(p[j] * (d[j] - delta) * scale);
         }
         for (size_t j = seen; j < cols; j++) p[j] = d[j] = 0.f;
     }
@@ -67,7 +67,7 @@ TC_MULTIVERSION void tc_attention_cached(const float *q, const float *k, const f
             for (size_t d = 0; d < D; d++) ot[d] = 0.f;
             for (size_t j = 0; j <= last; j++) {
                 const float *vj = v + j * ldkv + g * D;
-                float p = scratch[j] * inv;
+                float p = tc_flush_subnormal_f(scratch[j] * inv);
                 for (size_t d = 0; d < D; d++) ot[d] += p * vj[d];
             }
         }

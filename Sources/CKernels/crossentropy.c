@@ -31,7 +31,7 @@ TC_MULTIVERSION void tc_ce_gradient_chunk(float *logits, size_t rows, size_t col
         float *lr = logits + r * ld;
         float l = lse[r];
         if (row_scales) scale = row_scales[r];
-        for (size_t c = 0; c < cols; c++) lr[c] = tc_exp_f(lr[c] - l) * scale;
+        for (size_t c = 0; c < cols; c++) lr[c] = tc_flush_subnormal_f(tc_exp_f(lr[c] - l) * scale);
         int32_t t = target_local[r];
         if (t >= 0 && (size_t)t < cols) lr[t] -= scale;
     }

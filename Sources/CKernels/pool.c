@@ -9,6 +9,7 @@
 // `completed` reaches `chunks`, so task and context outlive every claim made on them.
 #define _GNU_SOURCE
 #include "tc_pool.h"
+#include "tc_kernels.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -92,7 +93,11 @@ static int64_t run_chunks(tc_pool *pool, uint64_t seen) {
 static void *helper_main(void *arg) {
     tc_pool *pool = (tc_pool *)arg;
     inside_pool_task = 1;  // a task that starts a loop runs it serially
-    uint64_t last = atomic_load(&pool->next);
+    // Helpers only compute: never on subnormals, whatever the creating thread's mode (float_mode.c).
+    tc_set_subnormal_flushing(1);
+    // The value `next` had when the pool was made: a loop published before this thread got
+    // here differs from it, so the helper joins that loop too instead of waiting for the next.
+    uint64_t last = ((uint64_t)1 << 32) | LOCKED;
     while (!atomic_load(&pool->stop)) {
         uint64_t seen = atomic_load(&pool->next);
         if (seen != last) {
@@ -182,4 +187,30 @@ void tc_pool_run(tc_pool *pool, int64_t chunks, tc_pool_task task, void *context
         if (++spins < 20000) TC_PAUSE(); else sched_yield();
     }
     pthread_mutex_unlock(&pool->busy);
+}
+
+typedef struct {
+    _Atomic int arrived, flushing;
+    int expected;
+    int64_t deadline_ns;
+} flushing_probe;
+
+// Every chunk waits until all threads hold one, so each thread runs exactly one.
+static void flushing_probe_task(void *context, int64_t chunk) {
+    (void)chunk;
+    flushing_probe *probe = (flushing_probe *)context;
+    atomic_fetch_add(&probe->arrived, 1);
+    if (tc_subnormal_flushing()) atomic_fetch_add(&probe->flushing, 1);
+    while (atomic_load(&probe->arrived) < probe->expected && now_ns() < probe->deadline_ns) TC_PAUSE();
+}
+
+int tc_pool_subnormal_flushing(tc_pool *pool, int *threads) {
+    flushing_probe probe;
+    atomic_init(&probe.arrived, 0);
+    atomic_init(&probe.flushing, 0);
+    probe.expected = tc_pool_helpers(pool) + 1;
+    probe.deadline_ns = now_ns() + 2000000000;
+    tc_pool_run(pool, probe.expected, flushing_probe_task, &probe);
+    *threads = atomic_load(&probe.arrived) == probe.expected ? probe.expected : -1;
+    return atomic_load(&probe.flushing);
 }

@@ -10,14 +10,16 @@
 // Half precision
 
 // Moves the half's exponent and mantissa into float position; multiplying by 2^112 re-biases the
-// exponent (15 -> 127) and, because the multiply is exact, also turns half subnormals into the
-// right normal floats. Inf/NaN (exponent all ones) are patched separately.
+// exponent (15 -> 127) exactly. Half subnormals (exponent 0) would be float subnormals before
+// that multiply, which read as 0 on threads that flush subnormals (DAZ, float_mode.c), so they
+// are converted as mantissa * 2^-24 instead: an exact integer conversion and an exact multiply
+// whose result is a normal float. Inf/NaN (exponent all ones) are patched separately.
 static inline float half_bits_to_float(uint16_t h) {
     uint32_t magnitude = (uint32_t)(h & 0x7fffu);
     uint32_t bits = magnitude << 13;
     float f;
     memcpy(&f, &bits, sizeof f);
-    f *= 0x1p112f;
+    f = magnitude < 0x400u ? (float)magnitude * 0x1p-24f : f * 0x1p112f;
     memcpy(&bits, &f, sizeof bits);
     if (magnitude >= 0x7c00u) bits = (magnitude << 13) | 0x7f800000u;
     bits |= (uint32_t)(h & 0x8000u) << 16;

@@ -54,6 +54,6 @@ TC_MULTIVERSION void tc_softmax_rows(const float *x, float *out, size_t rows, si
             s += yr[c];
         }
         float inv = 1.f / s;
-        for (size_t c = 0; c < cols; c++) yr[c] *= inv;
+        for (size_t c = 0; c < cols; c++) yr[c] = tc_flush_subnormal_f(yr[c] * inv);
     }
 }

@@ -4,13 +4,16 @@
 #include <math.h>
 
 // sigmoid goes through tc_exp_f so the loops vectorise; libm's expf is a call per element.
+// For gate values below about -87 sigmoid underflows: it is flushed to an exact 0 (tc_vector.h),
+// and so are the products, so no subnormal reaches the down projection or the gradients.
+static inline float sigmoid(float g) { return tc_flush_subnormal_f(1.f / (1.f + tc_exp_f(-g))); }
 
 // out = silu(gate) * up, silu(g) = g * sigmoid(g)
 TC_MULTIVERSION void tc_swiglu_forward(const float *gate, const float *up, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        float sig = 1.f / (1.f + tc_exp_f(-g));
-        out[i] = g * sig * up[i];
+        float sig = sigmoid(g);
+        out[i] = tc_flush_subnormal_f(g * sig * up[i]);
     }
 }
 
@@ -19,9 +22,9 @@ TC_MULTIVERSION void tc_swiglu_backward(const float *gate, const float *up, cons
                         float *dup, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        float sig = 1.f / (1.f + tc_exp_f(-g));
-        if (dgate) dgate[i] += dout[i] * up[i] * sig * (1.f + g * (1.f - sig));
-        if (dup) dup[i] += dout[i] * g * sig;
+        float sig = sigmoid(g);
+        if (dgate) dgate[i] += tc_flush_subnormal_f(dout[i] * up[i] * sig * (1.f + g * (1.f - sig)));
+        if (dup) dup[i] += tc_flush_subnormal_f(dout[i] * g * sig);
     }
 }
 
@@ -32,22 +35,22 @@ TC_MULTIVERSION void tc_swiglu_backward_in_place(const float *restrict gate, con
     if (!dgate) {
         for (size_t i = 0; i < n; i++) {
             float g = gate[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            d[i] = d[i] * g * sig;
+            float sig = sigmoid(g);
+            d[i] = tc_flush_subnormal_f(d[i] * g * sig);
         }
     } else if (accumulate_gate) {
         for (size_t i = 0; i < n; i++) {
             float g = gate[i], dy = d[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            dgate[i] += dy * up[i] * sig * (1.f + g * (1.f - sig));
-            d[i] = dy * g * sig;
+            float sig = sigmoid(g);
+            dgate[i] += tc_flush_subnormal_f(dy * up[i] * sig * (1.f + g * (1.f - sig)));
+            d[i] = tc_flush_subnormal_f(dy * g * sig);
         }
     } else {
         for (size_t i = 0; i < n; i++) {
             float g = gate[i], dy = d[i];
-            float sig = 1.f / (1.f + tc_exp_f(-g));
-            dgate[i] = dy * up[i] * sig * (1.f + g * (1.f - sig));
-            d[i] = dy * g * sig;
+            float sig = sigmoid(g);
+            dgate[i] = tc_flush_subnormal_f(dy * up[i] * sig * (1.f + g * (1.f - sig)));
+            d[i] = tc_flush_subnormal_f(dy * g * sig);
         }
     }
 }

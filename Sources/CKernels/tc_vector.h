@@ -41,8 +41,11 @@ static inline float tc_max_f(const float *a, size_t n) {
 
 // e^x with Cephes' expf polynomial (about 1 ulp over the range softmax uses). Written without
 // calls or branches so loops over it vectorise; libm's expf is a call per element, which was
-// 3.5% of a training step inside attention's softmax. Inputs below -87.3 return ~1e-38, not 0.
+// 3.5% of a training step inside attention's softmax. Below -87.3 the result would be under
+// FLT_MIN, a subnormal that stalls Intel cores in every product that reads it (float_mode.c),
+// so it is an exact 0 there.
 static inline float tc_exp_f(float x) {
+    float underflows = x < -87.3f;
     x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
     float k = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - k * 0.693359375f + k * 2.12194440e-4f;
@@ -54,6 +57,10 @@ static inline float tc_exp_f(float x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     union { unsigned int u; float f; } scale = { (unsigned int)((int)k + 127) << 23 };
-    return p * scale.f;
+    return underflows ? 0.f : p * scale.f;
 }
+
+// x, or an exact 0 when x is subnormal (|x| < FLT_MIN): for values that can underflow after a
+// division or scaling (probabilities, their gradients), whatever the thread's FTZ mode.
+static inline float tc_flush_subnormal_f(float x) { return __builtin_fabsf(x) < 1.17549435e-38f ? 0.f : x; }
 #endif

@@ -41,13 +41,18 @@ extension Linear {
     /// not apply (a bias, an adapter, an input that needs a gradient, other storage, many rows),
     /// and the caller runs the layers one by one.
     static func fusedInference(_ layers: [Linear], _ x: Variable) -> [Variable]? {
-        guard !x.requiresGrad, x.shape.rank == 2, x.shape.rows <= QuantizedMatrix.streamingMaxRows,
-              layers.allSatisfy({ $0.adapter == nil && $0.bias == nil && ($0.weight as? QuantizedMatrix)?.isInterleaved == true })
-        else { return nil }
+        guard x.shape.rank == 2 else { return nil }
         let rows = x.shape.rows
+        // A weight kept in two forms (PrefillDecodeMatrix) takes part with its form for these rows.
+        func quantized(_ layer: Linear) -> QuantizedMatrix? {
+            ((layer.weight as? PrefillDecodeMatrix)?.form(forRows: rows) ?? layer.weight) as? QuantizedMatrix
+        }
+        guard !x.requiresGrad, rows <= QuantizedMatrix.streamingMaxRows,
+              layers.allSatisfy({ $0.adapter == nil && $0.bias == nil && quantized($0)?.isInterleaved == true })
+        else { return nil }
         let outputs = layers.map { Tensor(uninitialized: [rows, $0.outFeatures]) }
         let products = zip(layers, outputs).compactMap { layer, y in
-            (layer.weight as? QuantizedMatrix).map { (matrix: $0, y: y.pointer) }
+            quantized(layer).map { (matrix: $0, y: y.pointer) }
         }
         guard products.count == layers.count,
               QuantizedMatrix.multiplyStreamingBlocks(x.value.pointer, count: rows, products: products) else { return nil }
@@ -101,8 +106,9 @@ public final class Attention {
             ks = try tape.reshape(try kNorm(tape, try tape.reshape(ks, to: [rows * kvHeads, headDim])), to: [rows, kvHeads * headDim])
         }
         let positions = context.positions
-        qs = try tape.rotary(qs, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation)
-        ks = try tape.rotary(ks, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation)
+        // Nothing else reads the projections' (or q/k norms') outputs: rotate them where they are.
+        qs = try tape.rotary(qs, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation, inPlace: true)
+        ks = try tape.rotary(ks, positions: positions, headDim: headDim, base: ropeBase, convention: .halfRotation, inPlace: true)
         let attended: Variable
         switch context {
         case .packed(let layout):
@@ -180,8 +186,10 @@ public final class TransformerBlock {
     }
 
     public func callAsFunction(_ tape: Tape, _ h: Variable, layer: Int, context: AttentionContext) throws -> Variable {
-        let a = try tape.add(h, try attention(tape, try attentionNorm(tape, h), layer: layer, context: context))
-        return try tape.add(a, try mlp(tape, try mlpNorm(tape, a)))
+        let attended = try attention(tape, try attentionNorm(tape, h), layer: layer, context: context)
+        // The residual add and the MLP's norm in one pass over the rows.
+        let (a, normed) = try tape.residualRMSNorm(h, attended, weight: mlpNorm.weight, eps: mlpNorm.eps)
+        return try tape.add(a, try mlp(tape, normed))
     }
 
     /// The seven projections, in Hugging Face module order.

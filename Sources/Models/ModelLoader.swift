@@ -19,6 +19,12 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     /// AVX512_BF16, whichever oneDNN dispatches to); activations converted per product, sums
     /// Float32. Needs a CPU where oneDNN implements bf16 matmul (AVX512_CORE_BF16 or better).
     case onednnBF16 = "onednn-bf16"
+    /// Both: each weight kept as `quantized` for products of few rows (decoding) and as
+    /// forward-only `onednn-bf16` for products of many rows (prefill, scoring), through
+    /// `PrefillDecodeMatrix` (input gradients, if any, run on the quantized form). On an AMX Xeon: prefill
+    /// 1x128 1866 tok/s against 772 quantized, decoding 263.5 tok/s at batch 1 against 69.7;
+    /// about 0.2 GB more memory than `quantized` at SmolLM2-135M (106M projection weights at 2 bytes).
+    case quantizedWithOneDNNPrefill = "quantized+onednn-bf16"
 
     /// The matrix this storage keeps a dequantised weight in (not for `quantized`, which
     /// reads the file's blocks).
@@ -27,8 +33,20 @@ public enum WeightStorage: String, Sendable, CaseIterable {
         case .bf16: return try BF16Matrix(DenseMatrix(weight))
         case .onednnBF16: return try OneDNNMatrix(DenseMatrix(weight), precision: .bf16)
         case .float32, .quantized: return try DenseMatrix(weight)
+        case .quantizedWithOneDNNPrefill:
+            let dense = try DenseMatrix(weight)
+            return PrefillDecodeMatrix(decode: dense, prefill: try OneDNNMatrix(dense, precision: .bf16, forwardOnly: true))
         }
     }
+
+    /// `quantized` decode products with `prefill` beside them, for storages that keep both.
+    func pairedWithPrefill(_ decode: FrozenMatrix, dense weight: Tensor) throws -> FrozenMatrix {
+        guard self == .quantizedWithOneDNNPrefill else { return decode }
+        return PrefillDecodeMatrix(decode: decode, prefill: try OneDNNMatrix(DenseMatrix(weight), precision: .bf16, forwardOnly: true))
+    }
+
+    /// Whether decoding products read the file's quantised blocks.
+    var decodesQuantized: Bool { self == .quantized || self == .quantizedWithOneDNNPrefill }
 
     /// The output head's copy for the training loss, in vocabulary chunks of the fused
     /// cross-entropy (`Tape.vocabularyChunk` rows), or nil when the loss multiplies the Float32 head.
@@ -36,34 +54,62 @@ public enum WeightStorage: String, Sendable, CaseIterable {
         switch self {
         case .bf16: return try BF16Matrix(DenseMatrix(head))
         case .onednnBF16: return try OneDNNMatrix(DenseMatrix(head), precision: .bf16, blockRows: Tape.vocabularyChunk)
-        case .float32, .quantized: return nil
+        case .float32, .quantized, .quantizedWithOneDNNPrefill: return nil
         }
     }
 
     /// Refuses a storage this CPU cannot run, naming the reason.
     func checkSupported(path: String) throws {
-        if self == .onednnBF16, case .failure(let reason) = OneDNNPrecision.bf16.implementation {
-            throw ModelError.invalidInput("\(path): weights: onednn-bf16 cannot run here: \(reason) (use bf16, float32 or quantized; `thoughtcrime doctor` shows oneDNN's ISA)")
+        if self == .onednnBF16 || self == .quantizedWithOneDNNPrefill, case .failure(let reason) = OneDNNPrecision.bf16.implementation {
+            throw ModelError.invalidInput("\(path): weights: \(rawValue) cannot run here: \(reason) (use bf16, float32 or quantized; `thoughtcrime doctor` shows oneDNN's ISA)")
         }
     }
 
-    /// The storage `auto` stands for on a CPU with `cpu`'s features, with a one-line notice
-    /// saying why. The rule follows measurements (docs/architecture.md, "Weight storage by
-    /// CPU"): bf16 only where its products measured faster than Float32 sgemm.
+    /// The storage `auto` stands for in training on a CPU with `cpu`'s features, with a
+    /// one-line notice saying why. The rule follows side-by-side measurements
+    /// (docs/architecture.md, "Weight storage by CPU"). `oneDNNBF16` is oneDNN's bf16 matmul
+    /// here (an implementation string, or why there is none): a CPU that reports AMX through
+    /// `THOUGHTCRIME_CPU_FEATURES` but cannot run oneDNN's bf16 kernels keeps Float32.
     ///
     /// Usage: `let (storage, notice) = WeightStorage.automatic(for: CPUFeatures.current)`
-    public static func automatic(for cpu: CPUFeatures = .current) -> (storage: WeightStorage, notice: String) {
+    public static func automatic(for cpu: CPUFeatures = .current, oneDNNBF16: Result<String, TensorError>? = nil)
+        -> (storage: WeightStorage, notice: String)
+    {
         let simulated = cpu == .current && CPUFeatures.isSimulated ? " [features as set by \(CPUFeatures.overrideVariable)]" : ""
         if cpu.hasAMX {
-            return (.float32, "bf16 path off: AMX present, but this build has no AMX kernel and its AVX512_BF16 kernel measured 0.73-0.78x Float32 sgemm on an AMX Xeon; frozen weights stay Float32 (force it with weights: bf16)" + simulated)
+            switch oneDNNBF16 ?? OneDNNPrecision.bf16.implementation {
+            case .success(let implementation):
+                return (.onednnBF16, "frozen weights onednn-bf16 (\(implementation)): on an AMX Xeon it trained 1.43-1.79x faster than Float32 sgemm (random 4x128 714.6 against 411.2 tok/s, chat 8x256 441.6 against 308.9); force Float32 with weights: float32" + simulated)
+            case .failure(let reason):
+                return (.float32, "frozen weights Float32: AMX present, but oneDNN cannot run bf16 matmul here (\(reason)); the project's AVX512_BF16 kernel measured 0.73-0.78x Float32 sgemm on an AMX Xeon" + simulated)
+            }
         }
         if cpu.hasAVX512BF16 {
-            return (.bf16, "bf16 path on: AVX512_BF16 without AMX, where its kernel measured 1.2-1.6x Float32 sgemm in training; frozen weights packed to bfloat16, Float32 accumulation (force Float32 with weights: float32)" + simulated)
+            return (.bf16, "frozen weights bf16: AVX512_BF16 without AMX, where the vdpbf16ps kernel measured 1.2-1.6x Float32 sgemm in training (oneDNN's bf16 path is not measured on this class yet); force Float32 with weights: float32" + simulated)
         }
         if cpu.avx2 && cpu.fma {
-            return (.float32, "bf16 path off: no AVX512_BF16, so bf16 products would be emulated with AVX2 (slower than Float32 sgemm); frozen weights stay Float32 (force it with weights: bf16)" + simulated)
+            return (.float32, "frozen weights Float32: no AVX512_BF16, so bf16 products would be emulated with AVX2 (slower than Float32 sgemm); force bf16 with weights: bf16" + simulated)
         }
-        return (.float32, "bf16 path off: no AVX2 or AVX512_BF16, so bf16 products would run in plain C; frozen weights stay Float32" + simulated)
+        return (.float32, "frozen weights Float32: no AVX2 or AVX512_BF16, so bf16 products would run in plain C" + simulated)
+    }
+
+    /// The storage `auto` stands for in `eval`, `generate`, `chat` and `serve`: quantized blocks
+    /// for decoding everywhere, plus a oneDNN bf16 copy for prefill where AMX makes it faster.
+    ///
+    /// Usage: `let (storage, notice) = WeightStorage.automaticForInference()`
+    public static func automaticForInference(for cpu: CPUFeatures = .current, oneDNNBF16: Result<String, TensorError>? = nil)
+        -> (storage: WeightStorage, notice: String)
+    {
+        let simulated = cpu == .current && CPUFeatures.isSimulated ? " [features as set by \(CPUFeatures.overrideVariable)]" : ""
+        if cpu.hasAMX {
+            switch oneDNNBF16 ?? OneDNNPrecision.bf16.implementation {
+            case .success(let implementation):
+                return (.quantizedWithOneDNNPrefill, "decoding on quantized blocks (263.5 tok/s at batch 1 on an AMX Xeon, onednn-bf16 69.7), prefill on a onednn-bf16 copy (\(implementation); prefill 1x128 1866 tok/s, quantized 772) at the price of that copy's memory; force one with --weights quantized or onednn-bf16" + simulated)
+            case .failure(let reason):
+                return (.quantized, "quantized weights for prefill and decoding: AMX present, but oneDNN cannot run bf16 matmul here (\(reason))" + simulated)
+            }
+        }
+        return (.quantized, "quantized weights for prefill and decoding: decoding streams them once per token, and without AMX no other storage measured faster at prefill by enough to pay for a second copy" + simulated)
     }
 }
 
@@ -207,8 +253,12 @@ public enum ModelLoader {
         func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor { try file.dequantize(try info(tensor, shape)) }
         func matrix(_ tensor: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> FrozenMatrix {
             let i = try info(tensor, shape)
-            if weights == .quantized && i.type != .f32 {
-                return try QuantizedMatrix(file: file, tensor: i, rowOrder: rowOrder)
+            if weights.decodesQuantized && i.type != .f32 {
+                let quantized = try QuantizedMatrix(file: file, tensor: i, rowOrder: rowOrder)
+                guard weights == .quantizedWithOneDNNPrefill else { return quantized }
+                var t = try file.dequantize(i)
+                if let order = rowOrder { t = reorderRows(t, order) }
+                return try weights.pairedWithPrefill(quantized, dense: t)
             }
             var t = try file.dequantize(i)
             if let order = rowOrder { t = reorderRows(t, order) }
@@ -256,7 +306,7 @@ public enum ModelLoader {
             config: config, embedding: try dense("token_embd.weight", [config.vocabSize, d]), blocks: blocks,
             finalNorm: RMSNorm(weight: try dense("output_norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
-            inferenceHead: weights == .quantized ? try quantizedHead() : nil)
+            inferenceHead: weights.decodesQuantized ? try quantizedHead() : nil)
         model.trainingHead = try weights.trainingHead(model.outputHead.value)
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }

@@ -52,8 +52,10 @@ public final class OneDNNMatrix: RowBandMatrix {
     ///     oneDNN picks the packed layout; other counts reuse it.
     ///   - stagesActivations: reorder activations into a dense buffer before every product even
     ///     in Float32, as bf16 always does, so CPUs without bf16 test that path's staging.
+    ///   - forwardOnly: pack only W for y = x W^T (inference: half the memory); input gradients
+    ///     are then a programming error.
     public init(_ source: FrozenMatrix, precision: OneDNNPrecision, blockRows: Int? = nil, typicalRows: Int = 512,
-                stagesActivations: Bool = false) throws {
+                stagesActivations: Bool = false, forwardOnly: Bool = false) throws {
         rows = source.rows; columns = source.columns; self.precision = precision
         let block = min(max(1, blockRows ?? source.rows), max(source.rows, 1))
         self.blockRows = block
@@ -65,11 +67,14 @@ public final class OneDNNMatrix: RowBandMatrix {
             for r0 in stride(from: 0, to: rows, by: block) {
                 let count = min(block, rows - r0), base = dense + r0 * columns
                 guard let f = tc_dnnl_weights_create(precision.rawValue, Int64(columns), Int64(count), base, 1, Int64(columns),
-                                                     Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count),
-                      let t = tc_dnnl_weights_create(precision.rawValue, Int64(count), Int64(columns), base, Int64(columns), 1,
                                                      Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
                 else { failure = String(cString: error); return }
-                forward.append(f); transposed.append(t)
+                forward.append(f)
+                if forwardOnly { continue }
+                guard let t = tc_dnnl_weights_create(precision.rawValue, Int64(count), Int64(columns), base, Int64(columns), 1,
+                                                     Int64(typicalRows), stagesActivations ? 1 : 0, &error, error.count)
+                else { failure = String(cString: error); return }
+                transposed.append(t)
             }
         }
         self.forward = forward; self.transposed = transposed
@@ -121,6 +126,7 @@ public final class OneDNNMatrix: RowBandMatrix {
 
     public func multiplyTransposed(_ dy: UnsafePointer<Float>, count n: Int, rows band: Range<Int>, accumulateInto dx: UnsafeMutablePointer<Float>) {
         guard n > 0 else { return }
+        precondition(!transposed.isEmpty, "OneDNNMatrix: packed forward-only, for inference; input gradients need both packings")
         for (index, first) in blocks(band) {
             product(transposed[index], dy + (first - band.lowerBound), n: n, lda: band.count, dx, ldc: columns, accumulate: true)
         }
@@ -131,7 +137,14 @@ public final class OneDNNMatrix: RowBandMatrix {
         let index = r / blockRows, count = min(blockRows, rows - index * blockRows)
         let block = UnsafeMutablePointer<Float>.allocate(capacity: count * columns)
         defer { block.deallocate() }
-        precondition(tc_dnnl_weights_read(transposed[index], block) == 0, "OneDNNMatrix: unpacking a block failed")
-        destination.update(from: block + (r - index * blockRows) * columns, count: columns)
+        let local = r - index * blockRows
+        if transposed.isEmpty {
+            // The forward packing holds W_block^T [columns, count]: the row is a column of it.
+            precondition(tc_dnnl_weights_read(forward[index], block) == 0, "OneDNNMatrix: unpacking a block failed")
+            for c in 0..<columns { destination[c] = block[c * count + local] }
+        } else {
+            precondition(tc_dnnl_weights_read(transposed[index], block) == 0, "OneDNNMatrix: unpacking a block failed")
+            destination.update(from: block + local * columns, count: columns)
+        }
     }
 }

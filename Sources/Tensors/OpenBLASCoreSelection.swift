@@ -65,14 +65,18 @@ public enum OpenBLASCoreSelection {
     }
 
     /// Checks the active core and, when it is weaker than the CPU allows and the user has not
-    /// chosen one, re-executes this binary with OPENBLAS_CORETYPE set. Returns only when no
-    /// restart is needed or the restart failed (then the slow core stays, with a warning).
+    /// chosen one, re-executes this binary with OPENBLAS_CORETYPE set; the same restart sets
+    /// libgomp's variables where oneDNN computes (`OpenMPThreading`), which also need one.
+    /// Returns only when no restart is needed or the restart failed (then the process goes on
+    /// as it is, with a warning).
     public static func ensureFastKernels(logger: Logger = Logger(label: "thoughtcrime.openblas")) {
         let env = ProcessInfo.processInfo.environment
         // The real CPU: a core for features that THOUGHTCRIME_CPU_FEATURES only pretends to add would trap.
         let cpu = CPUFeatures.detected
         let chosen = env[simulatedCoreVariable].flatMap { $0.isEmpty ? nil : $0 } ?? activeCore
         let decision = decide(cpu: cpu, chosenCore: chosen, userCoreType: env["OPENBLAS_CORETYPE"])
+        let openMP = OpenMPThreading.environment(for: cpu, current: env, poolThreads: ThreadPool.threadsPerProcess(env))
+        var changes = openMP
         switch decision {
         case .keep(let core):
             logger.debug("OpenBLAS core \(core) suits \(cpu)")
@@ -80,16 +84,19 @@ public enum OpenBLASCoreSelection {
             let note = env[restartMarker] != nil ? " (set by ThoughtCrime's restart)" : ""
             logger.debug("OPENBLAS_CORETYPE=\(coreType)\(note); OpenBLAS is running \(activeCore) on \(cpu)")
         case .restart(let coreType, let chosenCore):
-            guard env[restartMarker] == nil else {
-                logger.warning("OpenBLAS still chose \(chosenCore) after a restart; continuing with it")
-                return
-            }
             logger.debug("OpenBLAS chose \(chosenCore) on \(cpu); restarting with OPENBLAS_CORETYPE=\(coreType)")
-            setenv("OPENBLAS_CORETYPE", coreType, 1)
-            setenv(restartMarker, "1", 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-            // execv returns only on failure; the process continues with the slow core.
-            logger.warning("could not restart with OPENBLAS_CORETYPE=\(coreType): errno \(errno)")
+            changes["OPENBLAS_CORETYPE"] = coreType
         }
+        guard !changes.isEmpty else { return }
+        guard env[restartMarker] == nil else {
+            logger.warning("still not set after a restart: \(changes.keys.sorted().joined(separator: ", ")); continuing without")
+            return
+        }
+        for (name, value) in changes { setenv(name, value, 1) }
+        if !openMP.isEmpty { setenv(OpenMPThreading.setByToolkitVariable, openMP.keys.sorted().joined(separator: ","), 1) }
+        setenv(restartMarker, "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returns only on failure; the process continues as it is.
+        logger.warning("could not restart with \(changes.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")): errno \(errno)")
     }
 }

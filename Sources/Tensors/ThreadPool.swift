@@ -34,12 +34,21 @@ public final class ThreadPool: @unchecked Sendable {
     private let pool: OpaquePointer?
 
     public init(workers: Int) {
+        SubnormalFlushing.enableForProcess()
         self.workers = max(1, workers)
         let spin = ProcessInfo.processInfo.environment["THOUGHTCRIME_POOL_SPIN_US"].flatMap { Int32($0) } ?? 100
         pool = self.workers > 1 ? tc_pool_create(Int32(self.workers - 1), spin) : nil
     }
 
     deinit { tc_pool_destroy(pool) }
+
+    /// Threads of this pool (caller included) and how many of them flush subnormals.
+    public func subnormalFlushing() -> (threads: Int, flushing: Int) {
+        guard let pool else { return (1, SubnormalFlushing.isOnForCurrentThread ? 1 : 0) }
+        var threads: Int32 = 0
+        let flushing = tc_pool_subnormal_flushing(pool, &threads)
+        return (Int(threads), Int(flushing))
+    }
 
     /// Runs `body(c)` for every c in 0..<count across the pool.
     private func run(_ count: Int, _ body: (Int) -> Void) {

@@ -95,13 +95,14 @@ enum ModelBenchmark {
         print("")
         print("model \(path): prefill 1x\(promptLength) and 4x\(promptLength), greedy decode of \(newTokens) tokens after a \(promptLength)-token prompt (best of \(quick ? 1 : 2))")
         var rows: [ModelMeasurement] = []
-        for storage in WeightStorage.allCases where storage != .onednnBF16 || (try? OneDNNPrecision.bf16.implementation.get()) != nil {
+        let oneDNNBF16 = (try? OneDNNPrecision.bf16.implementation.get()) != nil
+        for storage in WeightStorage.allCases where oneDNNBF16 || (storage != .onednnBF16 && storage != .quantizedWithOneDNNPrefill) {
             let arguments = [childFlag, path, "--weights", storage.rawValue] + (quick ? ["--quick"] : [])
             if let m = try ChildProcess.measure(ModelMeasurement.self, arguments: arguments, label: storage.rawValue) { rows.append(m) }
         }
-        print("  storage    load s  prefill 1x128 tok/s  prefill 4x128 tok/s  decode b1 tok/s  decode b8 tok/s  decode b16 tok/s  peak RSS MB  weights MB")
+        print("  storage                load s  prefill 1x128 tok/s  prefill 4x128 tok/s  decode b1 tok/s  decode b8 tok/s  decode b16 tok/s  peak RSS MB  weights MB")
         for m in rows {
-            print(String(format: "  %-9@ %7.2f %20.1f %20.1f %16.1f %16.1f %17.1f %12.0f %11.0f", m.storage as NSString, m.loadSeconds,
+            print(String(format: "  %-21@ %7.2f %20.1f %20.1f %16.1f %16.1f %17.1f %12.0f %11.0f", m.storage as NSString, m.loadSeconds,
                          m.prefill1x128TokensPerSecond, m.prefill4x128TokensPerSecond, m.decodeBatch1TokensPerSecond,
                          m.decodeBatch8TokensPerSecond, m.decodeBatch16TokensPerSecond, m.peakRSSMegabytes, m.weightMegabytes))
         }

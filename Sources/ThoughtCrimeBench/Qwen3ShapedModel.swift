@@ -13,16 +13,27 @@ enum Qwen3ShapedModel {
         headCount: 16, kvHeadCount: 8, headDim: 128, rmsNormEps: 1e-6, ropeBase: 1_000_000, contextLength: 4096,
         tiedEmbeddings: true)
 
-    /// Writes the model (seed 1) to `directory` unless a copy is already there; returns the path.
+    /// As transformers initialises Qwen3 (`initializer_range` 0.02, norms 1): the first loss is
+    /// near ln 151936 = 11.9, as a real model's. The earlier fan-in uniform weights started at
+    /// 84.6, logits no real model has, which made torch's fp32 baseline slow too.
+    static let initialisation = RandomInitialisation.normal(standardDeviation: 0.02)
+    /// Written beside the weights; a folder made with other weights is made again.
+    static let marker = "normal std 0.02, norms 1, seed 1"
+
+    /// Writes the model (seed 1) to `directory` unless a copy with these weights is already
+    /// there; returns the path.
     static func ensure(at directory: String) throws -> String {
         let weights = (directory as NSString).appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: weights) {
+        let markerPath = (directory as NSString).appendingPathComponent("initialisation.txt")
+        if FileManager.default.fileExists(atPath: weights),
+           (try? String(contentsOfFile: markerPath, encoding: .utf8)) == marker {
             print("Qwen3-0.6B-shaped model with random weights: \(directory) (kept from an earlier run)")
             return directory
         }
-        print("Qwen3-0.6B-shaped model with random weights: making it and saving it to \(directory) ...")
-        let model = try TransformerModel.randomlyInitialised(config, seed: 1)
+        print("Qwen3-0.6B-shaped model with random weights (\(marker)): making it and saving it to \(directory) ...")
+        let model = try TransformerModel.randomlyInitialised(config, seed: 1, initialisation: initialisation)
         try MergedModelWriter.writeHuggingFace(try LoadedModel(inMemory: model, name: "qwen3-0.6b-shaped-random"), to: directory)
+        try marker.write(toFile: markerPath, atomically: true, encoding: .utf8)
         return directory
     }
 }

@@ -16,8 +16,12 @@ struct TrainingCase: Codable, Equatable {
     var weights: String = "float32"
     /// `training.gradient_checkpointing`: blocks recomputed in the backward pass.
     var gradientCheckpointing: Bool? = nil
+    /// One busy-looping process runs beside the training (a machine shared with other work).
+    var busyNeighbour: Bool? = nil
 
-    var label: String { "\(data) \(batch)x\(seqLen) \(weights)" + (gradientCheckpointing == true ? " gc" : "") }
+    var label: String {
+        "\(data) \(batch)x\(seqLen) \(weights)" + (gradientCheckpointing == true ? " gc" : "") + (busyNeighbour == true ? " busy" : "")
+    }
     /// Also names the dumped batch file, which does not depend on the weights.
     var argument: String { "\(data):\(batch)x\(seqLen)" }
 
@@ -25,19 +29,24 @@ struct TrainingCase: Codable, Equatable {
         self.data = data; self.batch = batch; self.seqLen = seqLen; self.weights = weights
     }
 
-    /// "chat:4x128", "chat:4x128:bf16" or, with gradient checkpointing, "chat:4x128:float32:gc".
+    /// "chat:4x128", "chat:4x128:bf16" or, with gradient checkpointing and / or a busy-looping
+    /// process beside the training, "chat:4x128:float32:gc", "chat:4x128:float32:busy".
     init?(argument: String) {
         let parts = argument.split(separator: ":")
         let dims = parts.count >= 2 ? parts[1].split(separator: "x") : []
         let weights = parts.count >= 3 ? String(parts[2]) : "float32"
-        guard (2...4).contains(parts.count), ["random", "chat"].contains(String(parts[0])), dims.count == 2,
-              WeightStorage(rawValue: weights) != nil, parts.count < 4 || parts[3] == "gc",
+        let options = parts.dropFirst(3).map(String.init)
+        guard (2...5).contains(parts.count), ["random", "chat"].contains(String(parts[0])), dims.count == 2,
+              WeightStorage(rawValue: weights) != nil, options.allSatisfy({ $0 == "gc" || $0 == "busy" }),
               let b = Int(dims[0]), let t = Int(dims[1]), b > 0, t > 1 else { return nil }
         self.init(data: String(parts[0]), batch: b, seqLen: t, weights: weights)
-        if parts.count == 4 { gradientCheckpointing = true }
+        if options.contains("gc") { gradientCheckpointing = true }
+        if options.contains("busy") { busyNeighbour = true }
     }
 
-    var childArgument: String { argument + ":" + weights + (gradientCheckpointing == true ? ":gc" : "") }
+    var childArgument: String {
+        argument + ":" + weights + (gradientCheckpointing == true ? ":gc" : "") + (busyNeighbour == true ? ":busy" : "")
+    }
 
     /// Random and chat data at 4x128 and 8x256, in float32 and bf16 (emulated where the CPU
     /// lacks AVX512_BF16, which is what `auto`'s choice there rests on), and onednn-bf16 where
@@ -153,6 +162,9 @@ enum TrainingBenchmark {
             ? try randomBatches(trainingCase, vocab: model.config.vocabSize, count: steps + 1)
             : try chatBatches(trainingCase, loaded: loaded, modelPath: modelPath, count: steps + 1)
         if let dumpDirectory { try dump(batches, trainingCase, to: dumpDirectory) }
+        // The neighbour spins on one core for the whole measurement, warm-up included.
+        let neighbour = trainingCase.busyNeighbour == true ? try BusyNeighbour() : nil
+        defer { neighbour?.stop() }
         var losses: [Double] = []
         var timed = 0.0, tokens = 0, targets = 0, flops = 0.0
         var breakdown: [String: Double] = [:], parts: [String: Double] = [:]
@@ -241,5 +253,29 @@ enum TrainingBenchmark {
                 print("    largest parts: " + top.map { String(format: "%@ %.3f", $0.key as NSString, $0.value) }.joined(separator: ", "))
             }
         }
+    }
+}
+
+/// A process of this executable that spins on one core until stopped (`--busy-loop`), for
+/// measuring training on a machine where other work takes a core.
+final class BusyNeighbour {
+    static let flag = "--busy-loop"
+    private let process = Process()
+
+    init() throws {
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = [BusyNeighbour.flag]
+        try process.run()
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// The neighbour's body: never returns.
+    static func spin() -> Never {
+        var x: UInt64 = 1
+        while true { x = x &* 6364136223846793005 &+ 1442695040888963407; if x == 0 { print(x) } }
     }
 }

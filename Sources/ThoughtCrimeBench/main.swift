@@ -6,7 +6,7 @@
 //   .build/release/thoughtcrime-bench --model checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf --json bench.json
 // Options: --quick (fewer repeats), --model-only (skip the kernel section), --skip training,decode,eval,
 //   --case random:4x128 (repeatable; default: random and chat at 4x128 and 8x256; random:8x256:float32:gc
-//   with gradient checkpointing), --steps N,
+//   with gradient checkpointing, chat:4x128:float32:busy with a busy-looping process beside it), --steps N,
 //   --dump-batches DIR (the training batches, for scripts/bench/pytorch_baseline.py),
 //   --qwen3-shaped DIR (train a Qwen3-0.6B-shaped model with random weights, made and saved to DIR
 //   on first use, instead of --model; random data only, as it has no tokenizer).
@@ -15,7 +15,9 @@ import Foundation
 import Models
 import Tensors
 
+if CommandLine.arguments.contains(BusyNeighbour.flag) { BusyNeighbour.spin() }
 OpenBLASCoreSelection.ensureFastKernels()
+SubnormalFlushing.enableForProcess()
 AllocatorPolicy.apply()
 
 let arguments = CommandLine.arguments

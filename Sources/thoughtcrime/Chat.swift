@@ -29,7 +29,7 @@ struct Chat: ParsableCommand {
     @OptionGroup(title: "Sampling") var samplingOptions: SamplingOptions
 
     func run() throws {
-        let loaded = try modelOptions.load(defaultWeights: .quantized)
+        let loaded = try modelOptions.load(defaultWeights: inferenceWeights())
         let tokenizer = try loaded.requireTokenizer()
         let template = loaded.chatTemplate ?? .smolLM2
         let interactive = isatty(STDIN_FILENO) == 1

@@ -25,7 +25,8 @@ struct Doctor: ParsableCommand {
             failure = "\(error)"
         }
         let h5 = tc_h5_version()
-        let automatic = WeightStorage.automatic()
+        let automatic = WeightStorage.automatic(), inference = WeightStorage.automaticForInference()
+        let openMP = OpenMPThreading.current
         func describe(_ r: Result<String, TensorError>) -> String {
             switch r {
             case .success(let impl): return impl
@@ -50,6 +51,11 @@ struct Doctor: ParsableCommand {
             "bf16_kernel": "\(BF16Matrix.defaultKernel)",
             "weights_auto": automatic.storage.rawValue,
             "weights_auto_notice": automatic.notice,
+            "weights_auto_inference": inference.storage.rawValue,
+            "weights_auto_inference_notice": inference.notice,
+            "omp_wait_policy": openMP.waitPolicy,
+            "omp_wait_policy_source": openMP.source,
+            "subnormals_flushed": SubnormalFlushing.isOnForCurrentThread,
             "onednn_version": onednnVersion,
             "onednn_isa": String(cString: tc_dnnl_effective_isa()),
             "onednn_bf16_matmul": onednnBF16,
@@ -67,7 +73,10 @@ struct Doctor: ParsableCommand {
             print("BLAS threads     \(openblasThreads())")
             print("HDF5             \(report["hdf5_version"]!)")
             print("bf16 kernel      \(BF16Matrix.defaultKernel) (used by weights: bf16)")
-            print("weights: auto    \(automatic.storage.rawValue): \(automatic.notice)")
+            print("weights: auto    training: \(automatic.storage.rawValue): \(automatic.notice)")
+            print("                 eval, generate, chat, serve: \(inference.storage.rawValue): \(inference.notice)")
+            print("subnormals       \(SubnormalFlushing.isOnForCurrentThread ? "flushed to zero (FTZ and DAZ) on every computing thread" : "NOT flushed on this thread")")
+            print("OpenMP waits     \(openMP.waitPolicy) (\(openMP.source))")
             print("oneDNN           \(onednnVersion), ISA \(String(cString: tc_dnnl_effective_isa())) (cap it with ONEDNN_MAX_CPU_ISA)")
             print("  bf16 matmul    \(onednnBF16) (weights: onednn-bf16)")
             print("  f32 matmul     \(onednnF32)")

@@ -43,7 +43,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         // Decoding reads every weight once per token: the quantised blocks are 4-6x fewer bytes
         // and give the same greedy tokens (SmolLM2ReferenceTests), so they are the default here.
-        let loaded = try modelOptions.load(defaultWeights: .quantized)
+        let loaded = try modelOptions.load(defaultWeights: inferenceWeights())
         let tokenizer = try loaded.requireTokenizer()
         let template = loaded.chatTemplate ?? .smolLM2
         let mode: ChainOfThought = switch think {

@@ -45,7 +45,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try modelOptions.load(defaultWeights: .quantized)
+        let loaded = try modelOptions.load(defaultWeights: inferenceWeights())
         let name = servedModelName ?? [loaded.path, modelOptions.adapter].compactMap { $0 }
             .map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: "+")
         var adapters: [String: LoRAWeights] = [:]

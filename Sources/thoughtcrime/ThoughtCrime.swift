@@ -26,6 +26,8 @@ struct ThoughtCrime: ParsableCommand {
         }
         // Must run before any BLAS call: it may restart the process with faster kernels.
         OpenBLASCoreSelection.ensureFastKernels()
+        // Before any computing thread starts: they inherit the mode (docs/architecture.md).
+        SubnormalFlushing.enableForProcess()
         AllocatorPolicy.apply()
         // Checkpoints are parsed by libhdf5, which a crafted file can crash: read each in a
         // child process (this binary's hidden `read-checkpoint`) before parsing it here.

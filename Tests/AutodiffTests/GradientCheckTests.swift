@@ -68,6 +68,24 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([x, w]) { try $0.rmsNorm(x, weight: w, eps: 1e-5) }
     }
 
+    func testResidualRMSNormThroughBothOutputs() throws {
+        let h = rng.variable([6, 8]), delta = rng.variable([6, 8]), w = rng.variable([8])
+        try checkGradients([h, delta, w]) {
+            let (sum, normed) = try $0.residualRMSNorm(h, delta, weight: w, eps: 1e-5)
+            return try $0.add(try $0.scale(sum, by: 0.5), normed)
+        }
+    }
+
+    func testResidualRMSNormEqualsTheAddThenTheNorm() throws {
+        let h = rng.variable([5, 24]), delta = rng.variable([5, 24]), w = rng.variable([24])
+        let tape = Tape()
+        let (sum, normed) = try tape.residualRMSNorm(h, delta, weight: w, eps: 1e-5)
+        let plainSum = try tape.add(h, delta)
+        let plainNormed = try tape.rmsNorm(plainSum, weight: w, eps: 1e-5)
+        XCTAssertEqual(sum.value.scalars, plainSum.value.scalars)
+        XCTAssertEqual(normed.value.scalars, plainNormed.value.scalars)
+    }
+
     func testRotaryBothConventions() throws {
         let x = rng.variable([5, 2 * 8])
         let positions: [Int32] = [0, 1, 2, 0, 7]
@@ -76,6 +94,30 @@ final class GradientCheckTests: XCTestCase {
                 try $0.rotary(x, positions: positions, headDim: 8, base: 10_000, convention: convention)
             }
         }
+    }
+
+    func testRotaryInPlaceOnAProjectionOutput() throws {
+        // In place rotates its input's buffer, so it is applied to an intermediate, as q and k are.
+        let x = rng.variable([5, 6]), w = rng.variable([2 * 8, 6])
+        let positions: [Int32] = [0, 1, 2, 0, 7]
+        for convention in RotaryConvention.allCases {
+            try checkGradients([x, w]) {
+                try $0.rotary(try $0.linear(x, w), positions: positions, headDim: 8, base: 10_000, convention: convention, inPlace: true)
+            }
+        }
+    }
+
+    func testRotaryInPlaceEqualsTheCopyingOneForwardAndBackward() throws {
+        let x1 = rng.variable([5, 16]), x2 = Variable(x1.value.copy(), requiresGrad: true)
+        let positions: [Int32] = [0, 1, 2, 0, 7]
+        let t1 = Tape(), t2 = Tape()
+        let a = try t1.rotary(try t1.scale(x1, by: 1), positions: positions, headDim: 8, base: 10_000, convention: .halfRotation)
+        let b = try t2.rotary(try t2.scale(x2, by: 1), positions: positions, headDim: 8, base: 10_000, convention: .halfRotation, inPlace: true)
+        XCTAssertEqual(a.value.scalars, b.value.scalars)
+        let seed = rng.tensor([5, 16])
+        try t1.backward(a, gradient: seed)
+        try t2.backward(b, gradient: seed.copy())
+        XCTAssertEqual(x1.grad!.scalars, x2.grad!.scalars)
     }
 
     func testGroupedQueryAttentionWithPackedSequences() throws {

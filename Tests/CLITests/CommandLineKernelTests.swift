@@ -15,6 +15,11 @@ final class CommandLineKernelTests: XCTestCase {
         let bf16_kernel: String
         let weights_auto: String
         let weights_auto_notice: String
+        let weights_auto_inference: String
+        let weights_auto_inference_notice: String
+        let omp_wait_policy: String
+        let omp_wait_policy_source: String
+        let subnormals_flushed: Bool
         let onednn_isa: String
         let onednn_bf16_matmul: String
         let onednn_f32_matmul: String
@@ -59,8 +64,16 @@ final class CommandLineKernelTests: XCTestCase {
     func testDoctorReportsAutoChoiceForEachSimulatedCPUClass() throws {
         let amx = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "+avx512,+avx512_bf16,+amx"])
         XCTAssertTrue(amx.cpu_simulated || CPUFeatures.detected.hasAMX)
-        XCTAssertEqual(amx.weights_auto, "float32")
-        XCTAssertTrue(amx.weights_auto_notice.contains("AMX present"), amx.weights_auto_notice)
+        if case .success = OneDNNPrecision.bf16.implementation {
+            XCTAssertEqual(amx.weights_auto, "onednn-bf16")
+            XCTAssertEqual(amx.weights_auto_inference, "quantized+onednn-bf16")
+        } else {
+            // The features are pretended: oneDNN still has no bf16 matmul, so Float32 with the reason.
+            XCTAssertEqual(amx.weights_auto, "float32")
+            XCTAssertTrue(amx.weights_auto_notice.contains("AMX present, but oneDNN cannot run bf16 matmul here"), amx.weights_auto_notice)
+            XCTAssertEqual(amx.weights_auto_inference, "quantized")
+            XCTAssertTrue(amx.weights_auto_inference_notice.contains("oneDNN cannot run bf16 matmul here"), amx.weights_auto_inference_notice)
+        }
 
         let zen4 = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "+avx512,+avx512_bf16,-amx"])
         XCTAssertEqual(zen4.weights_auto, "bf16")
@@ -69,7 +82,23 @@ final class CommandLineKernelTests: XCTestCase {
 
         let avx2 = try runDoctor(environment: ["THOUGHTCRIME_CPU_FEATURES": "-avx512,-avx512_bf16,-amx"])
         XCTAssertEqual(avx2.weights_auto, "float32")
+        XCTAssertEqual(avx2.weights_auto_inference, "quantized")
         XCTAssertNotEqual(avx2.bf16_kernel, "\(BF16Kernel.avx512BF16)", "a hidden AVX512_BF16 is not used")
+    }
+
+    /// The binary flushes subnormals from its first line, and says who chose OpenMP's wait policy.
+    func testDoctorReportsSubnormalFlushingAndTheOpenMPWaitPolicy() throws {
+        let report = try runDoctor(environment: [:])
+        XCTAssertTrue(report.subnormals_flushed)
+        if OpenMPThreading.oneDNNComputes(on: .detected) {
+            XCTAssertEqual(report.omp_wait_policy, "PASSIVE")
+            XCTAssertTrue(report.omp_wait_policy_source.contains("set by ThoughtCrime"), report.omp_wait_policy_source)
+        } else {
+            XCTAssertTrue(report.omp_wait_policy_source.contains("oneDNN does not compute on this CPU"), report.omp_wait_policy_source)
+        }
+        let user = try runDoctor(environment: ["OMP_WAIT_POLICY": "ACTIVE"])
+        XCTAssertEqual(user.omp_wait_policy, "ACTIVE")
+        XCTAssertEqual(user.omp_wait_policy_source, "set by the user")
     }
 
     func testAMalformedFeatureOverrideIsReportedAndIgnored() throws {

@@ -93,7 +93,8 @@ final class ModelCommandTests: XCTestCase {
         for command in ["generate", "serve", "score"] {
             let help = try CLI.run([command, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
                 .replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
-            XCTAssertTrue(help.contains("Default: quantized for generate and serve"), "\(command): \(help)")
+            XCTAssertTrue(help.contains("Default for generate, chat and serve: quantized+onednn-bf16 on CPUs with AMX where oneDNN runs bf16"), "\(command): \(help)")
+            XCTAssertTrue(help.contains("quantized elsewhere"), "\(command): \(help)")
             XCTAssertTrue(help.contains("float32 for score and export"), "\(command): \(help)")
         }
     }

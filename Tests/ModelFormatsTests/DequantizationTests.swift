@@ -92,6 +92,18 @@ final class DequantizationTests: XCTestCase {
         }
     }
 
+    /// Half subnormals (tiny weights, tiny Q8_0 / Q4_K block scales) are normal floats: their
+    /// conversion must not pass through a float subnormal, which reads as 0 where subnormals are
+    /// flushed, as they are on every computing thread.
+    func testHalfSubnormalsConvertExactlyWhereSubnormalsAreFlushed() {
+        SubnormalFlushing.setForCurrentThread(true)
+        XCTAssertEqual(tc_f16_to_f32(0x0001), 0x1p-24)
+        XCTAssertEqual(tc_f16_to_f32(0x83ff), -1023 * 0x1p-24)
+        var row = [Float](repeating: -1, count: 3)
+        tc_f16_to_f32_row([0x0001, 0x0200, 0x0400], &row, 3)
+        XCTAssertEqual(row, [0x1p-24, 512 * 0x1p-24, 0x1p-14])
+    }
+
     func testHalfConversionRoundsToNearestEvenAndSaturatesToInfinity() {
         XCTAssertEqual(tc_f32_to_f16(1 + 0x1p-11), 0x3c00)          // tie -> even (1.0)
         XCTAssertEqual(tc_f32_to_f16(1 + 3 * 0x1p-11), 0x3c02)      // tie -> even (1 + 2^-9)

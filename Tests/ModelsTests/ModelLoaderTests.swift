@@ -45,6 +45,30 @@ final class ModelLoaderTests: XCTestCase {
         XCTAssertEqual(dense.fingerprint, quantized.fingerprint)
     }
 
+    /// `quantized+onednn-bf16` keeps each projection twice: quantised blocks for decoding and a
+    /// oneDNN bf16 copy for prefill. Where oneDNN has no bf16 matmul it is refused with the reason.
+    func testThePrefillDecodePairKeepsQuantizedBlocksAndAOneDNNCopy() throws {
+        let path = try ConvertedGGUF.tinyLlama(q8_0: true, from: Fixtures.url("tiny-llama").path)
+        guard case .success = OneDNNPrecision.bf16.implementation else {
+            XCTAssertThrowsError(try ModelLoader.load(path: path, weights: .quantizedWithOneDNNPrefill)) { error in
+                XCTAssertTrue("\(error)".contains("weights: quantized+onednn-bf16 cannot run here"), "\(error)")
+            }
+            return
+        }
+        let pair = try ModelLoader.load(path: path, weights: .quantizedWithOneDNNPrefill)
+        let quantized = try ModelLoader.load(path: path, weights: .quantized)
+        let q = try XCTUnwrap(pair.model.blocks[0].attention.q.weight as? PrefillDecodeMatrix)
+        XCTAssertTrue(q.decode is QuantizedMatrix)
+        XCTAssertTrue(q.prefill is OneDNNMatrix)
+        XCTAssertNotNil(pair.model.inferenceHead, "decoding reads the quantised head")
+        XCTAssertEqual(pair.fingerprint, quantized.fingerprint)
+        let ids = (0..<40).map { Int32($0 % 50 + 3) }
+        let a = try allLogits(pair.model, ids), b = try allLogits(quantized.model, ids)
+        var worst: Float = 0
+        for i in 0..<a.count { worst = max(worst, abs(a[flat: i] - b[flat: i])) }
+        XCTAssertLessThan(worst, 0.05, "bf16 prefill against the quantised products")
+    }
+
     func testGGUFToHFRowOrderInvertsConvertHFToGGUFsPermute() {
         // head dim 4: GGUF rows (0,1,2,3) hold HF rows (0,2,1,3)
         XCTAssertEqual(ModelLoader.ggufToHFRowOrder(heads: 2, headDim: 4), [0, 2, 1, 3, 4, 6, 5, 7])

@@ -20,18 +20,46 @@ final class WeightStorageTests: XCTestCase {
         return cpu
     }
 
-    func testAnAMXXeonKeepsFloat32BecauseTheBF16KernelMeasuredSlowerThere() {
-        let (storage, notice) = WeightStorage.automatic(for: emeraldRapids)
+    let oneDNNHasBF16: Result<String, TensorError> = .success("brg:avx512_core_amx_bf16")
+    let oneDNNLacksBF16: Result<String, TensorError> = .failure(.invalidArgument(op: "OneDNNMatrix", message: "unimplemented on this CPU"))
+
+    func testAnAMXXeonTrainsOnOneDNNBF16WhereItMeasuredFastest() {
+        let (storage, notice) = WeightStorage.automatic(for: emeraldRapids, oneDNNBF16: oneDNNHasBF16)
+        XCTAssertEqual(storage, .onednnBF16)
+        XCTAssertTrue(notice.contains("brg:avx512_core_amx_bf16"), notice)
+        XCTAssertTrue(notice.contains("1.43-1.79x faster than Float32"), notice)
+        XCTAssertTrue(notice.contains("force Float32 with weights: float32"), notice)
+    }
+
+    func testAnAMXCPUWhoseOneDNNHasNoBF16KeepsFloat32AndSaysWhy() {
+        let (storage, notice) = WeightStorage.automatic(for: emeraldRapids, oneDNNBF16: oneDNNLacksBF16)
         XCTAssertEqual(storage, .float32)
-        XCTAssertTrue(notice.hasPrefix("bf16 path off: AMX present, but this build has no AMX kernel"), notice)
-        XCTAssertTrue(notice.contains("force it with weights: bf16"), notice)
+        XCTAssertTrue(notice.contains("AMX present, but oneDNN cannot run bf16 matmul here (OneDNNMatrix: unimplemented on this CPU)"), notice)
     }
 
     func testAVX512BF16WithoutAMXPicksBF16() {
-        let (storage, notice) = WeightStorage.automatic(for: zen4)
+        let (storage, notice) = WeightStorage.automatic(for: zen4, oneDNNBF16: oneDNNHasBF16)
         XCTAssertEqual(storage, .bf16)
-        XCTAssertTrue(notice.hasPrefix("bf16 path on: AVX512_BF16 without AMX"), notice)
+        XCTAssertTrue(notice.contains("AVX512_BF16 without AMX"), notice)
+        XCTAssertTrue(notice.contains("not measured on this class yet"), notice)
         XCTAssertTrue(notice.contains("force Float32 with weights: float32"), notice)
+    }
+
+    func testInferenceOnAnAMXXeonDecodesQuantizedAndPrefillsOnOneDNNBF16() {
+        let (storage, notice) = WeightStorage.automaticForInference(for: emeraldRapids, oneDNNBF16: oneDNNHasBF16)
+        XCTAssertEqual(storage, .quantizedWithOneDNNPrefill)
+        XCTAssertEqual(storage.rawValue, "quantized+onednn-bf16")
+        XCTAssertTrue(notice.contains("263.5 tok/s at batch 1"), notice)
+        XCTAssertTrue(notice.contains("prefill 1x128 1866 tok/s, quantized 772"), notice)
+    }
+
+    func testInferenceKeepsOneQuantizedCopyOnEveryOtherCPUClass() {
+        for cpu in [zen4, avx2Only, CPUFeatures()] {
+            XCTAssertEqual(WeightStorage.automaticForInference(for: cpu, oneDNNBF16: oneDNNHasBF16).storage, .quantized, "\(cpu)")
+        }
+        let (storage, notice) = WeightStorage.automaticForInference(for: emeraldRapids, oneDNNBF16: oneDNNLacksBF16)
+        XCTAssertEqual(storage, .quantized)
+        XCTAssertTrue(notice.contains("oneDNN cannot run bf16 matmul here"), notice)
     }
 
     func testAVX512BF16WithoutOSSupportForAVX512KeepsFloat32() {
@@ -43,12 +71,12 @@ final class WeightStorageTests: XCTestCase {
     func testAnAVX2OnlyCPUKeepsFloat32BecauseBF16WouldBeEmulated() {
         let (storage, notice) = WeightStorage.automatic(for: avx2Only)
         XCTAssertEqual(storage, .float32)
-        XCTAssertTrue(notice.hasPrefix("bf16 path off: no AVX512_BF16, so bf16 products would be emulated with AVX2"), notice)
+        XCTAssertTrue(notice.hasPrefix("frozen weights Float32: no AVX512_BF16, so bf16 products would be emulated with AVX2"), notice)
     }
 
     func testACPUWithoutAVX2KeepsFloat32() {
         let (storage, notice) = WeightStorage.automatic(for: CPUFeatures())
         XCTAssertEqual(storage, .float32)
-        XCTAssertTrue(notice.hasPrefix("bf16 path off: no AVX2 or AVX512_BF16"), notice)
+        XCTAssertTrue(notice.hasPrefix("frozen weights Float32: no AVX2 or AVX512_BF16"), notice)
     }
 }

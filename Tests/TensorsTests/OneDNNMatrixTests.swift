@@ -85,3 +85,53 @@ final class OneDNNMatrixTests: XCTestCase {
         XCTAssertEqual(row, Array(dense.tensor.scalars[(17 * 9)..<(18 * 9)]))
     }
 }
+
+/// A weight held twice, each form for the products it is fast at.
+final class PrefillDecodeMatrixTests: XCTestCase {
+    func matrix(_ value: Float, rows: Int = 3, columns: Int = 4) throws -> DenseMatrix {
+        try DenseMatrix(Tensor(shape: [rows, columns], repeating: value))
+    }
+
+    func product(_ m: FrozenMatrix, rows n: Int) -> Float {
+        let x = [Float](repeating: 1, count: n * m.columns)
+        var y = [Float](repeating: 0, count: n * m.rows)
+        x.withUnsafeBufferPointer { m.multiply($0.baseAddress!, count: n, into: &y, accumulate: false) }
+        return y[0]
+    }
+
+    func testFewRowsRunOnTheDecodeFormAndManyOnThePrefillForm() throws {
+        let pair = PrefillDecodeMatrix(decode: try matrix(1), prefill: try matrix(2), prefillRows: 32)
+        XCTAssertEqual(product(pair, rows: 1), 4, "a decoding step: the decode form")
+        XCTAssertEqual(product(pair, rows: 31), 4)
+        XCTAssertEqual(product(pair, rows: 32), 8, "a prefill: the prefill form")
+        XCTAssertEqual(pair.byteCount, 2 * 3 * 4 * MemoryLayout<Float>.stride)
+    }
+
+    func testInputGradientsAndRowsComeFromTheDecodeForm() throws {
+        let pair = PrefillDecodeMatrix(decode: try matrix(1), prefill: try matrix(2))
+        let dy = [Float](repeating: 1, count: 64 * 3)
+        var dx = [Float](repeating: 0, count: 64 * 4)
+        dy.withUnsafeBufferPointer { pair.multiplyTransposed($0.baseAddress!, count: 64, accumulateInto: &dx) }
+        XCTAssertEqual(dx[0], 3)
+        var row = [Float](repeating: 0, count: 4)
+        pair.row(1, into: &row)
+        XCTAssertEqual(row, [1, 1, 1, 1])
+    }
+
+    func testAForwardOnlyOneDNNMatrixMultipliesAndUnpacksRowsLikeTheFullOne() throws {
+        let values = pseudoRandomValues(5 * 7, seed: 4)
+        let dense = try DenseMatrix(Tensor(shape: [5, 7], scalars: values))
+        let forwardOnly = try OneDNNMatrix(dense, precision: .float32, forwardOnly: true)
+        XCTAssertLessThan(forwardOnly.byteCount, try OneDNNMatrix(dense, precision: .float32).byteCount)
+        let x = pseudoRandomValues(3 * 7, seed: 5)
+        var y = [Float](repeating: 0, count: 3 * 5), reference = y
+        x.withUnsafeBufferPointer {
+            forwardOnly.multiply($0.baseAddress!, count: 3, into: &y, accumulate: false)
+            dense.multiply($0.baseAddress!, count: 3, into: &reference, accumulate: false)
+        }
+        for i in y.indices { XCTAssertEqual(y[i], reference[i], accuracy: 1e-5) }
+        var row = [Float](repeating: 0, count: 7)
+        forwardOnly.row(3, into: &row)
+        XCTAssertEqual(row, Array(values[21..<28]))
+    }
+}

@@ -4,6 +4,9 @@
 #
 #   bash scripts/bench/compare.sh [--quick] [--steps N] [--torch-precisions fp32]
 #
+# THOUGHTCRIME_BENCH_BINARY names a thoughtcrime-bench built elsewhere (an earlier commit's, for
+# before/after figures in one session); then nothing is built.
+#
 # --torch-precisions limits the baseline to fp32 on CPUs without AVX512_BF16, where torch's bf16
 # autocast falls back to kernels so slow that one case ran for minutes without finishing (on a
 # Zen 3, random:4x128 bf16 was stopped after 4.5 CPU-minutes; fp32 takes 4 s per step).
@@ -39,15 +42,19 @@ if [ -z "$PY" ]; then
     PY=.venv-bench/bin/python
 fi
 mkdir -p "$OUT"
-swift build -c release --product thoughtcrime-bench
+BENCH=${THOUGHTCRIME_BENCH_BINARY:-}
+if [ -z "$BENCH" ]; then
+    swift build -c release --product thoughtcrime-bench
+    BENCH=.build/release/thoughtcrime-bench
+fi
 rm -rf "$OUT/batches"
-.build/release/thoughtcrime-bench --model "$MODEL" --model-only --steps "$STEPS" "${QUICK[@]}" \
+"$BENCH" --model "$MODEL" --model-only --steps "$STEPS" "${QUICK[@]}" \
     --dump-batches "$OUT/batches" --json "$OUT/thoughtcrime.json"
 "$PY" scripts/bench/pytorch_baseline.py --model "$MODEL" --batches "$OUT/batches" --precisions "$PRECISIONS" \
     --json "$OUT/pytorch.json"
 python3 scripts/bench/ratios.py "$OUT/thoughtcrime.json" "$OUT/pytorch.json" --json "$OUT/ratios.json"
 rm -rf "$OUT/batches-qwen3"
-.build/release/thoughtcrime-bench --qwen3-shaped "$OUT/qwen3-0.6b-random" --model-only --steps "$STEPS" "${QUICK[@]}" \
+"$BENCH" --qwen3-shaped "$OUT/qwen3-0.6b-random" --model-only --steps "$STEPS" "${QUICK[@]}" \
     --dump-batches "$OUT/batches-qwen3" --json "$OUT/thoughtcrime-qwen3.json"
 "$PY" scripts/bench/pytorch_baseline.py --model "$OUT/qwen3-0.6b-random" --batches "$OUT/batches-qwen3" --cases random:4x128 \
     --precisions "$PRECISIONS" --skip-generation --json "$OUT/pytorch-qwen3.json"

@@ -17,6 +17,20 @@ typedef struct {
 } tc_cpu_info;
 void tc_cpu_detect(tc_cpu_info *info);
 
+// ---- floating-point mode (float_mode.c) ----
+// Subnormal results flushed to zero and subnormal operands read as zero (x86 MXCSR FTZ and DAZ,
+// AArch64 FPCR.FZ) on the calling thread; threads it creates afterwards inherit the mode.
+void tc_set_subnormal_flushing(int on);
+// 1 when the calling thread flushes subnormals (both FTZ and DAZ on x86).
+int tc_subnormal_flushing(void);
+// Stops OpenBLAS's server threads (started before main, without the mode); its next threaded
+// product restarts them from the calling thread. 0 when this OpenBLAS has no such threads.
+int tc_openblas_restart_threads(void);
+// Runs one OpenMP parallel region on libgomp's default team from the calling thread; with
+// set != 0 each team thread turns flushing on first. Returns how many team threads flush and
+// stores the team size in *threads; -1 when no OpenMP runtime is loaded.
+int tc_openmp_subnormal_flushing(int set, int *threads);
+
 // ---- hashing (hash.c) ----
 // Continues a 64-bit FNV-1a-style hash over n bytes, eight bytes per step.
 uint64_t tc_hash_bytes(uint64_t state, const void *bytes, size_t n);
@@ -39,6 +53,9 @@ void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols);
 // ---- RMSNorm (rmsnorm.c); x, y, dx, dy: [rows, d]; w, dw: [d]; rstd: [rows] ----
 void tc_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd,
                         size_t row_begin, size_t row_end, size_t d, float eps);
+// sum = a + b, then y and rstd as tc_rmsnorm_forward of sum (one pass over the rows).
+void tc_add_rmsnorm_forward(const float *a, const float *b, const float *w, float *sum, float *y, float *rstd,
+                            size_t row_begin, size_t row_end, size_t d, float eps);
 // dx += ..., dw_partial += ... over rows [row_begin, row_end); either output may be NULL.
 void tc_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd,
                          float *dx, float *dw_partial, size_t row_begin, size_t row_end, size_t d);

@@ -31,6 +31,11 @@ void tc_pool_destroy(tc_pool *pool);
 /// Number of helper threads.
 int tc_pool_helpers(const tc_pool *pool);
 
+/// Runs one chunk on each of the caller and the helpers (each waits, at most 2 s, for the
+/// others to start one) and returns how many of them flush subnormals (`tc_subnormal_flushing`);
+/// *threads is helpers + 1, or -1 when some helper did not start its chunk in time.
+int tc_pool_subnormal_flushing(tc_pool *pool, int *threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,8 +93,8 @@ public struct EvalConfig: Sendable {
         .key("name", .name, nil, "Run directory name (under output_dir)."),
         .key("output_dir", .string, .string("checkpoints/evals"), "Where run directories go."),
         .key("model.path", .string, nil, "Base model: a GGUF file or a Hugging Face safetensors directory."),
-        .key("model.weights", .choice(WeightStorage.allCases.map(\.rawValue)), .string(WeightStorage.quantized.rawValue),
-             "Frozen weight storage: quantized decodes fastest; float32; bf16 (native with AVX512_BF16, emulated and slower elsewhere); onednn-bf16."),
+        .key("model.weights", .choice(["auto"] + WeightStorage.allCases.map(\.rawValue)), .string("auto"),
+             "Frozen weight storage. auto: quantized+onednn-bf16 (decoding on quantized blocks, prefill on oneDNN bf16) on CPUs with AMX where oneDNN runs bf16, quantized elsewhere; quantized decodes fastest; float32; bf16 (native with AVX512_BF16, emulated and slower elsewhere); onednn-bf16."),
         .key("model.include_base", .bool, .bool(true), "Evaluate the base model too."),
         .key("adapters", .records([
             .key("name", .name, nil, "Name in the reports."),
@@ -170,7 +170,7 @@ public struct EvalConfig: Sendable {
         name = string("name") ?? ""
         outputDir = string("output_dir") ?? ""
         basePath = string("model.path") ?? ""
-        weights = string("model.weights").flatMap(WeightStorage.init(rawValue:)) ?? .quantized
+        weights = string("model.weights").flatMap(WeightStorage.init(rawValue:)) ?? WeightStorage.automaticForInference().storage
         models = (bool("model.include_base") ? [ModelUnderTest(name: "base", adapter: nil)] : [])
             + records("adapters").map { ModelUnderTest(name: field($0, "name"), adapter: field($0, "path")) }
         suites = strings("suites")

@@ -221,7 +221,7 @@ extension ConfigSchema {
 
         key("model.path", .string, nil, "Base model: a GGUF file or a Hugging Face safetensors directory."),
         key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("auto"),
-            "Frozen base weights: float32; quantized (the file's blocks, less memory, slower); bf16 (rounded to bfloat16, Float32 accumulation; native with AVX512_BF16, emulated and slower elsewhere); onednn-bf16 (bf16 products through oneDNN: AMX or AVX512_BF16 kernels; needs a CPU where oneDNN has them); auto = bf16 on CPUs with AVX512_BF16 and no AMX (where it measured faster), else float32, with a one-line notice (docs/architecture.md)."),
+            "Frozen base weights: float32; quantized (the file's blocks, less memory, slower); bf16 (rounded to bfloat16, Float32 accumulation; native with AVX512_BF16, emulated and slower elsewhere); onednn-bf16 (bf16 products through oneDNN: AMX or AVX512_BF16 kernels; needs a CPU where oneDNN has them); auto = onednn-bf16 on CPUs with AMX where oneDNN runs bf16, bf16 on CPUs with AVX512_BF16 and no AMX (each where it measured faster), else float32, with a one-line notice (docs/architecture.md)."),
         key("model.adapter", .string, .null, nullable: true,
             "Adapter to start from instead of a fresh one: PEFT directory, run directory, checkpoint .h5 or LoRA .gguf. Its rank, alpha, use_rslora, target_modules and layers must equal lora.*; the optimiser starts fresh."),
 
