@@ -6,11 +6,7 @@ extension Tape {
     ///
     /// Usage: `let h = try tape.add(x, attentionOut)`
     public func add(_ a: Variable, _ b: Variable) throws -> Variable {
-        recordAdd(try a.value.adding(b.value), a, b)
-    }
-
-    /// Records y = a + b computed elsewhere (a fused kernel) with add's backward pass.
-    func recordAdd(_ y: Tensor, _ a: Variable, _ b: Variable) -> Variable {
+        let y = try a.value.adding(b.value)
         let sa = a.slot, sb = b.slot
         return output(y, op: "add", inputs: [a, b]) { dy in
             // dy is this op's alone once the tape calls here: the first input may keep it.

@@ -18,34 +18,6 @@ extension Tape {
         ThreadPool.shared.parallelFor(rows, minChunk: 16) { r in
             tc_rmsnorm_forward(xp, wp, yp, rp, r.lowerBound, r.upperBound, d, eps)
         }
-        return recordRMSNorm(x, weight: weight, eps: eps, y: y, rstd: rstd)
-    }
-
-    /// The residual add and the norm after it in one pass over the rows: sum = h + delta and
-    /// rmsNorm(sum), recorded as the add and the norm they stand for (same backward passes).
-    ///
-    /// Shapes: h, delta [..., d], weight [d] -> sum, normed [..., d].
-    /// Usage: `let (a, y) = try tape.residualRMSNorm(h, attended, weight: norm, eps: 1e-5)`
-    public func residualRMSNorm(_ h: Variable, _ delta: Variable, weight: Variable, eps: Float) throws -> (sum: Variable, normed: Variable) {
-        guard h.shape == delta.shape else { throw TensorError.shapeMismatch(op: "residualRMSNorm", lhs: h.shape, rhs: delta.shape) }
-        let d = h.shape.last, rows = h.shape.rows
-        guard weight.shape == [d] else {
-            throw TensorError.shapeMismatch(op: "rmsNorm", lhs: h.shape, rhs: weight.shape)
-        }
-        let sum = Tensor(uninitialized: h.shape), y = Tensor(uninitialized: h.shape)
-        let rstd = Tensor(uninitialized: [rows])
-        let (ap, bp, wp, sp, yp, rp) = (h.value.pointer, delta.value.pointer, weight.value.pointer, sum.pointer, y.pointer, rstd.pointer)
-        ThreadPool.shared.parallelFor(rows, minChunk: 16) { r in
-            tc_add_rmsnorm_forward(ap, bp, wp, sp, yp, rp, r.lowerBound, r.upperBound, d, eps)
-        }
-        let s = recordAdd(sum, h, delta)
-        return (s, recordRMSNorm(s, weight: weight, eps: eps, y: y, rstd: rstd))
-    }
-
-    /// Records y = rmsNorm(x) computed elsewhere, with rstd, and its backward pass.
-    private func recordRMSNorm(_ x: Variable, weight: Variable, eps: Float, y: Tensor, rstd: Tensor) -> Variable {
-        let d = x.shape.last, rows = x.shape.rows
-        let xp = x.value.pointer, wp = weight.value.pointer
         let out = output(y, op: "rmsNorm", inputs: [x, weight]) { dy in
             let rp = rstd.pointer  // keeps rstd's storage alive until the backward pass
             let dx = x.requiresGrad ? x.gradBuffer().pointer : nil

@@ -16,21 +16,6 @@ TC_MULTIVERSION void tc_rmsnorm_forward(const float *x, const float *w, float *y
     }
 }
 
-// The residual add before a block's second norm, in the same pass:
-// sum[r] = a[r] + b[r], y[r] = sum[r] * rstd[r] * w (as tc_rmsnorm_forward of sum).
-TC_MULTIVERSION void tc_add_rmsnorm_forward(const float *a, const float *b, const float *w, float *sum, float *y,
-                                            float *rstd, size_t row_begin, size_t row_end, size_t d, float eps) {
-    for (size_t r = row_begin; r < row_end; r++) {
-        const float *ar = a + r * d, *br = b + r * d;
-        float *sr = sum + r * d, *yr = y + r * d;
-        for (size_t i = 0; i < d; i++) sr[i] = ar[i] + br[i];
-        float ss = tc_dot_f(sr, sr, d);
-        float s = 1.0f / sqrtf(ss / (float)d + eps);
-        rstd[r] = s;
-        for (size_t i = 0; i < d; i++) yr[i] = (sr[i] * s) * w[i];
-    }
-}
-
 // With xhat = x * rstd and g = dy * w:
 //   dx = rstd * (g - xhat * mean(g * xhat)),   dw = sum over rows of dy * xhat
 TC_MULTIVERSION void tc_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd,

@@ -186,10 +186,8 @@ public final class TransformerBlock {
     }
 
     public func callAsFunction(_ tape: Tape, _ h: Variable, layer: Int, context: AttentionContext) throws -> Variable {
-        let attended = try attention(tape, try attentionNorm(tape, h), layer: layer, context: context)
-        // The residual add and the MLP's norm in one pass over the rows.
-        let (a, normed) = try tape.residualRMSNorm(h, attended, weight: mlpNorm.weight, eps: mlpNorm.eps)
-        return try tape.add(a, try mlp(tape, normed))
+        let a = try tape.add(h, try attention(tape, try attentionNorm(tape, h), layer: layer, context: context))
+        return try tape.add(a, try mlp(tape, try mlpNorm(tape, a)))
     }
 
     /// The seven projections, in Hugging Face module order.

@@ -68,24 +68,6 @@ final class GradientCheckTests: XCTestCase {
         try checkGradients([x, w]) { try $0.rmsNorm(x, weight: w, eps: 1e-5) }
     }
 
-    func testResidualRMSNormThroughBothOutputs() throws {
-        let h = rng.variable([6, 8]), delta = rng.variable([6, 8]), w = rng.variable([8])
-        try checkGradients([h, delta, w]) {
-            let (sum, normed) = try $0.residualRMSNorm(h, delta, weight: w, eps: 1e-5)
-            return try $0.add(try $0.scale(sum, by: 0.5), normed)
-        }
-    }
-
-    func testResidualRMSNormEqualsTheAddThenTheNorm() throws {
-        let h = rng.variable([5, 24]), delta = rng.variable([5, 24]), w = rng.variable([24])
-        let tape = Tape()
-        let (sum, normed) = try tape.residualRMSNorm(h, delta, weight: w, eps: 1e-5)
-        let plainSum = try tape.add(h, delta)
-        let plainNormed = try tape.rmsNorm(plainSum, weight: w, eps: 1e-5)
-        XCTAssertEqual(sum.value.scalars, plainSum.value.scalars)
-        XCTAssertEqual(normed.value.scalars, plainNormed.value.scalars)
-    }
-
     func testRotaryBothConventions() throws {
         let x = rng.variable([5, 2 * 8])
         let positions: [Int32] = [0, 1, 2, 0, 7]

@@ -53,9 +53,6 @@ void tc_softmax_rows(const float *x, float *out, size_t rows, size_t cols);
 // ---- RMSNorm (rmsnorm.c); x, y, dx, dy: [rows, d]; w, dw: [d]; rstd: [rows] ----
 void tc_rmsnorm_forward(const float *x, const float *w, float *y, float *rstd,
                         size_t row_begin, size_t row_end, size_t d, float eps);
-// sum = a + b, then y and rstd as tc_rmsnorm_forward of sum (one pass over the rows).
-void tc_add_rmsnorm_forward(const float *a, const float *b, const float *w, float *sum, float *y, float *rstd,
-                            size_t row_begin, size_t row_end, size_t d, float eps);
 // dx += ..., dw_partial += ... over rows [row_begin, row_end); either output may be NULL.
 void tc_rmsnorm_backward(const float *dy, const float *x, const float *w, const float *rstd,
                          float *dx, float *dw_partial, size_t row_begin, size_t row_end, size_t d);
