@@ -190,27 +190,33 @@ void tc_pool_run(tc_pool *pool, int64_t chunks, tc_pool_task task, void *context
 }
 
 typedef struct {
-    _Atomic int arrived, flushing;
+    _Atomic int arrived, flushing, timed_out;
     int expected;
     int64_t deadline_ns;
 } flushing_probe;
 
-// Every chunk waits until all threads hold one, so each thread runs exactly one.
+// Every chunk waits until all threads hold one, so each thread runs exactly one; a chunk that
+// stops waiting at the deadline means some thread ran two (a helper never came, or the loop ran
+// serially), and the count no longer says anything about every thread.
 static void flushing_probe_task(void *context, int64_t chunk) {
     (void)chunk;
     flushing_probe *probe = (flushing_probe *)context;
     atomic_fetch_add(&probe->arrived, 1);
     if (tc_subnormal_flushing()) atomic_fetch_add(&probe->flushing, 1);
-    while (atomic_load(&probe->arrived) < probe->expected && now_ns() < probe->deadline_ns) TC_PAUSE();
+    while (atomic_load(&probe->arrived) < probe->expected) {
+        if (now_ns() >= probe->deadline_ns) { atomic_store(&probe->timed_out, 1); return; }
+        TC_PAUSE();
+    }
 }
 
 int tc_pool_subnormal_flushing(tc_pool *pool, int *threads) {
     flushing_probe probe;
     atomic_init(&probe.arrived, 0);
     atomic_init(&probe.flushing, 0);
+    atomic_init(&probe.timed_out, 0);
     probe.expected = tc_pool_helpers(pool) + 1;
     probe.deadline_ns = now_ns() + 2000000000;
     tc_pool_run(pool, probe.expected, flushing_probe_task, &probe);
-    *threads = atomic_load(&probe.arrived) == probe.expected ? probe.expected : -1;
+    *threads = atomic_load(&probe.timed_out) ? -1 : probe.expected;
     return atomic_load(&probe.flushing);
 }

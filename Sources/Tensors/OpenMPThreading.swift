@@ -8,8 +8,11 @@ import Foundation
 /// 2-core AMX Xeon, `OMP_WAIT_POLICY=PASSIVE` trained 10-25% faster (chat 8x256 389-399 against
 /// 352-357 tok/s, three alternating runs; docs/benchmarks.md). libgomp reads its variables
 /// when it loads, before `main`, so they are set by restarting the process once, together with
-/// OpenBLAS's core (`OpenBLASCoreSelection.ensureFastKernels`), and only where oneDNN computes:
-/// CPUs with AVX512_BF16 or AMX. A variable the user set is never overridden.
+/// OpenBLAS's core (`OpenBLASCoreSelection.ensureFastKernels`), and only where oneDNN computes
+/// by default: CPUs with AMX. A variable the user set is never overridden. Child processes
+/// inherit both variables; `OMP_NUM_THREADS` is also what Debian's OpenBLAS reads at load when
+/// `OPENBLAS_NUM_THREADS` is unset, which changes nothing here: the toolkit sets OpenBLAS's
+/// thread count itself (`GEMM.threading`).
 ///
 /// Usage: `let changes = OpenMPThreading.environment(for: .detected, current: ProcessInfo.processInfo.environment)`
 public enum OpenMPThreading {
@@ -20,8 +23,10 @@ public enum OpenMPThreading {
     /// Marks variables the toolkit set itself (comma-separated names), for `doctor`.
     public static let setByToolkitVariable = "THOUGHTCRIME_OPENMP_SET"
 
-    /// Whether oneDNN can compute in bf16 on this CPU class, the only case where its threads run.
-    public static func oneDNNComputes(on cpu: CPUFeatures) -> Bool { cpu.hasAVX512BF16 || cpu.hasAMX }
+    /// Whether oneDNN computes by default on this CPU class: only with AMX does `auto` pick a
+    /// oneDNN storage (docs/architecture.md, "Weight storage by CPU"). Elsewhere a user who
+    /// forces `onednn-bf16` sets `OMP_WAIT_POLICY` as they like.
+    public static func oneDNNComputes(on cpu: CPUFeatures) -> Bool { cpu.hasAMX }
 
     /// The OpenMP variables to set before libgomp loads (pure, so every CPU class is testable):
     /// the passive wait policy, and as many threads as the pool has (`ThreadPool.threadsPerProcess`,
@@ -39,7 +44,7 @@ public enum OpenMPThreading {
     public static var current: (waitPolicy: String, source: String) {
         let env = ProcessInfo.processInfo.environment
         guard let policy = env[waitPolicyVariable], !policy.isEmpty else {
-            let why = oneDNNComputes(on: .detected) ? "not set: the restart that sets it did not happen" : "oneDNN does not compute on this CPU (no AVX512_BF16 or AMX), so it is left alone"
+            let why = oneDNNComputes(on: .detected) ? "not set: the restart that sets it did not happen" : "oneDNN does not compute by default on this CPU (no AMX), so it is left alone"
             return ("libgomp's default (spin, then sleep)", why)
         }
         let setByToolkit = (env[setByToolkitVariable] ?? "").split(separator: ",").contains { $0 == waitPolicyVariable }

@@ -15,15 +15,19 @@ import Foundation
 ///
 /// Usage: `SubnormalFlushing.enableForProcess()` first in `main`, after any re-exec.
 public enum SubnormalFlushing {
-    private static let enabled: Bool = {
+    /// Whether OpenBLAS's server threads were stopped, to restart from a flushing thread (false
+    /// for an OpenBLAS without `blas_thread_shutdown_`: its threads, if any, keep their mode).
+    private static let restartedOpenBLASThreads: Bool = {
         tc_set_subnormal_flushing(1)
-        _ = tc_openblas_restart_threads()
-        return true
+        return tc_openblas_restart_threads() != 0
     }()
 
     /// Turns flushing on for the calling thread and the threads it will create, and restarts
     /// OpenBLAS's threads from it. Runs once per process; `ThreadPool.shared` calls it too.
-    public static func enableForProcess() { _ = enabled }
+    public static func enableForProcess() { _ = restartedOpenBLASThreads }
+
+    /// Whether `enableForProcess()` could restart OpenBLAS's threads.
+    public static var openBLASThreadsRestarted: Bool { restartedOpenBLASThreads }
 
     /// Whether the calling thread flushes subnormals (FTZ and DAZ both on, on x86).
     public static var isOnForCurrentThread: Bool { tc_subnormal_flushing() != 0 }

@@ -37,7 +37,8 @@ struct TrainingCase: Codable, Equatable {
         let weights = parts.count >= 3 ? String(parts[2]) : "float32"
         let options = parts.dropFirst(3).map(String.init)
         guard (2...5).contains(parts.count), ["random", "chat"].contains(String(parts[0])), dims.count == 2,
-              WeightStorage(rawValue: weights) != nil, options.allSatisfy({ $0 == "gc" || $0 == "busy" }),
+              WeightStorage(rawValue: weights).map({ $0 != .quantizedWithOneDNNPrefill }) == true,
+              options.allSatisfy({ $0 == "gc" || $0 == "busy" }),
               let b = Int(dims[0]), let t = Int(dims[1]), b > 0, t > 1 else { return nil }
         self.init(data: String(parts[0]), batch: b, seqLen: t, weights: weights)
         if options.contains("gc") { gradientCheckpointing = true }

@@ -27,6 +27,7 @@ struct Doctor: ParsableCommand {
         let h5 = tc_h5_version()
         let automatic = WeightStorage.automatic(), inference = WeightStorage.automaticForInference()
         let openMP = OpenMPThreading.current
+        let pool = SubnormalFlushing.poolThreads(), openMPFlushing = SubnormalFlushing.openMPThreads()
         func describe(_ r: Result<String, TensorError>) -> String {
             switch r {
             case .success(let impl): return impl
@@ -56,6 +57,9 @@ struct Doctor: ParsableCommand {
             "omp_wait_policy": openMP.waitPolicy,
             "omp_wait_policy_source": openMP.source,
             "subnormals_flushed": SubnormalFlushing.isOnForCurrentThread,
+            "subnormals_pool_threads": pool.threads, "subnormals_pool_flushing": pool.flushing,
+            "subnormals_openmp_threads": openMPFlushing?.threads ?? 0, "subnormals_openmp_flushing": openMPFlushing?.flushing ?? 0,
+            "subnormals_openblas_restarted": SubnormalFlushing.openBLASThreadsRestarted,
             "onednn_version": onednnVersion,
             "onednn_isa": String(cString: tc_dnnl_effective_isa()),
             "onednn_bf16_matmul": onednnBF16,
@@ -75,7 +79,8 @@ struct Doctor: ParsableCommand {
             print("bf16 kernel      \(BF16Matrix.defaultKernel) (used by weights: bf16)")
             print("weights: auto    training: \(automatic.storage.rawValue): \(automatic.notice)")
             print("                 eval, generate, chat, serve: \(inference.storage.rawValue): \(inference.notice)")
-            print("subnormals       \(SubnormalFlushing.isOnForCurrentThread ? "flushed to zero (FTZ and DAZ) on every computing thread" : "NOT flushed on this thread")")
+            let openMPText = openMPFlushing.map { "\($0.flushing) of \($0.threads) OpenMP threads" } ?? "no OpenMP runtime"
+            print("subnormals       flushed to zero (FTZ and DAZ): main thread \(SubnormalFlushing.isOnForCurrentThread ? "yes" : "NO"), \(pool.flushing) of \(pool.threads) pool threads, \(openMPText), OpenBLAS threads \(SubnormalFlushing.openBLASThreadsRestarted ? "restarted from a flushing thread" : "NOT restarted")")
             print("OpenMP waits     \(openMP.waitPolicy) (\(openMP.source))")
             print("oneDNN           \(onednnVersion), ISA \(String(cString: tc_dnnl_effective_isa())) (cap it with ONEDNN_MAX_CPU_ISA)")
             print("  bf16 matmul    \(onednnBF16) (weights: onednn-bf16)")

@@ -20,6 +20,11 @@ final class CommandLineKernelTests: XCTestCase {
         let omp_wait_policy: String
         let omp_wait_policy_source: String
         let subnormals_flushed: Bool
+        let subnormals_pool_threads: Int
+        let subnormals_pool_flushing: Int
+        let subnormals_openmp_threads: Int
+        let subnormals_openmp_flushing: Int
+        let subnormals_openblas_restarted: Bool
         let onednn_isa: String
         let onednn_bf16_matmul: String
         let onednn_f32_matmul: String
@@ -27,7 +32,9 @@ final class CommandLineKernelTests: XCTestCase {
 
     func runDoctor(environment extra: [String: String]) throws -> DoctorReport {
         var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "OPENBLAS_CORETYPE")
+        for name in ["OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "THOUGHTCRIME_OPENBLAS_RESTARTED", "THOUGHTCRIME_OPENMP_SET"] {
+            env.removeValue(forKey: name)
+        }
         for (k, v) in extra { env[k] = v }
         let result = try CLI.run(["doctor", "--json"], environment: env)
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -90,11 +97,15 @@ final class CommandLineKernelTests: XCTestCase {
     func testDoctorReportsSubnormalFlushingAndTheOpenMPWaitPolicy() throws {
         let report = try runDoctor(environment: [:])
         XCTAssertTrue(report.subnormals_flushed)
+        XCTAssertGreaterThanOrEqual(report.subnormals_pool_threads, 1)
+        XCTAssertEqual(report.subnormals_pool_flushing, report.subnormals_pool_threads)
+        XCTAssertEqual(report.subnormals_openmp_flushing, report.subnormals_openmp_threads)
+        XCTAssertTrue(report.subnormals_openblas_restarted)
         if OpenMPThreading.oneDNNComputes(on: .detected) {
             XCTAssertEqual(report.omp_wait_policy, "PASSIVE")
             XCTAssertTrue(report.omp_wait_policy_source.contains("set by ThoughtCrime"), report.omp_wait_policy_source)
         } else {
-            XCTAssertTrue(report.omp_wait_policy_source.contains("oneDNN does not compute on this CPU"), report.omp_wait_policy_source)
+            XCTAssertTrue(report.omp_wait_policy_source.contains("oneDNN does not compute by default on this CPU"), report.omp_wait_policy_source)
         }
         let user = try runDoctor(environment: ["OMP_WAIT_POLICY": "ACTIVE"])
         XCTAssertEqual(user.omp_wait_policy, "ACTIVE")

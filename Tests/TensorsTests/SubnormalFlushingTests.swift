@@ -39,6 +39,15 @@ final class SubnormalFlushingTests: XCTestCase {
         XCTAssertEqual(flushing, 1, "the helper flushes; the caller, turned off here, does not")
     }
 
+    func testTheProbeSaysSoWhenItCouldNotReachEveryThread() {
+        // Started from inside a pool task, the probe's loop runs serially on one thread: its
+        // chunks cannot meet, so it reports -1 instead of counting one thread twice.
+        let pool = ThreadPool(workers: 2)
+        var inner: (threads: Int, flushing: Int)?
+        pool.forEach(2) { i in if i == 0 { inner = pool.subnormalFlushing() } }
+        XCTAssertEqual(inner?.threads, -1)
+    }
+
     func testEveryOpenMPThreadFlushesSubnormals() throws {
         guard let (threads, flushing) = SubnormalFlushing.openMPThreads() else {
             throw XCTSkip("no OpenMP runtime is loaded in this process")
