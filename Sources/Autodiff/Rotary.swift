@@ -48,24 +48,16 @@ extension Tape {
         let sx = x.slot
         return output(y, op: "rotary", inputs: [x]) { dy in
             guard sx.requiresGrad else { return }
-            if inPlace {
-                // dy is this op's alone: rotate it back where it is and hand it over.
-                positions.withUnsafeBufferPointer { pos in
-                    ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in
-                        tc_rope(dy.pointer, dy.pointer, pos.baseAddress, r.lowerBound, r.upperBound, heads,
-                                headDim, base, interleaved, -1, 0)
-                    }
-                }
-                sx.accumulate(handingOver: dy)
-                return
-            }
-            let dx = sx.buffer().pointer
+            // In place, dy (this op's alone) is rotated back where it is and handed over;
+            // otherwise the rotation is added into x's gradient buffer.
+            let dx = inPlace ? dy.pointer : sx.buffer().pointer
             positions.withUnsafeBufferPointer { pos in
                 ThreadPool.shared.parallelFor(tokens, minChunk: 32) { r in
                     tc_rope(dy.pointer, dx, pos.baseAddress, r.lowerBound, r.upperBound, heads,
-                            headDim, base, interleaved, -1, 1)
+                            headDim, base, interleaved, -1, inPlace ? 0 : 1)
                 }
             }
+            if inPlace { sx.accumulate(handingOver: dy) }
         }
     }
 }

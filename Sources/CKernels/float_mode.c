@@ -56,24 +56,22 @@ int tc_openblas_restart_threads(void) {
 typedef struct {
     _Atomic int threads;
     _Atomic int flushing;
-    int set;
 } openmp_probe;
 
 static void openmp_probe_body(void *context) {
     openmp_probe *probe = (openmp_probe *)context;
-    if (probe->set) tc_set_subnormal_flushing(1);
     atomic_fetch_add(&probe->threads, 1);
     if (tc_subnormal_flushing()) atomic_fetch_add(&probe->flushing, 1);
 }
 
-int tc_openmp_subnormal_flushing(int set, int *threads) {
+int tc_openmp_subnormal_flushing(int *threads) {
     // GOMP_parallel is libgomp's entry for `#pragma omp parallel` (the runtime oneDNN is built
     // against); libgomp keeps the team's threads for the next region of the same calling thread.
     void (*parallel)(void (*)(void *), void *, unsigned, unsigned) =
         (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(RTLD_DEFAULT, "GOMP_parallel");
     *threads = 0;
     if (!parallel) return -1;
-    openmp_probe probe = {.set = set};
+    openmp_probe probe;
     atomic_init(&probe.threads, 0);
     atomic_init(&probe.flushing, 0);
     parallel(openmp_probe_body, &probe, 0, 0);

@@ -22,8 +22,9 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     /// Both: each weight kept as `quantized` for products of few rows (decoding) and as
     /// forward-only `onednn-bf16` for products of many rows (prefill, scoring), through
     /// `PrefillDecodeMatrix` (input gradients, if any, run on the quantized form). A weight with
-    /// no quantised blocks (safetensors folders, F32 tensors in a GGUF) is kept as `onednn-bf16` only. On an AMX Xeon: prefill
-    /// 1x128 1866 tok/s against 772 quantized, decoding 263.5 tok/s at batch 1 against 69.7;
+    /// no quantised blocks (safetensors folders, F32 tensors in a GGUF) is kept as `onednn-bf16`
+    /// only. On an AMX Xeon: prefill 1x128 1866 tok/s against 772 quantized, decoding 263.5
+    /// tok/s at batch 1 against 69.7;
     /// about 0.2 GB more memory than `quantized` at SmolLM2-135M (106M projection weights at 2 bytes).
     case quantizedWithOneDNNPrefill = "quantized+onednn-bf16"
 
@@ -40,12 +41,6 @@ public enum WeightStorage: String, Sendable, CaseIterable {
             // (69.7 tok/s at batch 1 on the AMX Xeon against 62.1 for Float32).
             return try OneDNNMatrix(DenseMatrix(weight), precision: .bf16)
         }
-    }
-
-    /// `quantized` decode products with `prefill` beside them, for storages that keep both.
-    func pairedWithPrefill(_ decode: FrozenMatrix, dense weight: Tensor) throws -> FrozenMatrix {
-        guard self == .quantizedWithOneDNNPrefill else { return decode }
-        return PrefillDecodeMatrix(decode: decode, prefill: try OneDNNMatrix(DenseMatrix(weight), precision: .bf16, forwardOnly: true))
     }
 
     /// Whether decoding products read the file's quantised blocks.
@@ -68,6 +63,11 @@ public enum WeightStorage: String, Sendable, CaseIterable {
         }
     }
 
+    /// Appended to a notice when `cpu` is this process's features as `THOUGHTCRIME_CPU_FEATURES` changed them.
+    private static func simulationNote(_ cpu: CPUFeatures) -> String {
+        cpu == .current && CPUFeatures.isSimulated ? " [features as set by \(CPUFeatures.overrideVariable)]" : ""
+    }
+
     /// The storage `auto` stands for in training on a CPU with `cpu`'s features, with a
     /// one-line notice saying why. The rule follows side-by-side measurements
     /// (docs/architecture.md, "Weight storage by CPU"). `oneDNNBF16` is oneDNN's bf16 matmul
@@ -78,7 +78,7 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     public static func automatic(for cpu: CPUFeatures = .current, oneDNNBF16: Result<String, TensorError>? = nil)
         -> (storage: WeightStorage, notice: String)
     {
-        let simulated = cpu == .current && CPUFeatures.isSimulated ? " [features as set by \(CPUFeatures.overrideVariable)]" : ""
+        let simulated = simulationNote(cpu)
         if cpu.hasAMX {
             switch oneDNNBF16 ?? OneDNNPrecision.bf16.implementation {
             case .success(let implementation):
@@ -103,7 +103,7 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     public static func automaticForInference(for cpu: CPUFeatures = .current, oneDNNBF16: Result<String, TensorError>? = nil)
         -> (storage: WeightStorage, notice: String)
     {
-        let simulated = cpu == .current && CPUFeatures.isSimulated ? " [features as set by \(CPUFeatures.overrideVariable)]" : ""
+        let simulated = simulationNote(cpu)
         if cpu.hasAMX {
             switch oneDNNBF16 ?? OneDNNPrecision.bf16.implementation {
             case .success(let implementation):
@@ -256,16 +256,15 @@ public enum ModelLoader {
         func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor { try file.dequantize(try info(tensor, shape)) }
         func matrix(_ tensor: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> FrozenMatrix {
             let i = try info(tensor, shape)
-            if weights.decodesQuantized && i.type != .f32 {
-                let quantized = try QuantizedMatrix(file: file, tensor: i, rowOrder: rowOrder)
-                guard weights == .quantizedWithOneDNNPrefill else { return quantized }
-                var t = try file.dequantize(i)
-                if let order = rowOrder { t = reorderRows(t, order) }
-                return try weights.pairedWithPrefill(quantized, dense: t)
+            func dequantized() throws -> Tensor {
+                let t = try file.dequantize(i)
+                return rowOrder.map { reorderRows(t, $0) } ?? t
             }
-            var t = try file.dequantize(i)
-            if let order = rowOrder { t = reorderRows(t, order) }
-            return try weights.frozen(t)
+            guard weights.decodesQuantized && i.type != .f32 else { return try weights.frozen(try dequantized()) }
+            let quantized = try QuantizedMatrix(file: file, tensor: i, rowOrder: rowOrder)
+            guard weights == .quantizedWithOneDNNPrefill else { return quantized }
+            let prefill = try OneDNNMatrix(DenseMatrix(try dequantized()), precision: .bf16, forwardOnly: true)
+            return PrefillDecodeMatrix(decode: quantized, prefill: prefill)
         }
         let d = config.hiddenSize, hd = config.headDim, ffn = config.intermediateSize
         let qRows = config.headCount * hd, kvRows = config.kvHeadCount * hd

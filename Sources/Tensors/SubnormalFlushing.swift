@@ -46,7 +46,7 @@ public enum SubnormalFlushing {
     /// subnormals, out of how many; nil when no OpenMP runtime is loaded.
     public static func openMPThreads() -> (threads: Int, flushing: Int)? {
         var threads: Int32 = 0
-        let flushing = tc_openmp_subnormal_flushing(0, &threads)
+        let flushing = tc_openmp_subnormal_flushing(&threads)
         return flushing < 0 ? nil : (Int(threads), Int(flushing))
     }
 }

@@ -26,10 +26,10 @@ int tc_subnormal_flushing(void);
 // Stops OpenBLAS's server threads (started before main, without the mode); its next threaded
 // product restarts them from the calling thread. 0 when this OpenBLAS has no such threads.
 int tc_openblas_restart_threads(void);
-// Runs one OpenMP parallel region on libgomp's default team from the calling thread; with
-// set != 0 each team thread turns flushing on first. Returns how many team threads flush and
-// stores the team size in *threads; -1 when no OpenMP runtime is loaded.
-int tc_openmp_subnormal_flushing(int set, int *threads);
+// Runs one OpenMP parallel region on libgomp's default team from the calling thread. Returns how
+// many team threads flush subnormals and stores the team size in *threads; -1 when no OpenMP
+// runtime is loaded.
+int tc_openmp_subnormal_flushing(int *threads);
 
 // ---- hashing (hash.c) ----
 // Continues a 64-bit FNV-1a-style hash over n bytes, eight bytes per step.
