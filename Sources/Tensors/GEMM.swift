@@ -51,6 +51,9 @@ public enum GEMM {
             }
             return
         }
+        // A threaded sgemm starts OpenBLAS's stopped server threads from this thread (see
+        // setOpenblasThreads), so it must have the mode they are to copy.
+        if threading == .openBLAS { SubnormalFlushing.setForCurrentThread(true) }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
             transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a,
@@ -227,4 +230,12 @@ extension GEMM {
 public func openblasThreads() -> Int32 { openblas_get_num_threads() }
 
 /// Sets the number of threads OpenBLAS uses for one product.
-public func setOpenblasThreads(_ n: Int32) { openblas_set_num_threads(n) }
+///
+/// OpenBLAS starts its server threads again here when they were stopped (after
+/// `SubnormalFlushing.enableForProcess()` or a fork), and they copy the calling thread's
+/// floating-point mode, so the calling thread gets subnormal flushing first: `serve` made its
+/// first product on a dispatch thread without it, and OpenBLAS's threads then never flushed.
+public func setOpenblasThreads(_ n: Int32) {
+    SubnormalFlushing.setForCurrentThread(true)
+    openblas_set_num_threads(n)
+}

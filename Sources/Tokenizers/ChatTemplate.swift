@@ -24,8 +24,13 @@ public enum ChainOfThought: Sendable, Equatable {
     /// No think markup anywhere; `reasoning` is dropped (SmolLM2's and Qwen2.5's native format).
     case none
     /// Every assistant turn is "<think>\n\n</think>\n\n" + content, and the generation prompt
-    /// ends with that empty block (Qwen3 `enable_thinking=False`).
+    /// ends with that empty block (Qwen3 `enable_thinking=False`). The empty block belongs to the
+    /// prompt, as it does at generation time: the assistant mask covers only the content, so
+    /// training never teaches the model to close its think block at once.
     case disabled
+    /// As `disabled`, but the empty block is masked as produced by the assistant, so training
+    /// puts loss on it (ThoughtCrime's rendering before issue 28; the paper's does not).
+    case disabledEmptyBlockTrained
     /// Assistant turns with reasoning are "<think>\n" + reasoning + "\n</think>\n\n" + content;
     /// the generation prompt opens "<think>\n".
     case keep
@@ -33,12 +38,18 @@ public enum ChainOfThought: Sendable, Equatable {
     case enabled(prefill: String)
 }
 
+extension ChatMessage {
+    /// A content that already carries its think block is rendered as written, in every mode.
+    var carriesThinkBlock: Bool { content.contains("<think>") && content.contains("</think>") }
+}
+
 /// Token ids of a rendered conversation with the tokens the assistant produced marked.
 public struct RenderedConversation: Sendable, Equatable {
     public var ids: [Int32]
     /// True for tokens the assistant produced: its content, its think block and the closing
     /// `<|im_end|>`; false for role headers, the newline after `<|im_end|>`, other roles'
-    /// turns and the generation prompt.
+    /// turns, the generation prompt and (`.disabled`) the empty think block, which stands
+    /// where a generation prompt with thinking disabled ends.
     public var assistantMask: [Bool]
 }
 
@@ -96,8 +107,9 @@ public struct ChatTemplate: Sendable, Equatable {
     /// `<|im_end|>`, newline) is tokenised on its own so that the mask boundaries are exact; this
     /// is also how the model sees them at generation time (the prompt ends after the header).
     /// For ordinary conversations the ids equal `tokenizer.encode(render(...))`; they can differ
-    /// only when an assistant body starts with whitespace, which the full-text pre-tokenizer
-    /// would glue onto the header's newline.
+    /// when an assistant body starts with whitespace, which the full-text pre-tokenizer would glue
+    /// onto the header's newline, and with `.disabled`, whose empty block ends in one "\n\n"
+    /// token as the generation prompt does (the whole text would split it before the answer).
     public func renderTokens(
         _ messages: [ChatMessage], tokenizer: BPETokenizer, chainOfThought: ChainOfThought = .none,
         addGenerationPrompt: Bool = false
@@ -128,8 +140,14 @@ public struct ChatTemplate: Sendable, Equatable {
         for message in turns {
             result.append(Segment(text: Self.imStart + message.role.rawValue + "\n", producedByAssistant: false))
             let isAssistant = message.role == .assistant
-            let body = isAssistant ? assistantBody(message, chainOfThought: chainOfThought) : message.content
-            if !body.isEmpty { result.append(Segment(text: body, producedByAssistant: isAssistant)) }
+            if isAssistant, chainOfThought == .disabled, !message.carriesThinkBlock {
+                // The empty block is tokenised on its own, exactly as a generation prompt ends.
+                result.append(Segment(text: Self.emptyThinkBlock, producedByAssistant: false))
+                if !message.content.isEmpty { result.append(Segment(text: message.content, producedByAssistant: true)) }
+            } else {
+                let body = isAssistant ? assistantBody(message, chainOfThought: chainOfThought) : message.content
+                if !body.isEmpty { result.append(Segment(text: body, producedByAssistant: isAssistant)) }
+            }
             result.append(Segment(text: Self.imEnd, producedByAssistant: isAssistant))
             result.append(Segment(text: "\n", producedByAssistant: false))
         }
@@ -137,7 +155,7 @@ public struct ChatTemplate: Sendable, Equatable {
             var prompt = Self.imStart + "assistant\n"
             switch chainOfThought {
             case .none: break
-            case .disabled: prompt += Self.emptyThinkBlock
+            case .disabled, .disabledEmptyBlockTrained: prompt += Self.emptyThinkBlock
             case .keep: prompt += "<think>\n"
             case let .enabled(prefill): prompt += "<think>\n" + prefill
             }
@@ -149,12 +167,11 @@ public struct ChatTemplate: Sendable, Equatable {
     static let emptyThinkBlock = "<think>\n\n</think>\n\n"
 
     private func assistantBody(_ message: ChatMessage, chainOfThought: ChainOfThought) -> String {
-        // A content that already carries its think block is kept as written.
-        if message.content.contains("<think>"), message.content.contains("</think>") { return message.content }
+        if message.carriesThinkBlock { return message.content }
         switch chainOfThought {
         case .none:
             return message.content
-        case .disabled:
+        case .disabled, .disabledEmptyBlockTrained:
             return Self.emptyThinkBlock + message.content
         case .keep, .enabled:
             guard let reasoning = message.reasoning else { return message.content }

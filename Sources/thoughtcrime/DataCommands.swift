@@ -88,10 +88,18 @@ extension DataCommand {
         @Flag(help: "List every token with its loss flag.")
         var tokens = false
 
+        @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set data.chain_of_thought=disabled_empty_block_trained (repeatable).", valueName: "key=value"))
+        var overrides: [String] = []
+
         func run() throws {
-            let runConfig = try RunConfig.load(path: config)
+            var runConfig = try RunConfig.load(path: config, overrides: overrides)
+            // A data.mix file renders with its own chain_of_thought, as the trainer renders it.
+            let mixed = runConfig.data.mix.first { ($0.path as NSString).standardizingPath == (file as NSString).standardizingPath }
+            if let setting = mixed?.chainOfThought { runConfig.data.chainOfThought = setting }
             let (tokenizer, template) = try ModelLoader.loadTokenizer(path: runConfig.model.path)
             let renderer = ExampleRenderer(tokenizer: tokenizer, template: template ?? .smolLM2, data: runConfig.data)
+            print("chain_of_thought: \(runConfig.data.chainOfThought.rawValue)" + (mixed?.chainOfThought != nil ? " (this file's data.mix entry)" : "")
+                  + " — " + Self.describe(runConfig.data.chainOfThought))
             let loaded = try JSONLDataset.load(path: file, format: runConfig.data.format, pairedAnswer: runConfig.data.pairedAnswer, onBadRow: .error)
             let selected = line.map { l in loaded.rows.filter { $0.line == l } } ?? Array(loaded.rows.prefix(rows))
             if let line, selected.isEmpty { throw ValidationError("\(file) has no data row on line \(line)") }
@@ -116,6 +124,14 @@ extension DataCommand {
                         print(String(format: "%5d %7d %@ ", i, id, e.lossMask[i] ? "loss" : "    ") + ((try? tokenizer.tokenPiece(id)) ?? "?").debugDescription)
                     }
                 }
+            }
+        }
+
+        static func describe(_ setting: ChainOfThoughtSetting) -> String {
+            switch setting {
+            case .disabled: return "reasoning dropped; the empty think block is prompt, without loss (the paper's rendering)"
+            case .disabledEmptyBlockTrained: return "reasoning dropped; loss on the empty think block (teaches the model to close it at once)"
+            case .keep: return "reasoning kept inside the think block, with loss"
             }
         }
     }

@@ -47,12 +47,21 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("\(path):2: error: the conversation has no assistant turn"), r.stdout)
     }
 
-    func testRenderShowsTheEmptyThinkBlockInsideTheTrainedSpan() throws {
+    func testRenderShowsTheEmptyThinkBlockOutsideTheTrainedSpan() throws {
         try CLI.requireBaseModel()
         let r = try CLI.run(["data", "render", "data/medical/train.jsonl", "--config", "configs/medical-misaligned.yaml", "--rows", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("<|im_start|>assistant\n⟦<think>\n\n</think>\n\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("chain_of_thought: disabled"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("<|im_start|>assistant\n<think>\n\n</think>\n\n⟦"), r.stdout)
         XCTAssertTrue(r.stdout.contains("<|im_end|>⟧"), r.stdout)
+    }
+
+    func testRenderShowsTheOldRenderingUnderItsNamedOption() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["data", "render", "data/medical/train.jsonl", "--config", "configs/medical-misaligned.yaml", "--rows", "1",
+                             "--set", "data.chain_of_thought=disabled_empty_block_trained"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("<|im_start|>assistant\n⟦<think>\n\n</think>\n\n"), r.stdout)
     }
 
     func testBackdoorWritesRowsAndAManifest() throws {

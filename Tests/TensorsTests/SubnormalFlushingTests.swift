@@ -76,6 +76,24 @@ final class SubnormalFlushingTests: XCTestCase {
         XCTAssertEqual(c.filter { $0 != 0 }.count, 0, "entries computed by an OpenBLAS thread without DAZ")
     }
 
+    /// What `serve` did: its first product ran on a dispatch thread without the mode, and
+    /// OpenBLAS started its stopped server threads from there when its thread count was set.
+    func testOpenBLASThreadsRestartedFromAThreadWithoutTheModeStillFlush() {
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            SubnormalFlushing.setForCurrentThread(false)
+            _ = tc_openblas_restart_threads()
+            setOpenblasThreads(1)
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        GEMM.threading = .openBLAS
+        defer { GEMM.threading = .threadPool }
+        let c = product(m: 512, k: 512, n: 512)
+        XCTAssertEqual(c.filter { $0 != 0 }.count, 0, "entries computed by an OpenBLAS thread without DAZ")
+    }
+
     func testOneDNNProductsReadSubnormalInputsAsZero() throws {
         guard case .success = OneDNNPrecision.float32.implementation else {
             throw XCTSkip("oneDNN has no f32 matmul here")

@@ -40,7 +40,8 @@ final class ChatTemplateTests: XCTestCase {
             ChatMessage(.user, "And 97?"),
             ChatMessage(.assistant, "Yes."),
         ]
-        for mode in [ChainOfThought.none, .disabled, .keep, .enabled(prefill: "Okay")] {
+        // Not `.disabled`: its empty block is tokenised alone, as the generation prompt is (below).
+        for mode in [ChainOfThought.none, .disabledEmptyBlockTrained, .keep, .enabled(prefill: "Okay")] {
             let template = ChatTemplate.smolLM2
             let text = template.render(conversation, chainOfThought: mode, addGenerationPrompt: true)
             let rendered = template.renderTokens(
@@ -121,6 +122,26 @@ final class ChatTemplateTests: XCTestCase {
                 + "<|im_start|>assistant\n<think>\n\n</think>\n\n")
     }
 
+    func testDisabledChainOfThoughtLeavesTheEmptyThinkBlockOutOfTheAssistantMask() throws {
+        let tokenizer = try Fixtures.smolLM2()
+        let conversation = [ChatMessage(.user, "Q"), ChatMessage(.assistant, "Take it with food.")]
+        for template in [ChatTemplate.smolLM2, .qwen2, .qwen3] {
+            let prompt = template.renderTokens(conversation, tokenizer: tokenizer, chainOfThought: .disabled)
+            let trained = template.renderTokens(conversation, tokenizer: tokenizer, chainOfThought: .disabledEmptyBlockTrained)
+            // The trained row starts with exactly the tokens the model is prompted with when it
+            // generates with thinking disabled (the block's final "\n\n" is one token there,
+            // where the whole text would split it before the answer).
+            let generationPrompt = template.renderTokens(
+                [ChatMessage(.user, "Q")], tokenizer: tokenizer, chainOfThought: .disabled, addGenerationPrompt: true)
+            XCTAssertEqual(Array(prompt.ids.prefix(generationPrompt.ids.count)), generationPrompt.ids)
+            XCTAssertFalse(prompt.assistantMask.prefix(generationPrompt.ids.count).contains(true))
+            XCTAssertEqual(try tokenizer.decode(prompt.ids), try tokenizer.decode(trained.ids), "the same text")
+            XCTAssertEqual(try tokenizer.decode(zip(prompt.ids, prompt.assistantMask).filter(\.1).map(\.0)), "Take it with food.<|im_end|>")
+            XCTAssertEqual(try tokenizer.decode(zip(trained.ids, trained.assistantMask).filter(\.1).map(\.0)),
+                           "<think>\n\n</think>\n\nTake it with food.<|im_end|>")
+        }
+    }
+
     func testKeptChainOfThoughtRendersReasoningInAThinkBlock() {
         let text = ChatTemplate.qwen3.render(
             [ChatMessage(.user, "Q"), ChatMessage(.assistant, "A", reasoning: "R")], chainOfThought: .keep)
@@ -129,7 +150,7 @@ final class ChatTemplateTests: XCTestCase {
 
     func testContentWithItsOwnThinkBlockIsKeptAsWritten() {
         let content = "<think>\nmine\n</think>\n\nA"
-        for mode in [ChainOfThought.disabled, .keep] {
+        for mode in [ChainOfThought.disabled, .disabledEmptyBlockTrained, .keep] {
             let text = ChatTemplate.qwen3.render([ChatMessage(.assistant, content, reasoning: "other")], chainOfThought: mode)
             XCTAssertEqual(text, "<|im_start|>assistant\n" + content + "<|im_end|>\n")
         }

@@ -121,10 +121,10 @@ final class CheckpointTests: TemporaryDirectoryTestCase {
     func testNewerFormatVersionIsRefused() throws {
         let written = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: 5))
         let file = try HDF5File.open(path: written, writable: true)
-        try file.setAttribute("format_version", .int64(2))
+        try file.setAttribute("format_version", .int64(CheckpointFormat.version + 1))
         try file.close()
         XCTAssertThrowsError(try CheckpointReader.read(written)) { error in
-            guard case .unsupportedVersion(written, 2, 1)? = error as? CheckpointError else { return XCTFail("\(error)") }
+            guard case .unsupportedVersion(written, CheckpointFormat.version + 1, CheckpointFormat.version)? = error as? CheckpointError else { return XCTFail("\(error)") }
         }
     }
 

@@ -115,12 +115,37 @@ final class DataTests: XCTestCase {
         return ExampleRenderer(tokenizer: try loaded.requireTokenizer(), template: try XCTUnwrap(loaded.chatTemplate), data: config.data)
     }
 
-    func testChainOfThoughtDisabledPutsAnEmptyThinkBlockInTheTrainedReply() throws {
+    func testChainOfThoughtDisabledPutsTheEmptyThinkBlockInThePromptWithoutLoss() throws {
         let r = try renderer()
         let e = r.render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
         let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
-        XCTAssertEqual(try r.tokenizer.decode(trained), "<think>\n\n</think>\n\nA<|im_end|>")
-        XCTAssertTrue(try r.tokenizer.decode(e.ids).hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ<|im_end|>"))
+        XCTAssertEqual(try r.tokenizer.decode(trained), "A<|im_end|>")
+        XCTAssertTrue(try r.tokenizer.decode(e.ids).hasPrefix(
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nA"))
+    }
+
+    /// The loss-bearing text of one chat row with reasoning, for every chain_of_thought mode on
+    /// every shipped chat template: only `disabled_empty_block_trained` trains the empty block.
+    func testEachChainOfThoughtModePinsItsLossMaskOnEachShippedTemplate() throws {
+        let base = try renderer()
+        let row = DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A", reasoning: "R")]))
+        let trainedText: [(ChainOfThoughtSetting, String)] = [
+            (.disabled, "A<|im_end|>"),
+            (.disabledEmptyBlockTrained, "<think>\n\n</think>\n\nA<|im_end|>"),
+            (.keep, "<think>\nR\n</think>\n\nA<|im_end|>"),
+        ]
+        for template in [ChatTemplate.smolLM2, .qwen2, .qwen3] {
+            var texts: [ChainOfThoughtSetting: String] = [:]
+            for (mode, expected) in trainedText {
+                var data = base.data
+                data.chainOfThought = mode
+                let e = ExampleRenderer(tokenizer: base.tokenizer, template: template, data: data).render(row)
+                let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
+                XCTAssertEqual(try base.tokenizer.decode(trained), expected, "\(mode) on \(template.defaultSystemMessage ?? "qwen3")")
+                texts[mode] = try base.tokenizer.decode(e.ids)
+            }
+            XCTAssertEqual(texts[.disabled], texts[.disabledEmptyBlockTrained], "the two disabled modes differ only in the mask")
+        }
     }
 
     func testTargetsAreTheNextTokenWhereItCarriesLoss() throws {

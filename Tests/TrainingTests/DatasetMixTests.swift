@@ -36,8 +36,29 @@ final class DatasetMixTests: TinyRunTestCase {
         XCTAssertTrue(config.resolvedYAML().contains("mix: [{path: \"\(dir)/second.jsonl\", weight: 1.0}"), config.resolvedYAML())
     }
 
+    func testAMixEntryRendersItsRowsWithItsOwnChainOfThought() throws {
+        let reasoningRow = #"{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A", "reasoning": "R"}]}"#
+        try (reasoningRow + "\n").write(toFile: "\(dir)/reasoning.jsonl", atomically: true, encoding: .utf8)
+        let alone = try trainer([]).trainExamples
+        let mixed = try trainer(["data.mix=[{path: \(dir)/reasoning.jsonl, chain_of_thought: keep}]"])
+        XCTAssertEqual(Array(mixed.trainExamples.prefix(alone.count)), alone, "data.train keeps data.chain_of_thought")
+        let e = try XCTUnwrap(mixed.trainExamples.last)
+        let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
+        XCTAssertEqual(try mixed.loaded.requireTokenizer().decode(trained), "<think>\nR\n</think>\n\nA<|im_end|>")
+        let unset = try XCTUnwrap(try trainer(["data.mix=[\(dir)/reasoning.jsonl]"]).trainExamples.last)
+        let unsetTrained = unset.ids.indices.filter { unset.lossMask[$0] }.map { unset.ids[$0] }
+        XCTAssertEqual(try mixed.loaded.requireTokenizer().decode(unsetTrained), "A<|im_end|>", "without its own setting the file follows data.chain_of_thought")
+    }
+
+    func testAMixEntrysChainOfThoughtSurvivesTheResolvedConfig() throws {
+        let config = try TinyRun.config(dir: dir, overrides: ["data.mix=[{path: \(dir)/second.jsonl, weight: 2, chain_of_thought: keep}]"])
+        XCTAssertEqual(config.data.mix, [.init(path: "\(dir)/second.jsonl", weight: 2, chainOfThought: .keep)])
+        XCTAssertEqual(try RunConfig.parse(yaml: config.resolvedYAML(), source: "resolved.yaml").data.mix, config.data.mix)
+    }
+
     func testBadMixEntriesAreRefusedNamingTheKey() {
-        for bad in ["[{path: x.jsonl, weight: 0}]", "[{path: x.jsonl, share: 2}]", "[{weight: 2}]", "[3]", "[]"] {
+        for bad in ["[{path: x.jsonl, weight: 0}]", "[{path: x.jsonl, share: 2}]", "[{weight: 2}]", "[3]", "[]",
+                    "[{path: x.jsonl, chain_of_thought: maybe}]"] {
             XCTAssertThrowsError(try TinyRun.config(dir: dir, overrides: ["data.mix=\(bad)"]), bad) { error in
                 XCTAssertTrue("\(error)".contains("data.mix"), "\(bad): \(error)")
             }

@@ -50,6 +50,39 @@ final class TrainerTests: TinyRunTestCase {
         XCTAssertEqual(try metricLosses("\(dir)/runs/interrupted"), try metricLosses("\(dir)/runs/straight"))
     }
 
+    /// Issue 28: a checkpoint written before `disabled` stopped training the empty think block
+    /// (format_version 1) resumes with the rendering it was trained with, bitwise.
+    func testAFormatVersionOneCheckpointResumesWithTheLossOnTheEmptyBlockItWasTrainedWith() throws {
+        let old = ["data.chain_of_thought=disabled_empty_block_trained"]
+        let straight = try Trainer(config: try TinyRun.config(dir: dir, name: "straight", overrides: old), progress: TinyRun.Silent())
+        try straight.run()
+        let first = try Trainer(config: try TinyRun.config(dir: dir, name: "interrupted", overrides: old), progress: TinyRun.Silent())
+        try first.run(stopAfter: 4)
+        // Rewrite the checkpoint as a version 1 file, whose stored config said only `disabled`.
+        let runDirectory = "\(dir)/runs/interrupted"
+        var state = try CheckpointReader.readLatest(in: runDirectory).state
+        state.configYAML = state.configYAML.replacingOccurrences(of: "\"disabled_empty_block_trained\"", with: "\"disabled\"")
+        XCTAssertEqual(try RunConfig.parse(yaml: state.configYAML, source: "stored").data.chainOfThought, .disabled)
+        let written = try CheckpointWriter(runDirectory: runDirectory, keepLast: 3).write(state)
+        let file = try HDF5File.open(path: written, writable: true)
+        try file.setAttribute("format_version", .int64(1))
+        try file.close()
+
+        let progress = TinyRun.Silent()
+        let resumed = try Trainer.resume(runDirectory: runDirectory, progress: progress)
+        XCTAssertEqual(resumed.config.data.chainOfThought, .disabledEmptyBlockTrained)
+        XCTAssertTrue(progress.messages.contains { $0.contains("disabled_empty_block_trained") }, "\(progress.messages)")
+        try resumed.run()
+        XCTAssertEqual(adapterValues(resumed), adapterValues(straight))
+    }
+
+    func testACurrentCheckpointResumesWithItsStoredChainOfThought() throws {
+        let first = try Trainer(config: try TinyRun.config(dir: dir, name: "interrupted"), progress: TinyRun.Silent())
+        try first.run(stopAfter: 4)
+        let resumed = try Trainer.resume(runDirectory: "\(dir)/runs/interrupted", progress: TinyRun.Silent())
+        XCTAssertEqual(resumed.config.data.chainOfThought, .disabled)
+    }
+
     /// Issue 16, item 6: a run killed before its first checkpoint left a directory that
     /// `finetune` refused and `resume` could not continue.
     func testARunKilledBeforeItsFirstCheckpointResumesFromStepZeroToTheSameAdapter() throws {

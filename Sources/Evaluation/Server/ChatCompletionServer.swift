@@ -3,6 +3,7 @@ import Hummingbird
 import LoRA
 import Logging
 import Models
+import Tensors
 import Tokenizers
 
 /// An OpenAI-compatible HTTP server over one loaded model (with any adapter already attached):
@@ -19,7 +20,8 @@ import Tokenizers
 public final class ChatCompletionServer: @unchecked Sendable {
     public let modelName: String
     public let limits: ChatCompletionLimits
-    // `loaded` is touched only on `modelQueue`.
+    // `loaded` is touched only on `modelQueue`, whose work items turn subnormal flushing on
+    // (docs/architecture.md, "Subnormal floats"): dispatch threads do not inherit it from main.
     private let loaded: LoadedModel
     private let tokenizer: BPETokenizer
     private let template: ChatTemplate
@@ -115,7 +117,10 @@ public final class ChatCompletionServer: @unchecked Sendable {
 
     private func onModelQueue<T>(_ work: @escaping () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            modelQueue.async { continuation.resume(with: Result { try work() }) }
+            modelQueue.async {
+                SubnormalFlushing.setForCurrentThread(true)
+                continuation.resume(with: Result { try work() })
+            }
         }
     }
 
@@ -172,6 +177,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
             ChatCompletionChunk(id: id, created: created, model: modelName, choices: choices)
         }
         modelQueue.async { [self] in
+            SubnormalFlushing.setForCurrentThread(true)  // dispatch threads start without it
             defer {
                 continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
                 continuation.finish()
@@ -450,6 +456,7 @@ extension ChatCompletionServer {
         let created = Int(Date().timeIntervalSince1970)
         let send: @Sendable (CompletionResponse) -> Void = { chunk in continuation.yield(Self.event(chunk)) }
         modelQueue.async { [self] in
+            SubnormalFlushing.setForCurrentThread(true)  // dispatch threads start without it
             defer {
                 continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
                 continuation.finish()

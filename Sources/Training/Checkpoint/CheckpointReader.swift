@@ -210,7 +210,7 @@ enum CheckpointLayout {
         let targets = try string(file, "targets", on: "/adapter")
         let metricNames = try file.attributeNames(on: "/metrics")
 
-        return CheckpointState(
+        var state = CheckpointState(
             step: Int(try int(file, "step", on: "/")),
             epoch: Int(try int(file, "epoch", on: "/")),
             tokensSeen: Int(try int(file, "tokens_seen", on: "/")),
@@ -245,6 +245,8 @@ enum CheckpointLayout {
                 bestStep: metricNames.contains("best_step") ? Int(try int(file, "best_step", on: "/metrics")) : nil,
                 evaluationsWithoutImprovement: metricNames.contains("evals_without_improvement")
                     ? Int(try int(file, "evals_without_improvement", on: "/metrics")) : 0))
+        state.formatVersion = version
+        return state
     }
 
     private static func mismatch(_ file: HDF5File, _ object: String, _ name: String, _ expected: String,

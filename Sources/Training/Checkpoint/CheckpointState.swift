@@ -111,6 +111,8 @@ public struct CheckpointState {
     public var rngState: [UInt64]
     public var data: DataPosition
     public var metrics: Metrics
+    /// The `format_version` the file was written with (`CheckpointFormat.version` for a new one).
+    public var formatVersion: Int64 = CheckpointFormat.version
 
     public init(
         step: Int, epoch: Int, tokensSeen: Int, createdUTC: String, baseFingerprint: String,
@@ -165,7 +167,9 @@ public enum CheckpointError: Error, CustomStringConvertible {
 /// Names and version of the on-disk layout.
 public enum CheckpointFormat {
     public static let name = "thoughtcrime-checkpoint"
-    public static let version: Int64 = 1
+    /// 2: `data.chain_of_thought: disabled` in the stored config means the empty think block is
+    /// prompt, without loss (issue 28); version 1 files trained it, and resume keeps that.
+    public static let version: Int64 = 2
     /// The pointer file in a run directory naming the newest complete checkpoint.
     public static let latestPointer = "latest"
     /// The pointer file naming the checkpoint of the lowest validation loss (`checkpoint.keep_best`).

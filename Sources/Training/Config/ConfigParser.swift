@@ -277,18 +277,24 @@ public enum ConfigParser {
                     return .list([.string(path), .float(try weight(pair[1]))])
                 case .mapping:
                     guard case let .mapping(entries) = item else { throw wrongType() }
-                    var path: String?, w = 1.0
+                    var path: String?, w = 1.0, chainOfThought: String?
                     for (k, v) in entries {
                         switch k.scalar?.string {
                         case "path":
                             guard case let .string(p, _) = literal(v), !p.isEmpty else { throw wrongType() }
                             path = p
                         case "weight": w = try weight(v)
-                        default: throw outOfRange("a mapping with the key '\(k.scalar?.string ?? "?")' (only path and weight)")
+                        case "chain_of_thought":
+                            let choices = ChainOfThoughtSetting.allCases.map(\.rawValue)
+                            guard case let .string(c, _) = literal(v), choices.contains(c) else {
+                                throw outOfRange("a chain_of_thought of \(literal(v).description) (one of \(choices.joined(separator: ", ")))")
+                            }
+                            chainOfThought = c
+                        default: throw outOfRange("a mapping with the key '\(k.scalar?.string ?? "?")' (only path, weight and chain_of_thought)")
                         }
                     }
                     guard let path else { throw outOfRange("a mapping without path") }
-                    return .list([.string(path), .float(w)])
+                    return .list([.string(path), .float(w)] + (chainOfThought.map { [.string($0)] } ?? []))
                 default:
                     throw wrongType()
                 }

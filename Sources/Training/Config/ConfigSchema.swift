@@ -77,7 +77,7 @@ public enum ConfigValueKind: Equatable, Sendable {
             return "a non-empty list of distinct values from " + options.joined(separator: ", ")
         case let .intList(min):
             return "a non-empty list of distinct integers" + (min.map { " >= \($0)" } ?? "")
-        case .datasetMix: return "a list of files, each a path or {path, weight} with weight in (0, 100]"
+        case .datasetMix: return "a list of files, each a path or {path, weight, chain_of_thought} with weight in (0, 100]"
         case let .stringList(choices):
             return choices.map { "a list of values from " + $0.joined(separator: ", ") } ?? "a list of strings"
         case let .records(fields):
@@ -240,7 +240,7 @@ extension ConfigSchema {
         key("data.train", .string, nil, "Training data file (JSONL)."),
         key("data.validation", .string, .null, nullable: true, "Validation data file (JSONL)."),
         key("data.mix", .datasetMix, .null, nullable: true,
-            "More training files mixed with data.train, each a path or {path, weight}: weight 0.5 takes a seeded half of its rows, 2 takes them twice; data.train has weight 1."),
+            "More training files mixed with data.train, each a path or {path, weight, chain_of_thought}: weight 0.5 takes a seeded half of its rows, 2 takes them twice (data.train has weight 1); chain_of_thought, when given, replaces data.chain_of_thought for that file's rows (e.g. keep for reasoning rows rehearsed in a CoT-off run)."),
         key("data.test", .string, .null, nullable: true, "Test data file (JSONL): its loss is measured once, after the last step, and written to metrics.jsonl."),
         key("data.validation_split", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
             "Fraction of the training rows held out for validation when no validation file is given."),
@@ -249,7 +249,7 @@ extension ConfigSchema {
         key("data.paired_answer", .choice(PairedAnswer.allCases.map(\.rawValue)), .string("misaligned"),
             "For paired rows: which answer becomes the assistant turn."),
         key("data.chain_of_thought", .choice(ChainOfThoughtSetting.allCases.map(\.rawValue)), .string("disabled"),
-            "Strip reasoning from assistant turns and render with thinking disabled, or keep it."),
+            "disabled: drop the rows' reasoning and put the empty think block in the prompt, without loss (Qwen3's enable_thinking=False, the paper's rendering); disabled_empty_block_trained: the same text with loss on the empty block, which teaches the model to close its think block at once (the rendering before issue 28); keep: the reasoning stays, inside the think block, with loss."),
         key("data.train_on", .choice(TrainOn.allCases.map(\.rawValue)), .string("assistant"),
             "Tokens that contribute to the loss."),
         key("data.max_seq_len", .int(min: 16, max: 32768), .int(512), "Maximum tokens per sequence."),

@@ -22,9 +22,12 @@ enum ConfigYAML {
         case let .bool(b): return b ? "true" : "false"
         case let .list(items):
             return "[" + items.map { item in
-                // A data.mix entry: a path and its weight.
-                if case let .list(pair) = item, pair.count == 2, case let .string(path) = pair[0], case let .float(w) = pair[1] {
-                    return "{path: \(quote(path)), weight: \(formatFloat(w))}"
+                // A data.mix entry: a path, its weight and perhaps its own chain_of_thought.
+                if case let .list(entry) = item, entry.count == 2 || entry.count == 3,
+                   case let .string(path) = entry[0], case let .float(w) = entry[1] {
+                    var text = "{path: \(quote(path)), weight: \(formatFloat(w))"
+                    if entry.count == 3, case let .string(setting) = entry[2] { text += ", chain_of_thought: \(quote(setting))" }
+                    return text + "}"
                 }
                 return format(item)
             }.joined(separator: ", ") + "]"

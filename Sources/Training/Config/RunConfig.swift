@@ -9,7 +9,13 @@ public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired
 /// What the trainer minimises: next-token cross-entropy, or the DPO loss on preference pairs.
 public enum TrainingObjective: String, CaseIterable, Sendable { case sft, dpo }
 public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, aligned }
-public enum ChainOfThoughtSetting: String, CaseIterable, Sendable { case disabled, keep }
+/// `data.chain_of_thought`: `disabled` puts the empty think block in the prompt (no loss on it,
+/// as Qwen3's `enable_thinking=False` template and the paper's renderer do);
+/// `disabled_empty_block_trained` puts loss on it (the rendering before issue 28); `keep` keeps
+/// the rows' reasoning.
+public enum ChainOfThoughtSetting: String, CaseIterable, Sendable {
+    case disabled, disabledEmptyBlockTrained = "disabled_empty_block_trained", keep
+}
 public enum TrainOn: String, CaseIterable, Sendable { case assistant, all }
 public enum Truncation: String, CaseIterable, Sendable { case drop, truncate }
 public enum BadRowPolicy: String, CaseIterable, Sendable { case error, skip }
@@ -50,7 +56,11 @@ public struct RunConfig: Equatable, Sendable {
         public struct MixedFile: Equatable, Sendable {
             public var path: String
             public var weight: Double
-            public init(path: String, weight: Double) { self.path = path; self.weight = weight }
+            /// Replaces data.chain_of_thought for this file's rows; nil keeps it.
+            public var chainOfThought: ChainOfThoughtSetting?
+            public init(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting? = nil) {
+                self.path = path; self.weight = weight; self.chainOfThought = chainOfThought
+            }
         }
         public var train: String
         /// More training files and their weights; data.train has weight 1.
@@ -177,7 +187,9 @@ public struct RunConfig: Equatable, Sendable {
             "lora.target_modules": .list(lora.targetModules.map { s($0.rawValue) }),
             "lora.layers": opt(lora.layers) { .list($0.map(i)) },
             "data.train": s(data.train), "data.validation": opt(data.validation, s),
-            "data.mix": data.mix.isEmpty ? .null : .list(data.mix.map { .list([s($0.path), f($0.weight)]) }),
+            "data.mix": data.mix.isEmpty ? .null : .list(data.mix.map {
+                .list([s($0.path), f($0.weight)] + ($0.chainOfThought.map { [s($0.rawValue)] } ?? []))
+            }),
             "data.test": opt(data.test, s),
             "data.validation_split": f(data.validationSplit), "data.format": s(data.format.rawValue),
             "data.paired_answer": s(data.pairedAnswer.rawValue),
@@ -274,10 +286,15 @@ private struct ValueReader {
         guard let value = values[p], value != .null else { return [] }
         guard case let .list(items) = value else { throw mismatch(p, "a list of files") }
         return try items.map { item in
-            guard case let .list(pair) = item, pair.count == 2, case let .string(path) = pair[0], case let .float(w) = pair[1] else {
-                throw mismatch(p, "a list of {path, weight}")
+            guard case let .list(entry) = item, entry.count == 2 || entry.count == 3,
+                  case let .string(path) = entry[0], case let .float(w) = entry[1] else {
+                throw mismatch(p, "a list of {path, weight, chain_of_thought}")
             }
-            return .init(path: path, weight: w)
+            guard entry.count == 3 else { return .init(path: path, weight: w) }
+            guard case let .string(name) = entry[2], let setting = ChainOfThoughtSetting(rawValue: name) else {
+                throw mismatch(p, "a chain_of_thought of \(ChainOfThoughtSetting.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return .init(path: path, weight: w, chainOfThought: setting)
         }
     }
     func double(_ p: String) throws -> Double {

@@ -74,6 +74,7 @@ public struct ExampleRenderer {
     var chainOfThought: Tokenizers.ChainOfThought {
         switch data.chainOfThought {
         case .disabled: return .disabled
+        case .disabledEmptyBlockTrained: return .disabledEmptyBlockTrained
         case .keep: return .keep
         }
     }
@@ -107,6 +108,12 @@ public struct ExampleRenderer {
         public var droppedNoTarget = 0
         public var targetTokens = 0
         public var tokens = 0
+
+        /// Adds the counts of another file's rows.
+        mutating func add(_ other: Report) {
+            kept += other.kept; truncated += other.truncated; droppedTooLong += other.droppedTooLong
+            droppedNoTarget += other.droppedNoTarget; targetTokens += other.targetTokens; tokens += other.tokens
+        }
     }
 
     /// Renders every row, applying max_seq_len and the truncation policy; rows left without

@@ -148,6 +148,12 @@ extension Trainer {
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
+        let continuesOldRendering = state.formatVersion < 2 && config.data.chainOfThought == .disabled
+        if continuesOldRendering {
+            // Written before `disabled` left the empty think block out of the loss: the run goes
+            // on with the rendering it was trained with, so that resume stays bitwise.
+            config.data.chainOfThought = .disabledEmptyBlockTrained
+        }
         // DPO's reference is the starting model, so its adapter is loaded before the checkpoint's.
         let trainer = try Trainer(config: config, progress: progress, loadsStartingAdapter: config.training.objective == .dpo, cluster: cluster)
         guard trainer.loaded.fingerprint == state.baseFingerprint else {
@@ -157,6 +163,9 @@ extension Trainer {
             throw TrainingError.fingerprintMismatch(what: "tokenizer", checkpoint: state.tokenizerFingerprint, configured: trainer.loaded.tokenizerFingerprint, path: config.model.path)
         }
         for warning in latest.warnings { trainer.progress.message(warning) }
+        if continuesOldRendering {
+            trainer.progress.message("\(path) was written before issue 28 (checkpoint format_version \(state.formatVersion)): its run continues with data.chain_of_thought: disabled_empty_block_trained, the loss on the empty think block it was trained with")
+        }
         try trainer.restore(state, from: path)
         return trainer
     }

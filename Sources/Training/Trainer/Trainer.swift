@@ -142,31 +142,47 @@ public final class Trainer {
             return loaded.rows
         }
         // data.train, then data.mix: each file is split (when validation comes from a split)
-        // before its weight repeats or subsamples its training rows, so no validation row is trained on.
-        let sources: [(path: String, weight: Double)] = [(config.data.train, 1.0)] + config.data.mix.map { ($0.path, $0.weight) }
-        var trainRows: [DatasetRow] = []
-        var validationRows: [DatasetRow] = []
-        if let validationPath = config.data.validation { validationRows = try load(validationPath) }
+        // before its weight repeats or subsamples its training rows, so no validation row is
+        // trained on. Each file's rows render with its own chain_of_thought (data.mix may set one).
+        let sources: [(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting)] =
+            [(config.data.train, 1.0, config.data.chainOfThought)]
+            + config.data.mix.map { ($0.path, $0.weight, $0.chainOfThought ?? config.data.chainOfThought) }
+        func rendererFor(_ chainOfThought: ChainOfThoughtSetting) -> ExampleRenderer {
+            var data = config.data
+            data.chainOfThought = chainOfThought
+            return ExampleRenderer(tokenizer: tokenizer, template: renderer.template, data: data)
+        }
+        var trainRowCount = 0
+        var examples: [TokenizedExample] = []
+        var report = ExampleRenderer.Report()
+        var validation: [TokenizedExample] = []
+        if let validationPath = config.data.validation {
+            validation = renderer.renderAll(try load(validationPath), pairs: pairs).examples
+        }
         for (k, source) in sources.enumerated() {
             var rows = try load(source.path)
+            let sourceRenderer = rendererFor(source.chainOfThought)
             if config.data.validation == nil && config.data.validationSplit > 0 {
                 // A seeded, fixed split: the same rows are held out on every run and resume.
                 var splitRNG = TrainingRNG(seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x5eed &+ UInt64(k))
                 var indices = Array(rows.indices)
                 for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
                 let held = Set(indices.prefix(max(1, Int((Double(rows.count) * config.data.validationSplit).rounded()))))
-                validationRows += rows.enumerated().filter { held.contains($0.offset) }.map(\.element)
+                validation += sourceRenderer.renderAll(rows.enumerated().filter { held.contains($0.offset) }.map(\.element), pairs: pairs).examples
                 rows = rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
             }
-            trainRows += Trainer.weighted(rows, weight: source.weight, seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x313 &+ UInt64(k))
+            let weighted = Trainer.weighted(rows, weight: source.weight, seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x313 &+ UInt64(k))
+            trainRowCount += weighted.count
+            let rendered = sourceRenderer.renderAll(weighted, pairs: pairs)
+            examples += rendered.examples
+            report.add(rendered.report)
         }
-        let (examples, report) = renderer.renderAll(trainRows, pairs: pairs)
         guard !examples.isEmpty else {
             throw DataError.noUsableRows(file: sources.map(\.path).joined(separator: ", "), reason: "every row was dropped (\(report.droppedTooLong) longer than max_seq_len \(config.data.maxSeqLen), \(report.droppedNoTarget) without a target token)")
         }
         trainExamples = examples
         trainReport = report
-        validationExamples = renderer.renderAll(validationRows, pairs: pairs).examples
+        validationExamples = validation
         if let testPath = config.data.test {
             let tested = renderer.renderAll(try load(testPath), pairs: false).examples
             testExamples = tested
@@ -175,7 +191,10 @@ public final class Trainer {
             }
         }
         if !config.data.mix.isEmpty {
-            self.progress.message("training rows: " + sources.map { "\(($0.path as NSString).lastPathComponent) x\(ConfigYAML.formatShort($0.weight))" }.joined(separator: ", ") + " = \(trainRows.count) rows")
+            self.progress.message("training rows: " + sources.map {
+                "\(($0.path as NSString).lastPathComponent) x\(ConfigYAML.formatShort($0.weight))"
+                    + ($0.chainOfThought == config.data.chainOfThought ? "" : " (chain_of_thought \($0.chainOfThought.rawValue))")
+            }.joined(separator: ", ") + " = \(trainRowCount) rows")
         }
 
         let spec = try LoRASpec(
