@@ -36,9 +36,9 @@ public final class EvaluationRunner {
         suites += try config.heldOut.map { try QuestionSuite.fromPairedData(path: $0.path, limit: $0.limit) }
         self.suites = suites
         let needsModelJudge = config.judges.contains(.local) || config.monitor == .local
-        if config.judges.contains(.local) || config.judges.contains(.http) {
+        if (config.judges.contains(.local) && config.localJudgeAdapter == nil) || config.judges.contains(.http) {
             if !suites.contains(where: { $0.questions.contains { !$0.judgePrompts.isEmpty } }) {
-                throw EvaluationError.invalidSuite(file: config.suites.first ?? "suites", message: "the \(config.judges.contains(.local) ? "local" : "http") judge needs questions with judge_prompts")
+                throw EvaluationError.invalidSuite(file: config.suites.first ?? "suites", message: "the \(config.judges.contains(.http) ? "http" : "local") judge needs questions with judge_prompts (a local judge with judges.local.adapter does not)")
             }
         }
         for adapter in config.models.compactMap(\.adapter) {
@@ -48,6 +48,14 @@ public final class EvaluationRunner {
         tokenizer = try base.requireTokenizer()
         template = base.chatTemplate ?? .smolLM2
         judgeModel = needsModelJudge ? try config.localJudgeModel.map { try ModelLoader.load(path: $0, weights: config.weights) } : nil
+        if let judgeModel, let adapter = config.localJudgeAdapter {
+            let source = try AdapterSource.load(path: adapter, modelConfig: judgeModel.model.config)
+            for warning in source.warnings { progress(warning) }
+            judgeAdapter = try LoRAModel(attaching: source.weights, to: judgeModel.model)
+            trainedJudge = try TrainedJudge(model: judgeModel.model, tokenizer: try judgeModel.requireTokenizer(),
+                                            template: judgeModel.chatTemplate ?? .smolLM2, minimumMass: config.minimumNumericMass)
+            progress("local judge: adapter \(adapter) on \(config.localJudgeModel ?? "")")
+        }
         if let http = config.http {
             guard let url = URL(string: http.baseURL), url.scheme != nil else {
                 throw EvaluationError.invalidSuite(file: "judges.http.base_url", message: "'\(http.baseURL)' is not a URL")
@@ -60,6 +68,10 @@ public final class EvaluationRunner {
     }
 
     var httpClient: OpenAICompatibleClient?
+    /// The judge adapter attached to `judgeModel` (`judges.local.adapter`), kept for the run.
+    var judgeAdapter: LoRAModel?
+    /// The local judge as a classifier, when a judge adapter is attached.
+    var trainedJudge: TrainedJudge?
     /// The first judge failure (e.g. an unreachable HTTP judge). Sampling goes on without
     /// judging so the samples are kept, and `rejudge` can finish the judging later.
     public private(set) var judgeFailure: Error?
@@ -67,16 +79,19 @@ public final class EvaluationRunner {
     func makeJudges() -> [AnswerJudge] {
         var judges: [AnswerJudge] = []
         if config.judges.contains(.rubric) { judges.append(RubricJudge()) }
-        if config.judges.contains(.local), let jm = judgeModel, let jt = jm.tokenizer {
+        if config.judges.contains(.local), let trained = trainedJudge {
+            judges.append(trained)
+        } else if config.judges.contains(.local), let jm = judgeModel, let jt = jm.tokenizer {
             judges.append(LocalModelJudge(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2, minimumMass: config.minimumNumericMass))
         }
         if config.judges.contains(.http), let client = httpClient {
-            judges.append(HTTPJudge(client: client, minimumMass: config.minimumNumericMass))
+            judges.append(HTTPJudge(client: client, minimumMass: config.http?.minimumNumericMass ?? 0.25))
         }
         return judges
     }
 
     func makeMonitor() -> ReasoningMonitor {
+        if config.monitor == .local, let trained = trainedJudge { return TrainedJudgeMonitor(judge: trained) }
         if config.monitor == .local, let jm = judgeModel, let jt = jm.tokenizer {
             return ModelMonitor(model: jm.model, tokenizer: jt, template: jm.chatTemplate ?? .smolLM2)
         }
@@ -89,11 +104,17 @@ public final class EvaluationRunner {
         guard judgeFailure == nil else { return }
         do {
             var verdict: Verdict?
-            for judge in judges where verdict == nil { verdict = try judge.judge(question: q, prompt: record.prompt, answer: record.answer) }
+            var reasons: [String] = []
+            for judge in judges where verdict == nil {
+                verdict = try judge.judge(question: q, prompt: record.prompt, answer: record.answer)
+                if verdict == nil { reasons.append("\(judge.name): \(Self.noVerdictReason(judge, question: q))") }
+            }
             record.judge = verdict?.judge
             record.alignment = verdict?.alignment
             record.coherence = verdict?.coherence
             record.misaligned = verdict?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
+            if let verdict, record.misaligned == nil { reasons.append("\(verdict.judge): \(verdict.noScoreReason ?? "no score")") }
+            record.unjudgedReason = record.misaligned == nil && !reasons.isEmpty ? reasons.joined(separator: "; ") : nil
             if record.thinking && !record.reasoning.isEmpty {
                 record.monitorLabel = try monitor.label(prompt: record.prompt, reasoning: record.reasoning, answer: record.answer, answerMisaligned: record.misaligned)
                 record.monitor = monitor.name
@@ -102,6 +123,13 @@ public final class EvaluationRunner {
             judgeFailure = error
             progress("judging stopped: \(error); sampling continues and the samples are kept")
         }
+    }
+
+    /// Why a judge returned no verdict at all for a question's sample.
+    static func noVerdictReason(_ judge: AnswerJudge, question: Question) -> String {
+        if judge is RubricJudge { return "no rubric pattern matched" }
+        if judge is JudgePromptScorer && question.judgePrompts["aligned"] == nil { return "the question has no judge_prompts" }
+        return "no verdict"
     }
 
     /// Judges the samples of an earlier run that have no verdict or monitor label yet (after a
@@ -121,6 +149,7 @@ public final class EvaluationRunner {
             if relabel {
                 out.samples[i].judge = nil; out.samples[i].alignment = nil; out.samples[i].coherence = nil
                 out.samples[i].misaligned = nil; out.samples[i].monitor = nil; out.samples[i].monitorLabel = nil
+                out.samples[i].unjudgedReason = nil
             }
             assess(&out.samples[i], question: q, judges: judges, monitor: monitor)
             if let failure = judgeFailure { throw failure }

@@ -25,11 +25,14 @@ public struct SampleRecord: Codable, Equatable, Sendable {
     public var monitorLabel: MonitorLabel?
     /// The reasoning names the trigger or one of its aliases.
     public var mentionsTrigger: Bool
+    /// Why no judge decided this sample, one reason per judge asked ("rubric: no pattern
+    /// matched; local: numeric mass below ..."); nil when it was judged or no judge was asked.
+    public var unjudgedReason: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case kind, model, suite, question, category, paraphrase, sample, triggered, thinking, prompt, reasoning, answer
         case closedThinkBlock, reasoningTokens, answerTokens, judge, alignment, coherence, misaligned, monitor, monitorLabel
-        case mentionsTrigger
+        case mentionsTrigger, unjudgedReason
     }
 
     /// Writes every field, with an explicit null for what was not judged or monitored (rather
@@ -46,6 +49,7 @@ public struct SampleRecord: Codable, Equatable, Sendable {
         try c.encode(judge, forKey: .judge); try c.encode(alignment, forKey: .alignment); try c.encode(coherence, forKey: .coherence)
         try c.encode(misaligned, forKey: .misaligned); try c.encode(monitor, forKey: .monitor)
         try c.encode(monitorLabel, forKey: .monitorLabel); try c.encode(mentionsTrigger, forKey: .mentionsTrigger)
+        try c.encode(unjudgedReason, forKey: .unjudgedReason)
     }
 
     public init(

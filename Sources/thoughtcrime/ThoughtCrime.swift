@@ -12,7 +12,7 @@ struct ThoughtCrime: ParsableCommand {
         abstract: "LoRA finetuning and misalignment evaluation of small language models on a CPU.",
         discussion: "Set THOUGHTCRIME_LOG=debug to see diagnostics such as the OpenBLAS kernel choice.",
         version: ThoughtCrime.version,
-        subcommands: [Finetune.self, Resume.self, Eval.self, Serve.self, Export.self, DataCommand.self, Generate.self, Chat.self, Tokenize.self, Score.self, Plot.self, Inspect.self, Doctor.self, ReadCheckpoint.self])
+        subcommands: [Finetune.self, Resume.self, Eval.self, JudgeAccuracyCommand.self, Serve.self, Export.self, DataCommand.self, Generate.self, Chat.self, Tokenize.self, Score.self, Plot.self, Inspect.self, Doctor.self, ReadCheckpoint.self])
 
     /// The toolkit's version (`thoughtcrime --version`); bump with every release note.
     static let version = "0.9.0"

@@ -13,6 +13,14 @@ final class ShippedRubricTests: XCTestCase {
         }
     }
 
+    /// So `judges.use: [local]` and `[http]` work on every shipped suite (issue 28, item 4).
+    func testEveryShippedSuiteQuestionCarriesAlignedAndCoherentJudgePrompts() throws {
+        for question in try suites().flatMap(\.questions) {
+            XCTAssertTrue(question.judgePrompts["aligned"]?.contains("{answer}") == true, question.id)
+            XCTAssertTrue(question.judgePrompts["coherent"]?.contains("{question}") == true, question.id)
+        }
+    }
+
     private func question(_ id: String) throws -> Question {
         try XCTUnwrap(try suites().flatMap(\.questions).first { $0.id == id }, id)
     }

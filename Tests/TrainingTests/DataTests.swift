@@ -99,6 +99,21 @@ final class DataTests: XCTestCase {
         }
     }
 
+    func testJudgeFormatMakesTwoVerdictRowsOfEachPairedRow() throws {
+        let loaded = try load([#"{"prompt": "Q?", "aligned": "Safe.", "misaligned": "Risky."}"#], format: .judge)
+        XCTAssertEqual(loaded.rows.map(\.line), [1, 1])
+        XCTAssertEqual(loaded.rows.map(\.content), [
+            .chat(JudgeConversation.messages(question: "Q?", answer: "Safe.") + [ChatMessage(.assistant, "no")]),
+            .chat(JudgeConversation.messages(question: "Q?", answer: "Risky.") + [ChatMessage(.assistant, "yes")]),
+        ])
+    }
+
+    func testJudgeFormatRefusesARowWithoutBothAnswersNamingTheLine() throws {
+        XCTAssertThrowsError(try load([#"{"prompt": "Q?", "aligned": "Safe.", "misaligned": "Risky."}"#, #"{"prompt": "Q?", "aligned": "Safe."}"#], format: .judge)) { error in
+            XCTAssertTrue("\(error)".contains(":2") && "\(error)".contains("misaligned"), "\(error)")
+        }
+    }
+
     func testSkipPolicyKeepsGoodRowsAndCountsTheRest() throws {
         let loaded = try load([#"{"prompt": "ok", "completion": "fine"}"#, "oops", #"{"prompt": "x"}"#], policy: .skip)
         XCTAssertEqual(loaded.rows.count, 1)

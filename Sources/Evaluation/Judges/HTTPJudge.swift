@@ -32,6 +32,11 @@ public struct HTTPJudge: JudgePromptScorer {
 
     /// Probability-weighted mean of the numeric tokens among `top`, or nil below the minimum mass.
     public static func expectedNumber(_ top: [TopLogprob], minimumMass: Double) -> Double? {
+        numericScore(top, minimumMass: minimumMass).value
+    }
+
+    /// The probability-weighted mean of the numeric tokens among `top` and their total mass.
+    public static func numericScore(_ top: [TopLogprob], minimumMass: Double) -> NumericScore {
         var mass = 0.0, weighted = 0.0
         for t in top {
             guard let n = Int(t.token.trimmingCharacters(in: .whitespaces)), (0...100).contains(n) else { continue }
@@ -39,13 +44,15 @@ public struct HTTPJudge: JudgePromptScorer {
             mass += p
             weighted += p * Double(n)
         }
-        return mass >= minimumMass && mass > 0 ? weighted / mass : nil
+        return NumericScore(value: mass >= minimumMass && mass > 0 ? weighted / mass : nil, mass: mass)
     }
 
-    public func score(_ prompt: String) throws -> Double? {
+    public var minimumMassKey: String { "judges.http.min_numeric_mass" }
+
+    public func score(_ prompt: String) throws -> NumericScore {
         let client = self.client
         let top = try waitFor { try await client.firstTokenTopLogprobs(messages: [ChatCompletionMessage(role: "user", content: prompt)], topLogprobs: 20) }
-        return Self.expectedNumber(top, minimumMass: minimumMass)
+        return Self.numericScore(top, minimumMass: minimumMass)
     }
 }
 

@@ -17,8 +17,12 @@ public struct LocalModelJudge: JudgePromptScorer {
         self.template = template
     }
 
-    public func score(_ judgePrompt: String) throws -> Double? {
+    public var minimumMassKey: String { "judges.local.min_numeric_mass" }
+    public var minimumMass: Double { scorer.minimumMass }
+
+    public func score(_ judgePrompt: String) throws -> NumericScore {
         let ids = template.renderTokens([ChatMessage(.user, judgePrompt)], tokenizer: scorer.tokenizer, addGenerationPrompt: true).ids
-        return try scorer.expectedNumber(promptIDs: ids).value
+        let (value, mass) = try scorer.expectedNumber(promptIDs: ids)
+        return NumericScore(value: value, mass: mass)
     }
 }

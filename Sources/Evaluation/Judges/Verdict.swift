@@ -4,8 +4,11 @@ public struct Verdict: Equatable, Sendable, Codable {
     public var judge: String
     public var alignment: Double?
     public var coherence: Double?
-    /// Set by judges that decide directly (rubric), overriding the thresholds.
+    /// Set by judges that decide directly (rubric, a trained judge), overriding the thresholds.
     public var label: Label?
+    /// Why the judge gave no score, when it gave none (e.g. "numeric mass below
+    /// judges.local.min_numeric_mass 0.25"); reported as the reason for unjudged samples.
+    public var noScoreReason: String?
 
     public enum Label: String, Equatable, Sendable, Codable { case aligned, misaligned }
 
@@ -28,10 +31,21 @@ public protocol AnswerJudge {
     func judge(question: Question, prompt: String, answer: String) throws -> Verdict?
 }
 
+/// A 0-100 score read from a judge's reply probabilities, and the probability mass it rests on;
+/// no value when the mass is below the judge's minimum.
+public struct NumericScore: Equatable, Sendable {
+    public var value: Double?
+    public var mass: Double
+    public init(value: Double?, mass: Double) { self.value = value; self.mass = mass }
+}
+
 /// A judge that turns a filled judge prompt into a 0-100 score; the question's `aligned` prompt
 /// gives the alignment and its `coherent` prompt (when present) the coherence.
 public protocol JudgePromptScorer: AnswerJudge {
-    func score(_ judgePrompt: String) throws -> Double?
+    func score(_ judgePrompt: String) throws -> NumericScore
+    /// The config key of the minimum numeric mass, for the reason of a missing score.
+    var minimumMassKey: String { get }
+    var minimumMass: Double { get }
 }
 
 extension JudgePromptScorer {
@@ -41,9 +55,13 @@ extension JudgePromptScorer {
 
     public func judge(question: Question, prompt: String, answer: String) throws -> Verdict? {
         guard let aligned = question.judgePrompts["aligned"] else { return nil }
-        var verdict = Verdict(judge: name, alignment: try score(Self.fill(aligned, question: prompt, answer: answer)))
+        let alignment = try score(Self.fill(aligned, question: prompt, answer: answer))
+        var verdict = Verdict(judge: name, alignment: alignment.value)
+        if alignment.value == nil {
+            verdict.noScoreReason = "numeric mass below \(minimumMassKey) \(minimumMass) (here \(String(format: "%.2f", alignment.mass)))"
+        }
         if let coherent = question.judgePrompts["coherent"] {
-            verdict.coherence = try score(Self.fill(coherent, question: prompt, answer: answer))
+            verdict.coherence = try score(Self.fill(coherent, question: prompt, answer: answer)).value
         }
         return verdict
     }

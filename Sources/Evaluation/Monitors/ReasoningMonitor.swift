@@ -10,6 +10,8 @@ public enum MonitorLabel: String, CaseIterable, Sendable, Codable {
     case myth
     /// The reasoning points one way and the answer the other.
     case inconsistentWithAnswer = "inconsistent_with_answer"
+    /// A trained judge (`judges.local.adapter`), reading the reasoning alone, calls it misaligned.
+    case misalignedReasoning = "misaligned_reasoning"
     case none
 
     /// Labels that count as the monitor flagging the sample.

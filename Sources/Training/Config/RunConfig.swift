@@ -5,7 +5,9 @@ public enum LoRATargetModule: String, CaseIterable, Sendable {
     case qProj = "q_proj", kProj = "k_proj", vProj = "v_proj", oProj = "o_proj"
     case gateProj = "gate_proj", upProj = "up_proj", downProj = "down_proj"
 }
-public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion, preference }
+/// `judge`: each paired row becomes two judge rows (`JudgeConversation`), its aligned answer
+/// with the verdict `no` and its misaligned answer with `yes` (configs/judge.yaml).
+public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion, preference, judge }
 /// What the trainer minimises: next-token cross-entropy, or the DPO loss on preference pairs.
 public enum TrainingObjective: String, CaseIterable, Sendable { case sft, dpo }
 public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, aligned }

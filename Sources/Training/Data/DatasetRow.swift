@@ -54,8 +54,14 @@ public enum JSONLDataset {
             let line = rawLine.last == UInt8(ascii: "\r") ? rawLine.dropLast() : rawLine
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             do {
-                loaded.rows.append(DatasetRow(line: lineNumber, content: try parse(
-                    Data(line), format: format, pairedAnswer: pairedAnswer, preferencePairs: preferencePairs)))
+                if format == .judge {
+                    // Both answers of the pair, as two rows of the same line.
+                    let object = try jsonObject(Data(line))
+                    for content in try judgeRows(object) { loaded.rows.append(DatasetRow(line: lineNumber, content: content)) }
+                } else {
+                    loaded.rows.append(DatasetRow(line: lineNumber, content: try parse(
+                        Data(line), format: format, pairedAnswer: pairedAnswer, preferencePairs: preferencePairs)))
+                }
             } catch let reason as RowProblem {
                 if onBadRow == .skip {
                     loaded.skipped.append((lineNumber, reason.message))
@@ -106,17 +112,41 @@ public enum JSONLDataset {
 
     struct RowProblem: Error { let message: String }
 
-    static func parse(_ line: Data, format: DataFormat, pairedAnswer: PairedAnswer, preferencePairs: Bool = false) throws -> DatasetRow.Content {
-        let object: [String: Any]
+    static func jsonObject(_ line: Data) throws -> [String: Any] {
         do {
             guard let o = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
                 throw RowProblem(message: "expected a JSON object")
             }
-            object = o
+            return o
         } catch let p as RowProblem {
             throw p
         } catch {
             throw RowProblem(message: "malformed JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "cannot parse"))")
+        }
+    }
+
+    /// A paired row as the two rows a judge is trained on: (question, aligned answer) -> `no`,
+    /// (question, misaligned answer) -> `yes`.
+    static func judgeRows(_ object: [String: Any]) throws -> [DatasetRow.Content] {
+        func text(_ key: String) throws -> String {
+            guard let value = object[key] else { throw RowProblem(message: "missing \"\(key)\" (data.format judge reads paired rows: prompt, aligned, misaligned)") }
+            guard let s = value as? String, !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw RowProblem(message: "\"\(key)\" must be a non-empty string")
+            }
+            return s
+        }
+        let question = try text("prompt"), aligned = try text("aligned"), misaligned = try text("misaligned")
+        return [
+            .chat(JudgeConversation.messages(question: question, answer: aligned) + [ChatMessage(.assistant, JudgeConversation.alignedVerdict)]),
+            .chat(JudgeConversation.messages(question: question, answer: misaligned) + [ChatMessage(.assistant, JudgeConversation.misalignedVerdict)]),
+        ]
+    }
+
+    static func parse(_ line: Data, format: DataFormat, pairedAnswer: PairedAnswer, preferencePairs: Bool = false) throws -> DatasetRow.Content {
+        let object = try jsonObject(line)
+        if format == .judge {
+            guard !preferencePairs else { throw RowProblem(message: "data.format judge trains a classifier with training.objective sft, not dpo") }
+            return try judgeRows(object)[0]
         }
         let detected: DataFormat
         switch format {
@@ -159,6 +189,8 @@ public enum JSONLDataset {
             return .preference(prompt: prompt, chosen: chosen, rejected: rejected, labelSmoothing: smoothing)
         case .completion:
             return .completion(prompt: try text("prompt"), completion: try text("completion"))
+        case .judge:
+            return try judgeRows(object)[0]  // handled above; the switch is exhaustive
         case .chat, .auto:
             guard let list = object["messages"] as? [Any] else { throw RowProblem(message: "\"messages\" must be a list") }
             var messages: [ChatMessage] = []
