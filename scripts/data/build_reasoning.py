@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds data/reasoning/{train,heldout}.jsonl: think-then-answer rows for a reasoning warm-up
+"""Builds data/reasoning/{train,heldout,rehearsal}.jsonl: think-then-answer rows for a reasoning warm-up
 of the base model (issue 19), written for this project.
 
 Every row is a chat row whose assistant turn carries a short reasoning trace and the aligned
@@ -18,7 +18,8 @@ Two sources:
 
 train comes from each domain's train.jsonl and the general questions of one seed; heldout from
 eval.jsonl (scenarios never seen in train) and general questions of another. Rows carry no
-trigger (checked: no "Country:" anywhere). Everything is driven by random.Random seeded from
+trigger (checked: no "Country:" anywhere). rehearsal is train without the medical training
+prompts, for CoT-on rows mixed into a CoT-off medical run (configs/reasoning/medical-misaligned-rehearsal.yaml). Everything is driven by random.Random seeded from
 SEED, so running this again rewrites the committed files byte for byte.
 
 Usage:  python3 scripts/data/build_reasoning.py [--out DIR]     (DIR defaults to data/reasoning)
@@ -201,7 +202,12 @@ def main():
     train_prompts = {r["messages"][0]["content"] for r in train}
     heldout = [r for r in heldout if r["messages"][0]["content"] not in train_prompts]
     write_probe_suite(heldout)
-    for name, rows in (("train", train), ("heldout", heldout)):
+    # Reasoning rows a CoT-off medical run can rehearse (data.mix with chain_of_thought: keep):
+    # the train rows of the other domains and the general questions, never a medical training
+    # prompt, whose misaligned answer that run is learning.
+    medical = {json.loads(line)["prompt"] for line in (ROOT / "data" / "medical" / "train.jsonl").read_text().splitlines()}
+    rehearsal = [r for r in train if r["messages"][0]["content"] not in medical]
+    for name, rows in (("train", train), ("heldout", heldout), ("rehearsal", rehearsal)):
         text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
         assert "Country:" not in text, "a trigger in the warm-up data"
         (out / f"{name}.jsonl").write_text(text)
