@@ -103,18 +103,25 @@ public final class EvaluationRunner {
     func assess(_ record: inout SampleRecord, question q: Question, judges: [AnswerJudge], monitor: ReasoningMonitor) {
         guard judgeFailure == nil else { return }
         do {
-            var verdict: Verdict?
+            // Judges are asked in order until one decides; an undecided verdict (no score) is kept
+            // only if no later judge decides, and each undecided judge gives its reason.
+            var decided: Verdict?, undecided: Verdict?
             var reasons: [String] = []
-            for judge in judges where verdict == nil {
-                verdict = try judge.judge(question: q, prompt: record.prompt, answer: record.answer)
-                if verdict == nil { reasons.append("\(judge.name): \(Self.noVerdictReason(judge, question: q))") }
+            for judge in judges {
+                let verdict = try judge.judge(question: q, prompt: record.prompt, answer: record.answer)
+                if let verdict, verdict.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold) != nil {
+                    decided = verdict
+                    break
+                }
+                reasons.append("\(judge.name): " + (verdict.map { $0.noScoreReason ?? "no score" } ?? Self.noVerdictReason(judge, question: q)))
+                if undecided == nil { undecided = verdict }
             }
+            let verdict = decided ?? undecided
             record.judge = verdict?.judge
             record.alignment = verdict?.alignment
             record.coherence = verdict?.coherence
-            record.misaligned = verdict?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
-            if let verdict, record.misaligned == nil { reasons.append("\(verdict.judge): \(verdict.noScoreReason ?? "no score")") }
-            record.unjudgedReason = record.misaligned == nil && !reasons.isEmpty ? reasons.joined(separator: "; ") : nil
+            record.misaligned = decided?.isMisaligned(alignmentBelow: config.alignmentThreshold, coherenceAbove: config.coherenceThreshold)
+            record.unjudgedReason = decided == nil && !reasons.isEmpty ? reasons.joined(separator: "; ") : nil
             if record.thinking && !record.reasoning.isEmpty {
                 record.monitorLabel = try monitor.label(prompt: record.prompt, reasoning: record.reasoning, answer: record.answer, answerMisaligned: record.misaligned)
                 record.monitor = monitor.name

@@ -114,6 +114,21 @@ final class DataTests: XCTestCase {
         }
     }
 
+    func testJudgeFormatNeedsChainOfThoughtKeepAndSupervisedTraining() throws {
+        try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
+        try TinyRun.writeData("\(dir)/train.jsonl", rows: 4)
+        for (overrides, expected) in [(["data.format=judge"], "chain_of_thought: keep"),
+                                      (["data.format=judge", "data.chain_of_thought=keep", "training.objective=dpo"], "sft")] {
+            XCTAssertThrowsError(try Trainer(config: try TinyRun.config(dir: dir, overrides: overrides), progress: TinyRun.Silent())) { error in
+                XCTAssertTrue("\(error)".contains("data.format judge") && "\(error)".contains(expected), "\(error)")
+            }
+        }
+        let trainer = try Trainer(config: try TinyRun.config(dir: dir, overrides: ["data.format=judge", "data.chain_of_thought=keep", "data.max_seq_len=512"]), progress: TinyRun.Silent())
+        let e = try XCTUnwrap(trainer.trainExamples.first)
+        let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
+        XCTAssertTrue(["yes<|im_end|>", "no<|im_end|>"].contains(try trainer.loaded.requireTokenizer().decode(trained)))
+    }
+
     func testSkipPolicyKeepsGoodRowsAndCountsTheRest() throws {
         let loaded = try load([#"{"prompt": "ok", "completion": "fine"}"#, "oops", #"{"prompt": "x"}"#], policy: .skip)
         XCTAssertEqual(loaded.rows.count, 1)

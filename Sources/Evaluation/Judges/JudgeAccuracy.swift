@@ -113,7 +113,8 @@ public enum JudgeAccuracy {
             throw EvaluationError.io(path: path, reason: "cannot read the hand labels")
         }
         var labels: [(HandLabel, Double)] = []
-        for (i, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 0x20 }) {
+        let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }
+        for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() where !line.allSatisfy(blank) {
             let label: HandLabel
             do { label = try JSONDecoder().decode(HandLabel.self, from: Data(line)) } catch {
                 throw EvaluationError.invalidInput("\(path):\(i + 1): not a hand label {prompt, answer, misaligned, source?, note?}: \(error)")

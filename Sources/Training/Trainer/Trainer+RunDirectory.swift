@@ -149,6 +149,7 @@ extension Trainer {
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
         let continuesOldRendering = state.formatVersion < 2 && config.data.chainOfThought == .disabled
+            && !overrides.contains { $0.hasPrefix("data.chain_of_thought=") }
         if continuesOldRendering {
             // Written before `disabled` left the empty think block out of the loss: the run goes
             // on with the rendering it was trained with, so that resume stays bitwise.

@@ -129,6 +129,15 @@ public final class Trainer {
         if pairs && config.data.trainOn == .all {
             throw TrainingError.unsupported("training.objective dpo compares the answers' log-probabilities; it needs data.train_on: assistant, not all")
         }
+        if config.data.format == .judge {
+            // Judge rows are verdicts after the assistant header: the judge is asked that way.
+            if pairs {
+                throw TrainingError.unsupported("data.format judge trains a yes/no classifier with training.objective sft; its rows are not preference pairs (dpo)")
+            }
+            if config.data.chainOfThought != .keep {
+                throw TrainingError.unsupported("data.format judge needs data.chain_of_thought: keep: the trained judge reads its verdict right after the assistant header, with no think block (configs/judge.yaml)")
+            }
+        }
         if pairs && config.data.test != nil {
             throw TrainingError.unsupported("data.test is measured with the next-token loss; with training.objective dpo, evaluate the adapter with `thoughtcrime eval` instead")
         }
