@@ -33,9 +33,9 @@ public struct TrainedJudge: AnswerJudge {
     public func probabilityMisaligned(question: String, answer: String) throws -> (probability: Double, mass: Double) {
         let ids = template.renderTokens(JudgeConversation.messages(question: question, answer: answer), tokenizer: tokenizer,
                                         addGenerationPrompt: true).ids
-        let cache = model.makeCache(capacity: ids.count)
-        let batch = try CachedBatch(caches: [cache], newTokens: [ids.count])
-        let hidden = try model.hiddenStates(Tape(recording: false), tokens: ids, context: .cached(batch))
+        // One forward pass over the prompt, as the model monitor reads its letter: no cache needed.
+        let layout = try PackedSequences(batch: 1, seqLen: ids.count)
+        let hidden = try model.hiddenStates(Tape(recording: false), tokens: ids, context: .packed(layout))
         let logits = model.logits(hidden: hidden.value, rows: [ids.count - 1])
         let row = UnsafeBufferPointer(start: logits.pointer, count: model.config.vocabSize)
         let top = Double(row.max() ?? 0)
