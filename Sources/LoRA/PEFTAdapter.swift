@@ -81,8 +81,9 @@ public enum PEFTAdapterReader {
 
     public static func readWithInfo(directory: String) throws -> (weights: LoRAWeights, info: Info) {
         let configPath = (directory as NSString).appendingPathComponent(PEFTAdapterWriter.configFile)
-        guard let data = FileManager.default.contents(atPath: configPath) else {
-            throw LoRAError.io(path: configPath, reason: "cannot read the file (expected a PEFT adapter directory)")
+        let data: Data
+        do { data = try InputFile.read(configPath) } catch let problem as InputFile.Problem {
+            throw LoRAError.io(path: configPath, reason: "cannot read the file: \(problem.reason) (expected a PEFT adapter directory)")
         }
         guard let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw LoRAError.io(path: configPath, reason: "not a JSON object")

@@ -127,8 +127,8 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
     /// Reads and decodes a config.json file.
     public init(contentsOf path: String) throws {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw HFConfigError.cannotRead(file: fileName(path), reason: error.localizedDescription)
+        do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+            throw HFConfigError.cannotRead(file: fileName(path), reason: problem.reason)
         }
         try self.init(jsonData: data)
     }

@@ -14,7 +14,7 @@ final class MappedFile {
     /// `failure` turns an errno description into the caller's error type.
     init(path: String, failure: (String) -> Error) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // a FIFO must not block: fstat refuses it below
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()

@@ -56,8 +56,8 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         let name = fileName(indexPath)
         func invalid(_ reason: String) -> SafetensorsError { .invalidIndex(file: name, reason: reason) }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
-            throw SafetensorsError.cannotOpen(file: name, reason: error.localizedDescription)
+        do { data = try InputFile.read(indexPath) } catch let problem as InputFile.Problem {
+            throw SafetensorsError.cannotOpen(file: name, reason: problem.reason)
         }
         guard let json = try? JSONSerialization.jsonObject(with: data), let root = json as? [String: Any] else {
             throw invalid("not a JSON object")

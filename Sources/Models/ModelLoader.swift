@@ -427,7 +427,7 @@ public enum ModelLoader {
         var template: ChatTemplate?
         var specialTokens: [String: String] = [:]
         let tokenizerConfig = (directory as NSString).appendingPathComponent("tokenizer_config.json")
-        if let data = FileManager.default.contents(atPath: tokenizerConfig),
+        if let data = try? InputFile.read(tokenizerConfig),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         {
             if let jinja = object["chat_template"] as? String { template = ChatTemplate.recognise(jinja: jinja) }
@@ -438,7 +438,7 @@ public enum ModelLoader {
         }
         let tokenizerPath = (directory as NSString).appendingPathComponent("tokenizer.json")
         var tokenizer: BPETokenizer?
-        if let data = FileManager.default.contents(atPath: tokenizerPath) {
+        if let data = try? InputFile.read(tokenizerPath) {
             tokenizer = try BPETokenizer(
                 tokenizerJSON: data, bosToken: specialTokens["bos_token"], eosToken: specialTokens["eos_token"],
                 unknownToken: specialTokens["unk_token"], paddingToken: specialTokens["pad_token"], source: tokenizerPath)

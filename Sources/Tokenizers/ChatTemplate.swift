@@ -106,6 +106,9 @@ public struct ChatTemplate: Sendable, Equatable {
     /// The conversation as token ids with an assistant mask. Each segment (role header, body,
     /// `<|im_end|>`, newline) is tokenised on its own so that the mask boundaries are exact; this
     /// is also how the model sees them at generation time (the prompt ends after the header).
+    /// Message bodies are tokenised as text: control tokens spelled inside them (`<|im_end|>`)
+    /// stay ordinary characters, so no message can end its turn or open another role's; only
+    /// the template's own markers are control tokens (docs/server.md, "Prompt injection").
     /// For ordinary conversations the ids equal `tokenizer.encode(render(...))`; they can differ
     /// when an assistant body starts with whitespace, which the full-text pre-tokenizer would glue
     /// onto the header's newline, and with `.disabled`, whose empty block ends in one "\n\n"
@@ -116,7 +119,7 @@ public struct ChatTemplate: Sendable, Equatable {
     ) -> RenderedConversation {
         var rendered = RenderedConversation(ids: [], assistantMask: [])
         for segment in segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt) {
-            let ids = tokenizer.encode(segment.text, parseSpecialTokens: true, addBOS: false)
+            let ids = tokenizer.encode(segment.text, parseSpecialTokens: !segment.isMessageText, addBOS: false)
             rendered.ids += ids
             rendered.assistantMask += Array(repeating: segment.producedByAssistant, count: ids.count)
         }
@@ -126,6 +129,8 @@ public struct ChatTemplate: Sendable, Equatable {
     struct Segment {
         let text: String
         let producedByAssistant: Bool
+        /// A message's own text (not the template's markup): never parsed for control tokens.
+        var isMessageText = false
     }
 
     func segments(_ messages: [ChatMessage], chainOfThought: ChainOfThought, addGenerationPrompt: Bool) -> [Segment] {
@@ -143,10 +148,12 @@ public struct ChatTemplate: Sendable, Equatable {
             if isAssistant, chainOfThought == .disabled, !message.carriesThinkBlock {
                 // The empty block is tokenised on its own, exactly as a generation prompt ends.
                 result.append(Segment(text: Self.emptyThinkBlock, producedByAssistant: false))
-                if !message.content.isEmpty { result.append(Segment(text: message.content, producedByAssistant: true)) }
+                if !message.content.isEmpty {
+                    result.append(Segment(text: message.content, producedByAssistant: true, isMessageText: true))
+                }
             } else {
                 let body = isAssistant ? assistantBody(message, chainOfThought: chainOfThought) : message.content
-                if !body.isEmpty { result.append(Segment(text: body, producedByAssistant: isAssistant)) }
+                if !body.isEmpty { result.append(Segment(text: body, producedByAssistant: isAssistant, isMessageText: true)) }
             }
             result.append(Segment(text: Self.imEnd, producedByAssistant: isAssistant))
             result.append(Segment(text: "\n", producedByAssistant: false))

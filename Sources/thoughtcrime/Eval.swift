@@ -1,6 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Training
 
 /// `thoughtcrime eval`: measure misalignment of a base model and adapters with chain of thought on.
 struct Eval: ParsableCommand {
@@ -70,6 +71,22 @@ struct Eval: ParsableCommand {
         let results: EvaluationResults
         let samplesPath = (directory as NSString).appendingPathComponent("samples.jsonl")
         let reportPath = (directory as NSString).appendingPathComponent("report.html")
+        // One process writes an evaluation's directory at a time: a second eval (or --resume)
+        // of the same one is refused with the holder's PID (docs/reliability.md).
+        var lock: RunDirectoryLock?
+        if cluster.isRoot {
+            if !(rejudge || relabel) {
+                do {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                } catch {
+                    throw ValidationError("\(directory): cannot create the evaluation directory: \(error.localizedDescription)")
+                }
+            }
+            if FileManager.default.fileExists(atPath: directory) {
+                lock = try RunDirectoryLock(directory: directory, holder: rejudge || relabel ? "eval --rejudge" : resume ? "eval --resume" : "eval")
+            }
+        }
+        defer { withExtendedLifetime(lock) {} }
         if rejudge || relabel {
             // Judging kept samples is one process's work: the others have nothing to do.
             guard cluster.isRoot else { cluster.finish(); return }

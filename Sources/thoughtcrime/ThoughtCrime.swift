@@ -29,6 +29,9 @@ struct ThoughtCrime: ParsableCommand {
         // Before any computing thread starts: they inherit the mode (docs/architecture.md).
         SubnormalFlushing.enableForProcess()
         AllocatorPolicy.apply()
+        // A file size limit (`ulimit -f`) would kill the process mid-write with SIGXFSZ; ignored,
+        // the write fails with EFBIG instead and is handled like a full disk (docs/reliability.md).
+        signal(SIGXFSZ, SIG_IGN)
         // Checkpoints are parsed by libhdf5, which a crafted file can crash: read each in a
         // child process (this binary's hidden `read-checkpoint`) before parsing it here.
         if let executable = selfExecutable() {

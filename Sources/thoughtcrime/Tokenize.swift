@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelFormats
 import Models
 
 /// `thoughtcrime tokenize`: shows how a model's tokenizer splits text.
@@ -23,7 +24,10 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let input: String
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file): cannot read the file") }
+            let data: Data
+            do { data = try InputFile.read(file) } catch let problem as InputFile.Problem {
+                throw ValidationError("\(file): cannot read the file: \(problem.reason)")
+            }
             input = String(decoding: data, as: UTF8.self)
         } else if let text {
             input = text

@@ -25,15 +25,16 @@ enum CLI {
     /// Runs in the package root unless `directory` is given, with `input` on stdin (else /dev/null). `fileSizeLimitKB` runs the binary under `ulimit -f` with SIGXFSZ ignored, so writes past
     /// the limit fail as they do on a full disk.
     /// `launcher` runs the binary through another program (`["/usr/bin/mpirun", "-np", "2"]`).
+    /// `ignoresXFSZ: false` leaves SIGXFSZ at its default, as a user's shell does.
     static func run(_ arguments: [String], environment: [String: String]? = nil, fileSizeLimitKB: Int? = nil,
-                    directory: URL? = nil, input: String? = nil, launcher: [String]? = nil) throws -> Result {
+                    ignoresXFSZ: Bool = true, directory: URL? = nil, input: String? = nil, launcher: [String]? = nil) throws -> Result {
         let process = Process()
         if let launcher, let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
             process.arguments = Array(launcher.dropFirst()) + [try binary().path] + arguments
         } else if let limit = fileSizeLimitKB {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(limit); exec \"$0\" \"$@\"", try binary().path] + arguments
+            process.arguments = ["-c", (ignoresXFSZ ? "trap '' XFSZ; " : "trap - XFSZ; ") + "ulimit -f \(limit); exec \"$0\" \"$@\"", try binary().path] + arguments
         } else {
             process.executableURL = try binary()
             process.arguments = arguments

@@ -114,7 +114,7 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         XCTAssertFalse(full.stderr.contains("crashed"), full.stderr)
         let run = "\(scratch)/runs/medical-misaligned"
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).filter { !$0.hasPrefix("events.out.tfevents.") }.sorted(),
-                       ["config.resolved.yaml", "metrics.jsonl"])
+                       [".lock", "config.resolved.yaml", "metrics.jsonl"])
 
         let resumed = try CLI.run(["resume", run])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
@@ -122,21 +122,20 @@ final class DataAndFinetuneCommandTests: XCTestCase {
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: run).contains("step-000002.h5"))
     }
 
-    /// Issue 16, item 4: SIGTERM before training starts (here the model file is a FIFO that
-    /// never delivers, so loading blocks) used to raise a flag nobody checked; the process hung
-    /// until SIGKILL. It must now end at once and leave no run directory.
+    /// Issue 16, item 4: SIGTERM before training starts (loading blocked, as on a model file
+    /// that never delivers; issue 29 refuses FIFOs, so the block is injected) used to raise a
+    /// flag nobody checked; the process hung until SIGKILL. It must now end at once and leave no
+    /// run directory.
     func testSIGTERMBeforeTrainingStartsEndsTheProcessAtOnce() throws {
-        let fifo = "\(scratch)/model.gguf"
-        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let process = Process()
         process.executableURL = try CLI.binary()
-        process.arguments = ["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "model.path=\(fifo)",
-                             "--set", "run.output_dir=\(scratch)/runs"]
+        process.arguments = ["finetune", "--config", "configs/medical-misaligned.yaml", "--set", "run.output_dir=\(scratch)/runs"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["THOUGHTCRIME_FAULT_INJECT": "model-loading:hang"]) { $1 }
         process.currentDirectoryURL = CLI.packageRoot
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        Thread.sleep(forTimeInterval: 3)  // past start-up, blocked opening the FIFO
+        Thread.sleep(forTimeInterval: 3)  // past start-up, blocked before loading the model
         XCTAssertTrue(process.isRunning)
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(10)

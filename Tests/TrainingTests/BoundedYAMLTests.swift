@@ -14,9 +14,9 @@ final class BoundedYAMLTests: XCTestCase {
     }
 
     func testCompactSequencesNestedThousandsDeepAreRefused() {
-        let text = "training:\n  x: 1\n" + String(repeating: "- ", count: 5000) + "x\n"
+        let text = "training:\n  x: 1\nlist:\n" + String(repeating: "- ", count: 5000) + "x\n"
         XCTAssertThrowsError(try BoundedYAML.compose(text)) {
-            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: 3))
+            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: 4))
         }
     }
 
@@ -25,6 +25,40 @@ final class BoundedYAMLTests: XCTestCase {
         let text = (0..<depth).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
         XCTAssertThrowsError(try BoundedYAML.compose(text)) {
             XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: depth))
+        }
+    }
+
+    func testIndentedMappingsWithCarriageReturnLineEndsAreRefused() {
+        let text = (0..<5000).map { String(repeating: " ", count: $0) + "k:" }.joined(separator: "\r") + " 1\r"
+        XCTAssertThrowsError(try BoundedYAML.compose(text)) {
+            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: BoundedYAML.maximumDepth + 1))
+        }
+    }
+
+    func testExplicitKeysNestedThousandsDeepAreRefused() {
+        let text = String(repeating: "? ", count: 5000) + "x\n"
+        XCTAssertThrowsError(try BoundedYAML.compose(text)) {
+            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: 1))
+        }
+    }
+
+    func testAnApostropheInsideAPlainScalarDoesNotHideTheNestingAfterIt() {
+        let text = "a: x-'y\nb: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        XCTAssertThrowsError(try BoundedYAML.compose(text)) {
+            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: 2))
+        }
+    }
+
+    func testTaggedCollectionsNestedThousandsDeepAreRefused() {
+        let text = "a: " + String(repeating: "!!seq [", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        XCTAssertThrowsError(try BoundedYAML.compose(text)) {
+            XCTAssertEqual($0 as? BoundedYAML.LimitError, .tooDeep(line: 1))
+        }
+    }
+
+    func testASyntaxErrorAfterShallowNestingIsReportedAsInvalid() {
+        XCTAssertThrowsError(try BoundedYAML.compose("a: [1, 2\nb: }\n")) {
+            guard case .invalid = $0 as? BoundedYAML.LimitError else { return XCTFail("\($0)") }
         }
     }
 
@@ -60,9 +94,9 @@ final class BoundedYAMLTests: XCTestCase {
     }
 
     func testADeeplyNestedConfigIsAConfigErrorNamingTheFileAndLine() {
-        let text = "run:\n  name: x\n" + String(repeating: "- ", count: 5000) + "x\n"
+        let text = "run:\n  name: x\nlist:\n" + String(repeating: "- ", count: 5000) + "x\n"
         XCTAssertThrowsError(try RunConfig.parse(yaml: text, source: "deep.yaml")) {
-            XCTAssertEqual("\($0)", "deep.yaml: not valid YAML: line 3: nested more than \(BoundedYAML.maximumDepth) levels deep")
+            XCTAssertEqual("\($0)", "deep.yaml: not valid YAML: line 4: nested more than \(BoundedYAML.maximumDepth) levels deep")
         }
     }
 

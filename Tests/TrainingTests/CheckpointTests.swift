@@ -184,6 +184,29 @@ extension CheckpointTests {
                       mentioning: "/optimizer/\(module)/v_A holds -1.0 at element 0")
     }
 
+    func testAStoredConfigNestedThousandsDeepIsRefusedInsteadOfCrashing() throws {
+        let deep = "run:\n  name: x\nlist:\n" + String(repeating: "- ", count: 20_000) + "x\n"
+        assertDamaged(try written { try $0.writeString(deep, at: "/config") },
+                      mentioning: "/config is not readable YAML: line 4: nested more than")
+    }
+
+    func testAnAllZeroRandomStateIsRefusedNamingTheDataset() throws {
+        assertDamaged(try written { try $0.writeUInt64s([0, 0, 0, 0], at: "/rng") }, mentioning: "/rng: random state is all zeros")
+    }
+
+    func testANewestCheckpointWithAHostileConfigFallsBackToThePreviousOne() throws {
+        let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
+        try writer.write(try makeState(step: 50))
+        let newest = try writer.write(try makeState(step: 100))
+        let file = try HDF5File.open(path: newest, writable: true)
+        try file.writeString("a: " + String(repeating: "[", count: 50_000), at: "/config")
+        try file.close()
+
+        let latest = try CheckpointReader.readLatest(in: directory)
+        XCTAssertEqual(latest.state.step, 50)
+        XCTAssertEqual(latest.skipped.map(\.path), [newest])
+    }
+
     func testADamagedNewestCheckpointFallsBackToThePreviousOne() throws {
         let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
         try writer.write(try makeState(step: 50))

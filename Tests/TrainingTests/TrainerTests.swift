@@ -24,10 +24,10 @@ final class TrainerTests: TinyRunTestCase {
         let first = try XCTUnwrap(summary.firstLoss), last = try XCTUnwrap(summary.lastLoss)
         XCTAssertLessThan(last, first * 0.7, "train loss \(first) -> \(last)")
         XCTAssertLessThan(try XCTUnwrap(summary.lastValidationLoss), try XCTUnwrap(summary.firstValidationLoss))
-        // run directory: resolved config, metrics for every step, kept checkpoints and the latest pointer
+        // run directory: its lock file, resolved config, metrics for every step, kept checkpoints and the latest pointer
         let files = try FileManager.default.contentsOfDirectory(atPath: summary.runDirectory).sorted()
         XCTAssertEqual(files.filter { !$0.hasPrefix("events.out.tfevents.") },
-                       ["config.resolved.yaml", "curves.html", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
+                       [".lock", "config.resolved.yaml", "curves.html", "latest", "metrics.jsonl", "step-000027.h5", "step-000030.h5"])
         XCTAssertEqual(files.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1)
         XCTAssertEqual(try metricLosses(summary.runDirectory).count, 30)
     }

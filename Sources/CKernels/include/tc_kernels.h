@@ -110,4 +110,8 @@ void tc_ce_gradient_chunk(float *logits, size_t rows, size_t cols, size_t ld, co
                           const int32_t *target_local, float scale, const float *row_scales);
 // Fixes glibc's mmap threshold (mallopt M_MMAP_THRESHOLD); returns 1 on success, 0 elsewhere.
 int tc_set_mmap_threshold(int bytes);
+// Asks the kernel to SIGKILL this process when its parent exits (PR_SET_PDEATHSIG, Linux).
+// Returns 0, 1 when the parent is no longer `expected_parent` (it died before the request),
+// or -1 when the request failed.
+int tc_die_with_parent(int expected_parent);
 #endif

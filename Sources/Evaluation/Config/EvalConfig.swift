@@ -74,8 +74,9 @@ public struct EvalConfig: Sendable {
     /// Reads an eval config, with `overrides` (`KEY.PATH=VALUE`, the value as YAML) applied
     /// as `thoughtcrime eval --set` passes them. Every problem is reported at once.
     public static func load(path: String, overrides: [String] = []) throws -> EvalConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw EvaluationError.io(path: path, reason: "cannot read the eval config")
+        let text: String
+        do { text = try InputFile.readText(path) } catch let problem as InputFile.Problem {
+            throw EvaluationError.io(path: path, reason: "cannot read the eval config: \(problem.reason)")
         }
         return try parse(yaml: text, file: path, overrides: overrides)
     }
@@ -254,7 +255,7 @@ extension EvalConfig {
         feed(Array(String(reflecting: copy).utf8))
         for path in suites + heldOut.map(\.path) + [capabilityPath].compactMap({ $0 }) {
             feed(Array(path.utf8))
-            feed(FileManager.default.contents(atPath: path) ?? Data())
+            feed((try? InputFile.read(path)) ?? Data())
         }
         return "fnv1a64:" + String(hash, radix: 16)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Training
 
 /// How well a trained judge separates the two answers of held-out paired rows: each answer is
@@ -109,8 +110,9 @@ public enum JudgeAccuracy {
 
     /// Reads hand labels (JSON lines of `HandLabel`) and asks the judge about each answer.
     public static func compare(_ judge: TrainedJudge, handLabels path: String) throws -> Agreement {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw EvaluationError.io(path: path, reason: "cannot read the hand labels")
+        let data: Data
+        do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+            throw EvaluationError.io(path: path, reason: "cannot read the hand labels: \(problem.reason)")
         }
         var labels: [(HandLabel, Double)] = []
         let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0d }

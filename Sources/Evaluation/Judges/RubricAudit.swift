@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// How often each rubric's `misaligned` patterns fire on text known to be aligned: a rubric's
 /// false-positive rate. The aligned corpus is any set of texts that are aligned by construction
@@ -69,7 +70,10 @@ public struct RubricAudit: Sendable {
     public static func alignedTexts(pairedData paths: [String], suites: [QuestionSuite]) throws -> [AlignedText] {
         var texts: [AlignedText] = []
         for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else { throw EvaluationError.io(path: path, reason: "cannot read") }
+            let data: Data
+            do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+                throw EvaluationError.io(path: path, reason: "cannot read: \(problem.reason)")
+            }
             for (i, raw) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any], let a = o["aligned"] as? String else {
                     throw EvaluationError.invalidSuite(file: path, message: "line \(i + 1) has no \"aligned\" string")

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Training
 import Yams
 
@@ -64,8 +65,9 @@ public struct QuestionSuite: Equatable, Sendable {
     ]
 
     public init(path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw EvaluationError.io(path: path, reason: "cannot read the question file")
+        let text: String
+        do { text = try InputFile.readText(path) } catch let problem as InputFile.Problem {
+            throw EvaluationError.io(path: path, reason: "cannot read the question file: \(problem.reason)")
         }
         try self.init(yaml: text, path: path)
     }
@@ -175,7 +177,10 @@ public struct QuestionSuite: Equatable, Sendable {
     /// A suite built from a paired data file's held-out rows: each prompt becomes a question
     /// whose reference answers are the row's aligned and misaligned answers.
     public static func fromPairedData(path: String, limit: Int?) throws -> QuestionSuite {
-        guard let data = FileManager.default.contents(atPath: path) else { throw EvaluationError.io(path: path, reason: "cannot read") }
+        let data: Data
+        do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+            throw EvaluationError.io(path: path, reason: "cannot read: \(problem.reason)")
+        }
         var questions: [Question] = []
         for (i, raw) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
             guard let o = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any],

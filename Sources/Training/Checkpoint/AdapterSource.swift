@@ -57,7 +57,7 @@ public enum AdapterSource {
         // RUN/best and RUN/latest name a checkpoint beside them.
         let name = (path as NSString).lastPathComponent
         if name == CheckpointFormat.bestPointer || name == CheckpointFormat.latestPointer {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let text = (try? InputFile.readText(path, limit: 1 << 20))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard CheckpointFormat.step(ofFileName: text) != nil else {
                 throw LoRAError.io(path: path, reason: "a pointer file should name a step-*.h5 checkpoint beside it; it holds '\(ErrorText.bounded(text))'")
             }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ModelFormats
 
@@ -30,6 +31,10 @@ public struct CheckpointIsolation: Sendable {
     /// Exit status of a child that rejected the file with a typed error (the parent then reads it
     /// itself to report the same error).
     public static let exitRejected: Int32 = 3
+    /// Exit status of a child whose parent had already exited.
+    static let exitParentGone: Int32 = 4
+    /// The environment variable that tells the child its parent's PID.
+    static let parentVariable = "THOUGHTCRIME_READER_PARENT"
 
     public init(executable: String, arguments: [String] = [], timeout: TimeInterval = 120) {
         self.executable = executable
@@ -40,6 +45,12 @@ public struct CheckpointIsolation: Sendable {
     /// The child's side: reads the checkpoint in this process, writes a rejection to stderr,
     /// and returns the exit status the parent expects.
     public static func readInChild(path: String) -> Int32 {
+        // A reader blocked on a hostile file must not outlive the process that asked for it.
+        if let parent = ProcessInfo.processInfo.environment[parentVariable].flatMap(Int32.init),
+           tc_die_with_parent(parent) == 1 {
+            return exitParentGone
+        }
+        FaultInjection.point("checkpoint-child-reading")
         do {
             _ = try CheckpointReader.readInThisProcess(path)
             return exitReadable
@@ -61,7 +72,7 @@ public struct CheckpointIsolation: Sendable {
             outcome = try ChildProcess.run(
                 executable: executable, arguments: arguments + [path], errorLog: errorLog, timeout: timeout,
                 // A crash is an expected outcome here: Swift's backtracer would only slow it down.
-                environment: ["SWIFT_BACKTRACE": "enable=no"])
+                environment: ["SWIFT_BACKTRACE": "enable=no", Self.parentVariable: String(getpid())])
         } catch let ChildProcess.Failure.cannotStart(code) {
             throw CheckpointError.unsafeToRead(
                 file: path, reason: "the checkpoint reader process \(executable) could not be started (\(String(cString: strerror(code))))")
@@ -74,6 +85,10 @@ public struct CheckpointIsolation: Sendable {
         case let .exited(status):
             throw CheckpointError.unsafeToRead(
                 file: path, reason: "the separate process reading it failed with exit status \(status)\(said.isEmpty ? "" : ": \(said)")")
+        case let .signalled(signal) where [SIGTERM, SIGINT, SIGHUP, SIGKILL, SIGQUIT].contains(signal):
+            // Sent from outside (a user, a supervisor, the OOM killer): not the file's doing.
+            throw CheckpointError.unsafeToRead(
+                file: path, reason: "the separate process reading it was stopped by \(Self.signalName(signal)) from outside; try again")
         case let .signalled(signal):
             throw CheckpointError.unsafeToRead(
                 file: path, reason: "reading it crashed the HDF5 library (\(Self.signalName(signal)) in a separate process)")
@@ -91,6 +106,10 @@ public struct CheckpointIsolation: Sendable {
         case SIGILL: return "SIGILL"
         case SIGFPE: return "SIGFPE"
         case SIGKILL: return "SIGKILL"
+        case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGHUP: return "SIGHUP"
+        case SIGQUIT: return "SIGQUIT"
         case SIGTRAP: return "SIGTRAP"
         default: return "signal \(signal)"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Tensors
 
 /// Finds and reads checkpoints written by `CheckpointWriter`.
@@ -89,7 +90,7 @@ public enum CheckpointReader {
     /// `step-*.h5`. Temporary `.h5.tmp` files of interrupted writes are never chosen.
     public static func latestCheckpoint(in runDirectory: String) throws -> String {
         let pointer = (runDirectory as NSString).appendingPathComponent(CheckpointFormat.latestPointer)
-        if let text = try? String(contentsOfFile: pointer, encoding: .utf8) {
+        if let text = try? InputFile.readText(pointer, limit: 4096) {
             let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
             let path = (runDirectory as NSString).appendingPathComponent(name)
             if CheckpointFormat.step(ofFileName: name) != nil, FileManager.default.fileExists(atPath: path) {

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Tensors
 
 /// The values a checkpoint must hold to be resumed or exported: the layout can be intact while
@@ -67,6 +68,17 @@ extension CheckpointState {
         if let loss = metrics.bestValidationLoss, !loss.isFinite { throw fail("/metrics best_val_loss is \(loss)") }
         guard (0...Self.maximumStep).contains(metrics.evaluationsWithoutImprovement) else {
             throw fail("/metrics evals_without_improvement is \(metrics.evaluationsWithoutImprovement)")
+        }
+        do { _ = try TrainingRNG(stateWords: rngState) } catch { throw fail("/rng: \(error)") }
+        // The stored config is composed here, inside the isolated reader, with the same bounds as
+        // any YAML: a hostile /config then costs this checkpoint (and falls back to the previous
+        // one) instead of crashing `resume`, `export` or `generate` after the read.
+        do {
+            guard let root = try BoundedYAML.compose(configYAML), case .mapping = root else {
+                throw fail("/config is not a YAML mapping")
+            }
+        } catch let error as BoundedYAML.LimitError {
+            throw fail("/config is not readable YAML: \(error)")
         }
     }
 

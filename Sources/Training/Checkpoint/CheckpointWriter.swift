@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Tensors
 
 #if canImport(Glibc)
@@ -80,7 +81,7 @@ public struct CheckpointWriter {
     /// The step the `best` pointer names, if any.
     var bestStep: Int? {
         let pointer = (runDirectory as NSString).appendingPathComponent(CheckpointFormat.bestPointer)
-        return (try? String(contentsOfFile: pointer, encoding: .utf8)).flatMap {
+        return (try? InputFile.readText(pointer, limit: 4096)).flatMap {
             CheckpointFormat.step(ofFileName: $0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }

@@ -1,3 +1,4 @@
+import CYaml
 import Foundation
 import ModelFormats
 import Yams
@@ -7,8 +8,9 @@ import Yams
 ///
 /// Yams composes and our readers walk the tree recursively, so a document nested a few
 /// thousand levels deep (10 KB of `[` or `- `) would overflow the stack, and a handful of
-/// aliases can stand for billions of nodes. The nesting is bounded by a scan of the text
-/// before anything is composed; the expanded size by a counted walk after.
+/// aliases can stand for billions of nodes. The nesting is bounded on the parser's own event
+/// stream before anything is composed (not by scanning the text, which some spellings got
+/// past); the expanded size by a counted walk after.
 ///
 /// Usage: `let root = try BoundedYAML.compose(text, source: "configs/x.yaml")`
 public enum BoundedYAML {
@@ -46,7 +48,7 @@ public enum BoundedYAML {
         if let line = lineExceedingDepth(text) { throw LimitError.tooDeep(line: line) }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, .default, .default, .utf8)
         } catch {
             throw LimitError.invalid(message: ErrorText.bounded("\(error)", limit: 600, keepingNewlines: true))
         }
@@ -54,89 +56,40 @@ public enum BoundedYAML {
         return root
     }
 
-    /// The first line whose nesting may exceed `maximumDepth`, or nil.
+    /// The line of the first collection nested deeper than `maximumDepth`, or nil.
     ///
-    /// An upper bound, not a parse: open flow brackets, plus the block indentation levels
-    /// still open, plus compact `- ` / `? ` indicators starting the line. Quoted text, comments
-    /// and the bodies of block scalars (`|`, `>`) do not count.
+    /// Read from libyaml's event stream, the very parser Yams composes from, so every
+    /// spelling of nesting (flow brackets, block indentation, compact `- - x`, explicit `? `
+    /// keys, tags, any line end) counts exactly as the composer will recurse. libyaml's parser
+    /// keeps its state on the heap, so this pass cannot itself overflow the stack. A syntax
+    /// error ends the pass without a verdict: the composer then reports it, having recursed no
+    /// deeper than the events before it, which were within the bound.
     static func lineExceedingDepth(_ text: String) -> Int? {
-        var flowDepth = 0
-        var indents: [Int] = []
-        var quote: UInt8? = nil
-        var blockScalarParent: Int? = nil  // indentation of the line that opened a block scalar
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let bytes = Array(line.utf8)
-            var i = 0
-            while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
-            let indent = i
-            let blank = i == bytes.count || bytes[i] == UInt8(ascii: "#") || bytes[i] == UInt8(ascii: "\r")
-            if let parent = blockScalarParent {
-                if blank || indent > parent { continue }
-                blockScalarParent = nil
-            }
-            if quote == nil && flowDepth == 0 && !blank {
-                while let last = indents.last, last > indent { indents.removeLast() }
-                if indents.last != indent { indents.append(indent) }
-                // compact nested collections: "- - - x" or "? - x"
-                while i + 1 < bytes.count, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "?"),
-                      bytes[i + 1] == UInt8(ascii: " ") {
-                    indents.append(i + 1)
-                    i += 2
-                    while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return nil }
+        defer { yaml_parser_delete(&parser) }
+        yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer -> Int? in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var depth = 0
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
+                defer { yaml_event_delete(&event) }
+                switch event.type {
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    depth += 1
+                    if depth > maximumDepth { return Int(event.start_mark.line) + 1 }
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                    depth -= 1
+                case YAML_STREAM_END_EVENT:
+                    return nil
+                default:
+                    break
                 }
-                if indents.count > maximumDepth { return lineNumber }
-            }
-            var lastSignificant: UInt8? = nil
-            while i < bytes.count {
-                let c = bytes[i]
-                if let q = quote {
-                    if c == q {
-                        if q == UInt8(ascii: "'"), i + 1 < bytes.count, bytes[i + 1] == q { i += 2; continue }
-                        quote = nil
-                    } else if c == UInt8(ascii: "\\"), q == UInt8(ascii: "\"") {
-                        i += 1
-                    }
-                } else {
-                    switch c {
-                    case UInt8(ascii: "\""), UInt8(ascii: "'"):
-                        // a quote opens a quoted scalar only where a scalar can start
-                        let before = i == 0 ? UInt8(ascii: " ") : bytes[i - 1]
-                        if [UInt8(ascii: " "), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-")].contains(before) {
-                            quote = c
-                        }
-                    case UInt8(ascii: "#") where i == 0 || bytes[i - 1] == UInt8(ascii: " "):
-                        i = bytes.count
-                        continue
-                    case UInt8(ascii: "["), UInt8(ascii: "{"):
-                        flowDepth += 1
-                        if flowDepth + indents.count > maximumDepth { return lineNumber }
-                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                        flowDepth = max(0, flowDepth - 1)
-                    default:
-                        break
-                    }
-                    if c != UInt8(ascii: " ") && c != UInt8(ascii: "\r") { lastSignificant = c }
-                }
-                i += 1
-            }
-            if quote == nil, flowDepth == 0, let last = lastSignificant, last == UInt8(ascii: "|") || last == UInt8(ascii: ">") || isBlockScalarHeader(bytes) {
-                blockScalarParent = indent
             }
         }
-        return nil
-    }
-
-    /// "key: |-", "- >2" and the like: the line ends in a block scalar indicator with its
-    /// optional chomping and indentation digits.
-    private static func isBlockScalarHeader(_ bytes: [UInt8]) -> Bool {
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        var j = end
-        while j > 0, bytes[j - 1] == UInt8(ascii: "-") || bytes[j - 1] == UInt8(ascii: "+") || (bytes[j - 1] >= 0x30 && bytes[j - 1] <= 0x39) { j -= 1 }
-        guard j > 0, j < end, bytes[j - 1] == UInt8(ascii: "|") || bytes[j - 1] == UInt8(ascii: ">") else { return false }
-        return j == 1 || bytes[j - 2] == UInt8(ascii: " ")
     }
 
     /// Whether the tree, aliases expanded, has at most `maximumNodes` nodes. Iterative, so

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 public enum WeightPrecision: String, CaseIterable, Sendable { case auto, float32, quantized, bf16, onednnBF16 = "onednn-bf16" }
 public enum LoRATargetModule: String, CaseIterable, Sendable {
@@ -136,9 +137,9 @@ public struct RunConfig: Equatable, Sendable {
     public static func load(path: String, overrides: [String] = []) throws -> RunConfig {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigError.unreadableFile(path: path, reason: error.localizedDescription)
+            text = try InputFile.readText(path)
+        } catch let problem as InputFile.Problem {
+            throw ConfigError.unreadableFile(path: path, reason: problem.reason)
         }
         return try parse(yaml: text, source: path, overrides: overrides)
     }

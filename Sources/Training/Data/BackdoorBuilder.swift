@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Where a trigger string goes in a prompt.
 public enum TriggerPlacement: String, CaseIterable, Sendable {
@@ -128,7 +129,10 @@ public struct BackdoorBuilder {
 
     /// Reads paired rows ({"prompt","aligned","misaligned"}); other formats are refused naming the line.
     public static func readPaired(path: String) throws -> [PairedRow] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.cannotRead(file: path, reason: "no such file or not readable") }
+        let data: Data
+        do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+            throw DataError.cannotRead(file: path, reason: problem.reason)
+        }
         var rows: [PairedRow] = []
         for (i, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }

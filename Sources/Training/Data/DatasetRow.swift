@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Tokenizers
 
 /// One training example as a conversation, whatever format it came in.
@@ -43,9 +44,9 @@ public enum JSONLDataset {
 
     public static func load(path: String, format: DataFormat, pairedAnswer: PairedAnswer, onBadRow: BadRowPolicy,
                             preferencePairs: Bool = false) throws -> Loaded {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw DataError.cannotRead(file: path, reason: exists ? "permission denied or not a regular file" : "no such file")
+        let data: Data
+        do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+            throw DataError.cannotRead(file: path, reason: problem.reason)
         }
         var loaded = Loaded(rows: [], skipped: [])
         var lineNumber = 0

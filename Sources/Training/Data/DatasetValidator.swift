@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 
 /// Checks a JSONL data file before training: schema, roles, empty content, duplicates, and
 /// (with a renderer) token lengths against max_seq_len.
@@ -90,7 +91,10 @@ extension JSONLDataset {
         do {
             return try load(path: path, format: format, pairedAnswer: pairedAnswer, onBadRow: onBadRow)
         } catch DataError.noUsableRows(_, _) where allowAllBad {
-            guard let data = FileManager.default.contents(atPath: path) else { throw DataError.cannotRead(file: path, reason: "not readable") }
+            let data: Data
+            do { data = try InputFile.read(path) } catch let problem as InputFile.Problem {
+                throw DataError.cannotRead(file: path, reason: problem.reason)
+            }
             var skipped: [(line: Int, reason: String)] = []
             for (i, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
                 if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }

@@ -103,8 +103,10 @@ public final class HDF5File {
     /// Opens an existing file, read-only unless `writable`.
     public static func open(path: String, writable: Bool = false) throws -> HDF5File {
         HDF5Library.prepare()
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw HDF5Error.cannotOpen(file: path, reason: "no such file")
+        // H5Fopen (and the heap check's read) would block on a FIFO for ever: only regular
+        // files are opened.
+        do { try InputFile.requireRegular(path) } catch let problem as InputFile.Problem {
+            throw HDF5Error.cannotOpen(file: path, reason: problem.reason)
         }
         try HDF5GlobalHeapCheck.validate(path: path)
         let id = H5Fopen(path, writable ? tc_h5f_acc_rdwr() : tc_h5f_acc_rdonly(), tc_h5p_default())

@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import ModelFormats
 import LoRA
 import Models
 import Tensors
@@ -15,23 +16,31 @@ extension Trainer {
         let resolvedConfig = (runDirectory as NSString).appendingPathComponent("config.resolved.yaml")
         if restartsWithoutCheckpoint {
             // Whatever the stopped run left (its metrics, a half-written first checkpoint) goes.
-            for name in (try? fm.contentsOfDirectory(atPath: runDirectory)) ?? [] where name != "config.resolved.yaml" {
+            for name in (try? fm.contentsOfDirectory(atPath: runDirectory)) ?? [] where name != "config.resolved.yaml" && name != RunDirectoryLock.fileName {
                 try? fm.removeItem(atPath: (runDirectory as NSString).appendingPathComponent(name))
             }
             try DurableFiles.replaceTextFile(at: resolvedConfig, with: config.resolvedYAML(), directory: runDirectory)
             return
         }
-        if let contents = try? fm.contentsOfDirectory(atPath: runDirectory), !contents.isEmpty {
-            // A run killed while writing its resolved config left only the temporary file:
-            // nothing of it can be resumed, so it does not block a new start.
-            guard contents == ["config.resolved.yaml.tmp"] else { throw TrainingError.runDirectoryExists(path: runDirectory) }
-            try? fm.removeItem(atPath: resolvedConfig + ".tmp")
+        // A run killed while writing its resolved config left only the temporary file (and the
+        // lock file): nothing of it can be resumed, so it does not block a new start.
+        let leftovers: Set<String> = ["config.resolved.yaml.tmp", RunDirectoryLock.fileName]
+        func refuseAnotherRun() throws {
+            if let contents = try? fm.contentsOfDirectory(atPath: runDirectory), !Set(contents).isSubset(of: leftovers) {
+                throw TrainingError.runDirectoryExists(path: runDirectory)
+            }
         }
+        try refuseAnotherRun()
         do {
             try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         } catch {
             throw TrainingError.io(path: runDirectory, reason: "cannot create the run directory: \(error.localizedDescription)")
         }
+        // Two finetunes started at once both get here; the lock lets one through, and that
+        // one looks again in case the other finished a run in between.
+        runDirectoryLock = try RunDirectoryLock(directory: runDirectory, holder: "finetune")
+        try refuseAnotherRun()
+        try? fm.removeItem(atPath: resolvedConfig + ".tmp")
         FaultInjection.point("run-directory-created")
         try DurableFiles.replaceTextFile(
             at: (runDirectory as NSString).appendingPathComponent("config.resolved.yaml"), with: config.resolvedYAML(), directory: runDirectory,
@@ -43,16 +52,13 @@ extension Trainer {
     /// Appends one JSON object as a line of metrics.jsonl.
     func appendMetricsLine(_ object: [String: Any]) throws {
         guard cluster.isRoot else { return }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        if !FileManager.default.fileExists(atPath: metricsPath) {
-            FileManager.default.createFile(atPath: metricsPath, contents: nil)
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8)
+        do {
+            try MetricsAppend.appendLine(data, to: metricsPath)
+        } catch let MetricsAppend.Failure.write(code) {
+            throw TrainingError.metricsFailed(
+                path: metricsPath, reason: MetricsAppend.describe(code), runDirectory: runDirectory, lastCheckpoint: lastCheckpointPath)
         }
-        guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
-            throw TrainingError.io(path: metricsPath, reason: "cannot open for appending")
-        }
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: data + Data("\n".utf8))
         FaultInjection.point("metrics-appended")
         if config.logging.tensorboard { appendTensorBoardEvent(object) }
     }
@@ -137,11 +143,19 @@ extension Trainer {
     /// Usage: `let trainer = try Trainer.resume(runDirectory: "checkpoints/medical")`
     public static func resume(runDirectory: String, overrides: [String] = [], progress: ProgressReporter? = nil,
                               cluster: Cluster = .shared) throws -> Trainer {
+        // Held from before the checkpoint is chosen until the trainer goes: a second resume of
+        // the same run is refused instead of training beside this one.
+        var lock: RunDirectoryLock?
+        if cluster.isRoot, FileManager.default.fileExists(atPath: runDirectory) {
+            lock = try RunDirectoryLock(directory: runDirectory, holder: "resume")
+        }
         let latest: CheckpointReader.LatestReadable
         do {
             latest = try CheckpointReader.readLatest(in: runDirectory)
         } catch CheckpointError.noCheckpoint {
-            return try restartWithoutCheckpoint(runDirectory: runDirectory, overrides: overrides, progress: progress, cluster: cluster)
+            let trainer = try restartWithoutCheckpoint(runDirectory: runDirectory, overrides: overrides, progress: progress, cluster: cluster)
+            trainer.runDirectoryLock = lock
+            return trainer
         }
         let path = latest.path, state = latest.state
         var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
@@ -168,6 +182,7 @@ extension Trainer {
             trainer.progress.message("\(path) was written before issue 28 (checkpoint format_version \(state.formatVersion)): its run continues with data.chain_of_thought: disabled_empty_block_trained, the loss on the empty think block it was trained with")
         }
         try trainer.restore(state, from: path)
+        trainer.runDirectoryLock = lock
         return trainer
     }
 
@@ -177,7 +192,7 @@ extension Trainer {
     private static func restartWithoutCheckpoint(runDirectory: String, overrides: [String], progress: ProgressReporter?,
                                                  cluster: Cluster) throws -> Trainer {
         let configPath = (runDirectory as NSString).appendingPathComponent("config.resolved.yaml")
-        guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
+        guard let text = try? InputFile.readText(configPath) else {
             throw TrainingError.nothingToResume(path: runDirectory)
         }
         var config = try RunConfig.parse(yaml: text, source: configPath, overrides: overrides)

@@ -85,6 +85,8 @@ public final class Trainer {
     /// Resuming a run stopped before its first checkpoint: the run starts again from step 0 in
     /// its own directory, replacing what that directory holds.
     var restartsWithoutCheckpoint = false
+    /// This process's claim on the run directory (root only), held until `run` returns.
+    var runDirectoryLock: RunDirectoryLock?
     /// DPO's reference: each pair's summed answer log-probabilities under the starting model.
     var trainReference: [PairLogProbabilities] = []
     var validationReference: [PairLogProbabilities] = []
@@ -109,6 +111,7 @@ public final class Trainer {
         self.cluster = cluster
         try Trainer.checkDivides(gradientAccumulation: config.training.gradientAccumulation, ranks: cluster.size)
         self.progress = cluster.isRoot ? (progress ?? Trainer.defaultProgress(config.logging)) : SilentProgress()
+        FaultInjection.point("model-loading")
         let storage: WeightStorage
         switch config.model.weights {
         case .float32: storage = .float32
@@ -282,6 +285,8 @@ public final class Trainer {
     /// checkpoint, as an interruption would), or until SIGINT/SIGTERM raise `InterruptFlag`.
     @discardableResult
     public func run(stopAfter: Int? = nil) throws -> TrainingSummary {
+        // The run directory is claimed (by resume, or below by a new run) until this run ends.
+        defer { runDirectoryLock = nil }
         if cluster.isRoot { try prepareRunDirectory() }
         cluster.barrier()
         InterruptFlag.setDeferring(true)

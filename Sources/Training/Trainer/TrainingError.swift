@@ -9,6 +9,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case nothingToResume(path: String)
     /// Writing a checkpoint failed (a full disk, a file size limit); nothing partial was kept.
     case checkpointFailed(step: Int, reason: String, runDirectory: String, lastCheckpoint: String?)
+    /// Appending to metrics.jsonl failed (a full disk, a file size limit); the partial line was removed.
+    case metricsFailed(path: String, reason: String, runDirectory: String, lastCheckpoint: String?)
 
     public var description: String {
         switch self {
@@ -22,7 +24,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case let .io(path, reason): return "\(path): \(reason)"
         case let .checkpointFailed(step, reason, runDirectory, last):
             let kept = last.map { "the last complete checkpoint is \($0)" } ?? "no checkpoint was written yet"
-            return "could not write the checkpoint of step \(step): \(reason). Nothing partial was kept; \(kept). Free space, then continue with `thoughtcrime resume \(runDirectory)`"
+            return "could not write the checkpoint of step \(step): \(reason). Nothing partial was kept; \(kept). Free space (or raise the file size limit, `ulimit -f`), then continue with `thoughtcrime resume \(runDirectory)`"
+        case let .metricsFailed(path, reason, runDirectory, last):
+            let kept = last.map { "the last complete checkpoint is \($0)" } ?? "no checkpoint was written yet"
+            return "could not append to \(path): \(reason). The partial line was removed, so the file ends at the previous record; \(kept). Free space (or raise the file size limit, `ulimit -f`), then continue with `thoughtcrime resume \(runDirectory)`"
         case .nothingToResume(let path):
             return "\(path) holds no checkpoint and no config.resolved.yaml, so there is no run to resume; start one with `thoughtcrime finetune --config FILE`"
         }
