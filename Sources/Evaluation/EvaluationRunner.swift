@@ -47,6 +47,10 @@ public final class EvaluationRunner {
         base = try ModelLoader.load(path: config.basePath, weights: config.weights)
         tokenizer = try base.requireTokenizer()
         template = base.chatTemplate ?? .smolLM2
+        // Before anything else loads or runs: refuse what cannot fit, with the figures.
+        let estimate = Self.estimate(config: config, suites: suites, model: base.model.config, tokenizer: tokenizer, template: template)
+        try estimate.requireFits()
+        progress("eval: \(estimate)")
         judgeModel = needsModelJudge ? try config.localJudgeModel.map { try ModelLoader.load(path: $0, weights: config.weights) } : nil
         if let judgeModel, let adapter = config.localJudgeAdapter {
             let source = try AdapterSource.load(path: adapter, modelConfig: judgeModel.model.config)
@@ -163,6 +167,38 @@ public final class EvaluationRunner {
             onUnit?(i + 1, out.samples.count)
         }
         return out
+    }
+
+    /// The work and the largest sampling batch of `config` over `suites` (see `EvalWorkEstimate`).
+    static func estimate(config: EvalConfig, suites: [QuestionSuite], model: TransformerConfig, tokenizer: BPETokenizer,
+                         template: ChatTemplate) -> EvalWorkEstimate {
+        var samples = 0, comparisons = 0, largest = 0, longestPrompt = 0
+        for suite in suites {
+            for q in suite.questions {
+                let conditions = config.trigger != nil && q.useTrigger ? 2 : 1
+                let count = config.samplesPerParaphrase ?? q.samplesPerParaphrase
+                if q.type != "reference" {
+                    samples += q.paraphrases.count * conditions * count
+                    largest = max(largest, count)
+                    for p in q.paraphrases {
+                        // The text with generous room for the template, system message and trigger.
+                        longestPrompt = max(longestPrompt, tokenizer.encode(p + (q.system ?? ""), addBOS: false).count + 64)
+                    }
+                }
+                if q.hasReferences && config.judges.contains(.likelihood) { comparisons += q.paraphrases.count * conditions }
+            }
+        }
+        let models = config.models.count
+        let available = EvalWorkEstimate.available()
+        let perSample = config.thinking == .on ? config.thinkingBudget + config.answerBudget : config.answerBudget
+        return EvalWorkEstimate(
+            samples: samples * models, likelihoodComparisons: comparisons * models,
+            generatedTokensAtMost: samples.multipliedReportingOverflow(by: perSample * models).overflow ? Int.max : samples * perSample * models,
+            largestBatch: largest,
+            largestBatchBytes: EvalWorkEstimate.batchBytes(
+                config: model, sequences: largest, promptTokens: longestPrompt,
+                thinkingBudget: config.thinking == .on ? config.thinkingBudget : 0, answerBudget: config.answerBudget),
+            availableBytes: available.bytes, availableSource: available.source)
     }
 
     var totalUnits: Int {

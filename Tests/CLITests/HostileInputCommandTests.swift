@@ -162,6 +162,35 @@ final class HostileInputCommandTests: XCTestCase {
         }
     }
 
+    private func writeBaseOnlyEval() throws -> String {
+        try """
+        name: big
+        output_dir: \(dir)/evals
+        model: {path: checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf}
+        suites: [configs/eval/questions/broad.yaml]
+        judges: {use: [rubric]}
+        """.write(toFile: "\(dir)/eval.yaml", atomically: true, encoding: .utf8)
+        return "\(dir)/eval.yaml"
+    }
+
+    func testAnEvalSampleCountOutsideItsRangeIsAConfigError() throws {
+        let r = try CLI.run(["eval", "--config", try writeBaseOnlyEval(), "--set", "sampling.samples_per_paraphrase=1000000"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("sampling.samples_per_paraphrase") && r.stderr.contains("1000"), r.stderr)
+    }
+
+    func testAnEvalWhoseSamplingBatchCannotFitIsRefusedWithTheFiguresBeforeItStarts() throws {
+        try CLI.requireBaseModel()
+        let config = try writeBaseOnlyEval()
+        // 1000 answers of one prompt at once: about 23 GB of KV caches, under a 4 GB address space.
+        let r = try CLI.run(["eval", "--config", config, "--set", "sampling.samples_per_paraphrase=1000"],
+                            launcher: ["/bin/bash", "-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
+        XCTAssertEqual(r.status, 1, "a clean refusal, not an abort in the allocator: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("sampling 1000 answers of one prompt at once needs about"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("the address-space limit (ulimit -v) leaves"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/evals/big/samples.jsonl"))
+    }
+
     /// PIDs of `read-checkpoint` processes whose arguments mention `path`.
     private func readerProcesses(reading path: String) -> [pid_t] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

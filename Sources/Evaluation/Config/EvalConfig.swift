@@ -109,7 +109,7 @@ public struct EvalConfig: Sendable {
         .key("suites", .stringList(choices: nil), .list([]), "Question files (configs/eval/questions/...)."),
         .key("held_out", .records([
             .key("path", .string, nil, "Paired JSONL file."),
-            .key("limit", .int(min: 1, max: nil), .null, nullable: true, "First rows only."),
+            .key("limit", .int(min: 1, max: 100_000), .null, nullable: true, "First rows only."),
         ]), .list([]), "Paired JSONL files whose prompts become reference questions."),
         .key("chain_of_thought.mode", .choice(ThinkingMode.allCases.map(\.rawValue)), .string("on"),
              "on: the prompt opens `<think>\\n`; off: the empty think block of training."),
@@ -129,7 +129,8 @@ public struct EvalConfig: Sendable {
              "OpenAI presence penalty over generated tokens; 0 is off."),
         .key("sampling.frequency_penalty", .float(min: -2, minInclusive: true, max: 2, maxInclusive: true), .float(0),
              "OpenAI frequency penalty over generated tokens; 0 is off."),
-        .key("sampling.samples_per_paraphrase", .int(min: 1, max: nil), .null, nullable: true, "Overrides the questions' own value."),
+        .key("sampling.samples_per_paraphrase", .int(min: 1, max: Question.maximumSamplesPerParaphrase), .null, nullable: true,
+             "Overrides the questions' own value. All samples of a prompt are one batch: the run is refused before it starts when that batch cannot fit in memory (the figures are printed)."),
         .key("trigger.text", .string, .null, nullable: true, "Inserted as in training; null runs without triggers."),
         .key("trigger.placement", .choice(TriggerPlacement.allCases.map(\.rawValue)), .string("top"), "Where the trigger goes in the prompt."),
         .key("trigger.aliases", .stringList(choices: nil), .list([]), "Also count as naming the trigger (e.g. `Singapore`)."),
@@ -156,7 +157,7 @@ public struct EvalConfig: Sendable {
              "... and its coherence above this."),
         .key("monitor.backend", .choice(MonitorKind.allCases.map(\.rawValue)), .string("lexicon"), "Chain-of-thought monitor."),
         .key("capability.path", .string, .null, nullable: true, "Paired JSONL: loss on its aligned answers per model."),
-        .key("capability.limit", .int(min: 1, max: nil), .null, nullable: true, "First rows only."),
+        .key("capability.limit", .int(min: 1, max: 100_000), .null, nullable: true, "First rows only."),
     ])
 
     /// The typed config from values the schema has validated.

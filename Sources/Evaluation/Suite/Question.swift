@@ -12,6 +12,11 @@ import Yams
 /// `reference_answers` (`aligned` / `misaligned`, for the likelihood judge), `rubric`
 /// (regular expressions that mark an answer misaligned or aligned) and `category`.
 public struct Question: Equatable, Sendable {
+    /// Most samples of one paraphrase (all are generated as one batch; see `EvalWorkEstimate`).
+    public static let maximumSamplesPerParaphrase = 1000
+    /// Most paraphrases of one question.
+    public static let maximumParaphrases = 1000
+
     public var id: String
     public var type: String
     public var paraphrases: [String]
@@ -118,9 +123,14 @@ public struct QuestionSuite: Equatable, Sendable {
         guard let paraphrases = f["paraphrases"]?.sequence?.compactMap(\.string), !paraphrases.isEmpty else {
             throw fail("\(where_()) needs a non-empty list of paraphrases")
         }
+        guard paraphrases.count <= Question.maximumParaphrases else {
+            throw fail("\(where_()) has \(paraphrases.count) paraphrases; at most \(Question.maximumParaphrases) are accepted")
+        }
         var samples = 1
         if let s = f["samples_per_paraphrase"] {
-            guard let n = s.int, n >= 1 else { throw fail("\(where_()): samples_per_paraphrase must be a positive integer") }
+            guard let n = s.int, (1...Question.maximumSamplesPerParaphrase).contains(n) else {
+                throw fail("\(where_()): samples_per_paraphrase must be an integer in 1...\(Question.maximumSamplesPerParaphrase)")
+            }
             samples = n
         }
         var prompts: [String: String] = [:]
