@@ -194,6 +194,28 @@ extension CheckpointTests {
         assertDamaged(try written { try $0.writeUInt64s([0, 0, 0, 0], at: "/rng") }, mentioning: "/rng: random state is all zeros")
     }
 
+    func testAFlippedBitThatLeavesAValueValidIsCaughtByTheDatasetChecksum() throws {
+        let state = try makeState(step: 5)
+        let path = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(state)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let word = withUnsafeBytes(of: state.rngState[0].littleEndian) { Data($0) }
+        let at = try XCTUnwrap(bytes.range(of: word)).lowerBound
+        bytes[at] ^= 0x01  // still a nonzero random state: no value check can tell
+        try bytes.write(to: URL(fileURLWithPath: path))
+        assertDamaged(path, mentioning: "/rng does not match its checksum")
+    }
+
+    func testEveryDatasetOfANewCheckpointCarriesAChecksum() throws {
+        let path = try CheckpointWriter(runDirectory: directory, keepLast: 3).write(try makeState(step: 5))
+        let file = try HDF5File.open(path: path)
+        defer { try? file.close() }
+        for dataset in ["/config", "/rng", "/data/order", "/data/cursor", "/data/epoch",
+                        "/adapter/model.layers.0.self_attn.q_proj/lora_A", "/optimizer/model.layers.0.self_attn.q_proj/v_B"] {
+            guard case let .string(digest) = try file.attribute("checksum", on: dataset) else { return XCTFail(dataset) }
+            XCTAssertTrue(digest.hasPrefix("fnv1a64:") && digest.count == 24, "\(dataset): \(digest)")
+        }
+    }
+
     func testANewestCheckpointWithAHostileConfigFallsBackToThePreviousOne() throws {
         let writer = try CheckpointWriter(runDirectory: directory, keepLast: 3)
         try writer.write(try makeState(step: 50))

@@ -46,6 +46,15 @@ public enum CheckpointReader {
             throw CheckpointError.damaged(file: path, reason: error.description)
         }
         try state.validate(file: path, fileStep: CheckpointFormat.step(ofFileName: (path as NSString).lastPathComponent))
+        // After the values' own checks (whose messages are more specific): a changed value that
+        // is still in range fails here.
+        if state.formatVersion >= 3 {
+            do {
+                try DatasetChecksum.verify(state, in: file)
+            } catch let error as HDF5Error {
+                throw CheckpointError.damaged(file: path, reason: error.description)
+            }
+        }
         return state
     }
 
@@ -125,6 +134,7 @@ enum CheckpointLayout {
         try file.setAttribute("tokenizer_fingerprint", .string(state.tokenizerFingerprint))
 
         try file.writeString(state.configYAML, at: "/config")
+        try DatasetChecksum.stamp(file, "/config", DatasetChecksum.of(state.configYAML))
 
         let adapter = state.adapter
         try file.createGroup("/adapter")
@@ -135,6 +145,8 @@ enum CheckpointLayout {
         for (module, weights) in adapter.modules {
             try file.writeTensor(weights.a, at: "/adapter/\(module)/lora_A")
             try file.writeTensor(weights.b, at: "/adapter/\(module)/lora_B")
+            try DatasetChecksum.stamp(file, "/adapter/\(module)/lora_A", DatasetChecksum.of(weights.a))
+            try DatasetChecksum.stamp(file, "/adapter/\(module)/lora_B", DatasetChecksum.of(weights.b))
         }
 
         let optimizer = state.optimizer
@@ -149,6 +161,9 @@ enum CheckpointLayout {
             try file.writeTensor(moments.vA, at: "/optimizer/\(module)/v_A")
             try file.writeTensor(moments.mB, at: "/optimizer/\(module)/m_B")
             try file.writeTensor(moments.vB, at: "/optimizer/\(module)/v_B")
+            for (name, t) in [("m_A", moments.mA), ("v_A", moments.vA), ("m_B", moments.mB), ("v_B", moments.vB)] {
+                try DatasetChecksum.stamp(file, "/optimizer/\(module)/\(name)", DatasetChecksum.of(t))
+            }
         }
 
         let scheduler = state.scheduler
@@ -161,10 +176,14 @@ enum CheckpointLayout {
         try file.setAttribute("base_lr", .double(scheduler.baseLR), on: "/scheduler")
 
         try file.writeUInt64s(state.rngState, at: "/rng")
+        try DatasetChecksum.stamp(file, "/rng", DatasetChecksum.of(state.rngState))
 
         try file.writeInt64s(state.data.order, at: "/data/order")
         try file.writeInt64s([state.data.cursor], at: "/data/cursor")
         try file.writeInt64s([state.data.epoch], at: "/data/epoch")
+        try DatasetChecksum.stamp(file, "/data/order", DatasetChecksum.of(state.data.order))
+        try DatasetChecksum.stamp(file, "/data/cursor", DatasetChecksum.of([state.data.cursor]))
+        try DatasetChecksum.stamp(file, "/data/epoch", DatasetChecksum.of([state.data.epoch]))
 
         try file.createGroup("/metrics")
         if let loss = state.metrics.lastLoss { try file.setAttribute("last_loss", .double(loss), on: "/metrics") }

@@ -169,7 +169,8 @@ public enum CheckpointFormat {
     public static let name = "thoughtcrime-checkpoint"
     /// 2: `data.chain_of_thought: disabled` in the stored config means the empty think block is
     /// prompt, without loss (issue 28); version 1 files trained it, and resume keeps that.
-    public static let version: Int64 = 2
+    /// 3: every dataset carries a `checksum` attribute (`DatasetChecksum`), verified on reading.
+    public static let version: Int64 = 3
     /// The pointer file in a run directory naming the newest complete checkpoint.
     public static let latestPointer = "latest"
     /// The pointer file naming the checkpoint of the lowest validation loss (`checkpoint.keep_best`).
