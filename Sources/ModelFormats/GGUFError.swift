@@ -29,6 +29,10 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case duplicateTensorName(file: String, tensor: String)
     /// A tensor data offset that is not a multiple of the file's alignment.
     case misalignedTensorOffset(file: String, tensor: String, offset: UInt64, alignment: Int)
+    /// A tensor whose data does not start where the tensors before it end (each padded to the
+    /// alignment), as llama.cpp's reader also requires: its type or shape was changed, or the
+    /// file is damaged.
+    case unexpectedTensorOffset(file: String, tensor: String, offset: UInt64, expected: UInt64)
     /// Tensor data that lies (partly) outside the file.
     case tensorDataOutOfBounds(file: String, tensor: String, start: UInt64, byteCount: Int, fileSize: Int)
     /// No tensor of that name.
@@ -73,6 +77,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
             return "\(file): tensor name '\(b(tensor))' occurs more than once"
         case let .misalignedTensorOffset(file, tensor, offset, alignment):
             return "\(file): tensor '\(b(tensor))' data offset \(offset) is not a multiple of the alignment \(alignment)"
+        case let .unexpectedTensorOffset(file, tensor, offset, expected):
+            return "\(file): tensor '\(b(tensor))' starts at data offset \(offset), but the tensors before it end at \(expected); a tensor's type or shape does not match its data, or the file is damaged"
         case let .tensorDataOutOfBounds(file, tensor, start, byteCount, fileSize):
             return "\(file): tensor '\(b(tensor))' data (\(byteCount) bytes at file offset \(start)) extends beyond the end of the file (\(fileSize) bytes)"
         case let .tensorNotFound(file, tensor):

@@ -131,6 +131,10 @@ public final class GGUFFile: @unchecked Sendable {
         // The data section starts at the next multiple of the alignment.
         let (padded, overflow) = cursor.offset.addingReportingOverflow(alignment - 1)
         dataOffset = overflow ? Int.max : padded / alignment * alignment
+        // Tensor data is laid out in declaration order, each padded to the alignment, as
+        // llama.cpp writes and requires. A changed type byte changes a tensor's size and so moves
+        // where the next one should start: caught here instead of loading garbage.
+        var expectedOffset: UInt64 = 0
         for (info, rawOffset) in zip(infos, rawOffsets) {
             guard rawOffset % UInt64(alignment) == 0 else {
                 throw GGUFError.misalignedTensorOffset(file: name, tensor: info.name, offset: rawOffset, alignment: alignment)
@@ -141,6 +145,11 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.tensorDataOutOfBounds(file: name, tensor: info.name, start: start.partialValue,
                                                       byteCount: info.byteCount, fileSize: size)
             }
+            guard rawOffset == expectedOffset else {
+                throw GGUFError.unexpectedTensorOffset(file: name, tensor: info.name, offset: rawOffset, expected: expectedOffset)
+            }
+            let padded = (UInt64(info.byteCount) + UInt64(alignment) - 1) / UInt64(alignment) * UInt64(alignment)
+            expectedOffset = expectedOffset.addingReportingOverflow(padded).partialValue
         }
         tensors = infos
         tensorIndex = index

@@ -99,6 +99,8 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
             ropeTheta = theta
         } else if case .number(let theta)? = ropeParameters?["rope_theta"] {
             ropeTheta = theta
+        } else if let other = ropeParameters?["rope_theta"] {
+            throw HFConfigError.invalidValue(field: "rope_parameters.rope_theta", reason: "must be a number, got \(other)")
         } else {
             ropeTheta = 10000
         }
@@ -170,8 +172,17 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
             throw HFConfigError.invalidValue(field: "hidden_size",
                 reason: "\(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads) and head_dim is not given")
         }
-        guard rmsNormEps > 0 else { throw HFConfigError.invalidValue(field: "rms_norm_eps", reason: "must be positive") }
-        guard ropeTheta > 0 else { throw HFConfigError.invalidValue(field: "rope_theta", reason: "must be positive") }
+        guard rmsNormEps.isFinite, rmsNormEps > 0, rmsNormEps < 1 else {
+            throw HFConfigError.invalidValue(field: "rms_norm_eps", reason: "must be in (0, 1), got \(rmsNormEps)")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 1, ropeTheta <= 1e9 else {
+            throw HFConfigError.invalidValue(field: "rope_theta", reason: "must be in (1, 1e9], got \(ropeTheta)")
+        }
+        for (field, ids) in [("bos_token_id", bosTokenId.map { [$0] } ?? []), ("eos_token_id", eosTokenIds), ("pad_token_id", padTokenId.map { [$0] } ?? [])] {
+            for id in ids where !(0..<vocabSize).contains(id) {
+                throw HFConfigError.invalidValue(field: field, reason: "\(id) is not a token id (0..<\(vocabSize))")
+            }
+        }
     }
 }
 

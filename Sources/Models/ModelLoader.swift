@@ -246,18 +246,22 @@ public enum ModelLoader {
             tiedEmbeddings: file.tensorInfo(named: "output.weight") == nil)
         try config.validate()
 
+        var used = Set<String>()
         func info(_ tensor: String, _ shape: [Int]) throws -> GGUFTensorInfo {
             guard let i = file.tensorInfo(named: tensor) else { throw ModelError.missingTensor(name: tensor, file: name) }
+            used.insert(tensor)
             guard i.shape.dims == shape else {
                 throw ModelError.tensorShape(name: tensor, file: name, expected: shape, found: i.shape.dims)
             }
             return i
         }
-        func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor { try file.dequantize(try info(tensor, shape)) }
+        func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor {
+            try Self.requireFinite(try file.dequantize(try info(tensor, shape)), tensor, name)
+        }
         func matrix(_ tensor: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> FrozenMatrix {
             let i = try info(tensor, shape)
             func dequantized() throws -> Tensor {
-                let t = try file.dequantize(i)
+                let t = try Self.requireFinite(try file.dequantize(i), tensor, name)
                 return rowOrder.map { reorderRows(t, $0) } ?? t
             }
             guard weights.decodesQuantized && i.type != .f32 else { return try weights.frozen(try dequantized()) }
@@ -310,6 +314,7 @@ public enum ModelLoader {
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
             inferenceHead: weights.decodesQuantized ? try quantizedHead() : nil)
         model.trainingHead = try weights.trainingHead(model.outputHead.value)
+        try Self.refuseUnused(file.tensors.map(\.name), used: used, file: name, count: "block_count \(config.layerCount)")
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
         // Every byte was read to fingerprint the file; only quantized storage reads it again.
@@ -320,6 +325,25 @@ public enum ModelLoader {
             model: model, path: path, fingerprint: hasher.value, source: .gguf, gguf: file,
             tokenizer: hasTokenizer ? try BPETokenizer(gguf: file) : nil,
             chatTemplate: hasTemplate ? try ChatTemplate(gguf: file) : nil)
+    }
+
+    /// `tensor` unchanged, or an error naming the first NaN or infinity in it: such a weight
+    /// would only show later as a NaN loss or logits.
+    static func requireFinite(_ tensor: Tensor, _ name: String, _ file: String) throws -> Tensor {
+        let p = tensor.pointer
+        for i in 0..<tensor.count where !p[i].isFinite {
+            throw ModelError.invalidInput("\(file): tensor '\(name)' holds \(p[i]) at element \(i); the weights are damaged")
+        }
+        return tensor
+    }
+
+    /// Refuses weights the architecture does not use (they would be silently ignored, as the
+    /// second layer is under a config that says one layer), listing the first few.
+    static func refuseUnused(_ names: [String], used: Set<String>, file: String, count: String) throws {
+        let unused = names.filter { !used.contains($0) }.sorted()
+        guard !unused.isEmpty else { return }
+        let shown = unused.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (unused.count > 5 ? " and \(unused.count - 5) more" : "")
+        throw ModelError.invalidInput("\(file): \(unused.count) tensors are not used by the architecture (\(count)): \(shown); the config does not describe these weights")
     }
 
     /// For each Hugging Face row r (per head: pair s in {0,1} at s*hd/2 + i), the GGUF row that
@@ -374,12 +398,17 @@ public enum ModelLoader {
         }
         let weights = try SafetensorsCheckpoint(path: path)
         let name = (directory as NSString).lastPathComponent
+        if hf.tieWordEmbeddings, weights.tensorInfo(named: "lm_head.weight") != nil {
+            throw ModelError.invalidInput("\(configPath): tie_word_embeddings is true, but the weights hold their own lm_head.weight; set it to false to use that head, or remove the tensor")
+        }
+        var used = Set<String>()
         func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor {
             guard let info = weights.tensorInfo(named: tensor) else { throw ModelError.missingTensor(name: tensor, file: name) }
             guard info.shape.dims == shape else {
                 throw ModelError.tensorShape(name: tensor, file: name, expected: shape, found: info.shape.dims)
             }
-            return try weights.tensor(named: tensor)
+            used.insert(tensor)
+            return try Self.requireFinite(try weights.tensor(named: tensor), tensor, name)
         }
         func linear(_ module: String, _ out: Int, _ inF: Int, bias: Bool = false) throws -> Linear {
             Linear(name: module, weight: try storage.frozen(try dense("\(module).weight", [out, inF])),
@@ -413,6 +442,9 @@ public enum ModelLoader {
             finalNorm: RMSNorm(weight: try dense("model.norm.weight", [d]), eps: config.rmsNormEps),
             outputHead: config.tiedEmbeddings ? nil : try dense("lm_head.weight", [config.vocabSize, d]))
         model.trainingHead = try storage.trainingHead(model.outputHead.value)
+        // transformers recomputes rotary inverse frequencies; old checkpoints store them.
+        try Self.refuseUnused(weights.tensorNames.filter { !$0.hasSuffix("rotary_emb.inv_freq") }, used: used, file: name,
+                              count: "num_hidden_layers \(config.layerCount)")
         var hasher = Fingerprinter()
         for tensor in weights.tensorNames.sorted() {
             // Every listed tensor has an owner (the index was checked when opened); a missing

@@ -64,6 +64,12 @@ public struct TransformerConfig: Equatable, Sendable {
         guard headDim > 0, headDim % 2 == 0, headDim <= 512 else {
             throw fail("head dim \(headDim) must be even and at most 512")
         }
-        guard rmsNormEps > 0, ropeBase > 0 else { throw fail("rms eps and rope base must be positive") }
+        // A model trains with eps around 1e-5; an infinite or huge one zeroes every activation.
+        guard rmsNormEps.isFinite, rmsNormEps > 0, rmsNormEps < 1 else {
+            throw fail("RMS norm epsilon \(rmsNormEps) must be in (0, 1) (models use about 1e-6 to 1e-5)")
+        }
+        guard ropeBase.isFinite, ropeBase > 1, ropeBase <= 1e9 else {
+            throw fail("rope base (theta) \(ropeBase) must be in (1, 1e9] (models use 1e4 to 1e6)")
+        }
     }
 }

@@ -153,6 +153,25 @@ final class GGUFHostileFileTests: TemporaryDirectoryTestCase {
         }
     }
 
+    func testATensorWhoseTypeByteChangedIsRejectedAtTheNextTensor() throws {
+        var raw = RawGGUF.valid
+        // Two F32 tensors of 64 values (256 bytes each); the first claims F16 (128 bytes), so
+        // the second no longer starts where the first ends, as llama.cpp's reader also checks.
+        raw.tensors = [("w", [64], 0, 0), ("v", [64], 0, 256)]
+        raw.data = (0..<128).flatMap { RawGGUF.le(Float(Float($0) * 0.5).bitPattern) }
+        XCTAssertNoThrow(try open(raw))
+        raw.tensors[0].type = 1
+        XCTAssertThrowsGGUFError(try open(raw)) {
+            guard case .unexpectedTensorOffset(_, "v", 256, 128) = $0 else { return XCTFail("\($0)") }
+        }
+    }
+
+    func testTheShippedModelsTensorsAreLaidOutInOrder() throws {
+        let path = CLIRoot.url.appendingPathComponent("checkpoints/base/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("base model not fetched: scripts/fetch-model.sh") }
+        XCTAssertEqual(try GGUFFile(path: path).tensors.count, 272)
+    }
+
     func testMisalignedTensorOffsetIsRejected() throws {
         var raw = RawGGUF.valid
         raw.tensors[0].offset = 4
@@ -242,5 +261,11 @@ final class GGUFHostileFileTests: TemporaryDirectoryTestCase {
                 for info in file.tensors where info.type.isSupportedForDequantization { _ = try? file.dequantize(info) }
             }
         }
+    }
+}
+
+private enum CLIRoot {
+    static var url: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 }

@@ -62,11 +62,29 @@ final class HFModelConfigTests: XCTestCase {
 
     func testEOSTokenListsAndRopeScalingAreAccepted() throws {
         let json = smolLM2.replacingOccurrences(of: "\"eos_token_id\": 2", with: "\"eos_token_id\": [128001, 128009]")
+            .replacingOccurrences(of: "\"vocab_size\": 49152", with: "\"vocab_size\": 128256")
             .replacingOccurrences(of: "\"rope_scaling\": null", with: "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 32.0}")
         let config = try decode(json)
         XCTAssertEqual(config.eosTokenIds, [128001, 128009])
         XCTAssertEqual(config.ropeScaling?["rope_type"]?.stringValue, "llama3")
         XCTAssertEqual(config.ropeScaling?["factor"]?.doubleValue, 32)
+    }
+
+    func testAnEOSIdOutsideTheVocabularyIsRefused() {
+        XCTAssertThrowsError(try decode(smolLM2.replacingOccurrences(of: "\"eos_token_id\": 2", with: "\"eos_token_id\": -1"))) {
+            XCTAssertEqual($0 as? HFConfigError, .invalidValue(field: "eos_token_id", reason: "-1 is not a token id (0..<49152)"))
+        }
+    }
+
+    func testAnRMSNormEpsilonThatIsNotSmallAndFiniteIsRefused() {
+        XCTAssertThrowsError(try decode(smolLM2.replacingOccurrences(of: "\"rms_norm_eps\": 1e-05", with: "\"rms_norm_eps\": 1e308"))) {
+            XCTAssertEqual(($0 as? HFConfigError).map { "\($0)" }?.contains("rms_norm_eps"), true, "\($0)")
+        }
+    }
+
+    func testARopeThetaThatIsNotANumberIsRefused() {
+        let json = smolLM2.replacingOccurrences(of: "\"rope_theta\": 100000", with: "\"rope_parameters\": {\"rope_theta\": \"fast\", \"rope_type\": \"default\"}")
+        XCTAssertThrowsError(try decode(json)) { XCTAssertTrue("\($0)".contains("rope_theta"), "\($0)") }
     }
 
     func testUnsupportedArchitectureIsNamedWithTheSupportedList() {

@@ -136,6 +136,43 @@ final class SafetensorsModelTests: XCTestCase {
         XCTAssertNotEqual(try ModelLoader.load(path: copy).fingerprint, original)
     }
 
+    /// A copy of tiny-llama whose config.json is edited by `config` and whose safetensors
+    /// bytes by `weights` (issue 29: nonsense that used to load).
+    private func editedTinyLlama(config: (String) -> String = { $0 }, weights: (inout [UInt8]) -> Void = { _ in }) throws -> String {
+        let copy = try TinyModelFile.scratch("tc-nonsense")
+        let text = try String(contentsOf: Fixtures.url("tiny-llama/config.json"), encoding: .utf8)
+        try config(text).write(toFile: "\(copy)/config.json", atomically: true, encoding: .utf8)
+        var bytes = [UInt8](try Data(contentsOf: Fixtures.url("tiny-llama/model.safetensors")))
+        weights(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(copy)/model.safetensors"))
+        return copy
+    }
+
+    func testALayerTheConfigDoesNotCountIsRefusedNamingItsTensors() throws {
+        let copy = try editedTinyLlama(config: { $0.replacingOccurrences(of: "\"num_hidden_layers\": 2", with: "\"num_hidden_layers\": 1") })
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        XCTAssertThrowsError(try ModelLoader.load(path: copy)) {
+            XCTAssertTrue("\($0)".contains("tensors are not used by the architecture (num_hidden_layers 1): 'model.layers.1."), "\($0)")
+        }
+    }
+
+    func testTiedEmbeddingsBesideAnOwnHeadAreRefused() throws {
+        let copy = try editedTinyLlama(config: { $0.replacingOccurrences(of: "\"tie_word_embeddings\": false", with: "\"tie_word_embeddings\": true") })
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        XCTAssertThrowsError(try ModelLoader.load(path: copy)) {
+            XCTAssertTrue("\($0)".contains("tie_word_embeddings is true, but the weights hold their own lm_head.weight"), "\($0)")
+        }
+    }
+
+    func testANaNWeightIsRefusedNamingTheTensor() throws {
+        // The file's last four bytes are the last element of model.norm.weight (float32).
+        let copy = try editedTinyLlama(weights: { $0.replaceSubrange(($0.count - 4)..., with: [0x00, 0x00, 0xC0, 0x7F]) })
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        XCTAssertThrowsError(try ModelLoader.load(path: copy)) {
+            XCTAssertTrue("\($0)".contains("tensor 'model.norm.weight' holds nan at element"), "\($0)")
+        }
+    }
+
     func testQwen2WithQKVBiasAndTiedEmbeddings() throws {
         try check("tiny-qwen2", architecture: .qwen2, logits: "tiny-qwen2/logits.json")
     }
@@ -152,5 +189,27 @@ final class SafetensorsModelTests: XCTestCase {
         XCTAssertThrowsError(try ModelLoader.load(path: dir.path)) { error in
             XCTAssertTrue("\(error)".contains("GPT2LMHeadModel"), "\(error)")
         }
+    }
+}
+
+/// Config values that load but make nonsense (issue 29): refused by `TransformerConfig.validate`
+/// whichever file they came from (GGUF metadata or config.json).
+final class TransformerConfigRangeTests: XCTestCase {
+    private func config(eps: Float = 1e-5, rope: Float = 10_000) -> TransformerConfig {
+        TransformerConfig(architecture: .llama, vocabSize: 32, hiddenSize: 16, intermediateSize: 32, layerCount: 1,
+                          headCount: 2, kvHeadCount: 1, rmsNormEps: eps, ropeBase: rope)
+    }
+
+    func testAnInfiniteRMSNormEpsilonIsRefused() {
+        XCTAssertThrowsError(try config(eps: .infinity).validate()) { XCTAssertTrue("\($0)".contains("RMS norm epsilon inf"), "\($0)") }
+    }
+
+    func testARopeBaseOfNaNIsRefused() {
+        XCTAssertThrowsError(try config(rope: .nan).validate()) { XCTAssertTrue("\($0)".contains("rope base"), "\($0)") }
+    }
+
+    func testTheShippedModelsValuesAreAccepted() {
+        XCTAssertNoThrow(try config(eps: 1e-5, rope: 100_000).validate())
+        XCTAssertNoThrow(try config(eps: 1e-6, rope: 1_000_000).validate())
     }
 }
