@@ -1,7 +1,7 @@
 import Foundation
 
 /// Shortens text taken from input (a parser's message, a value) before it goes into an error:
-/// control characters are escaped and anything past `limit` characters is cut with a note of
+/// control and format characters (bidirectional overrides, zero-width marks) are escaped and anything past `limit` characters is cut with a note of
 /// how much was left out.
 ///
 /// Usage: `throw ConfigError.invalidYAML(source: path, message: ErrorText.bounded("\(error)"))`
@@ -21,6 +21,9 @@ public enum ErrorText {
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7F {
                     out.append(contentsOf: String(format: "\\x%02X", scalar.value).unicodeScalars)
+                } else if [.control, .format, .lineSeparator, .paragraphSeparator].contains(scalar.properties.generalCategory) {
+                    // Invisible or reordering (U+202E flips the rest of a terminal line): shown as code points.
+                    out.append(contentsOf: String(format: "\\u{%04X}", scalar.value).unicodeScalars)
                 } else {
                     out.append(scalar)
                 }

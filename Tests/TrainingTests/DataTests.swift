@@ -81,6 +81,10 @@ final class DataTests: XCTestCase {
             (#"[1, 2]"#, "expected a JSON object"),
             (#"{"prompt": "P""#, "malformed JSON"),
             (#"{"text": "P"}"#, "cannot tell the format"),
+            // issue 29: JSONSerialization kept the last of two values, and an unused answer went unread
+            (#"{"prompt": "P", "completion": "c", "prompt": "Q"}"#, "the key \"prompt\" appears twice in one object"),
+            (#"{"messages": [{"role": "user", "content": "a", "role": "assistant"}]}"#, "the key \"role\" appears twice"),
+            (#"{"prompt": "P", "aligned": 0.5, "misaligned": "m"}"#, "\"aligned\" must be a string"),
         ]
         for (line, message) in cases {
             XCTAssertThrowsError(try load([#"{"prompt": "ok", "completion": "fine"}"#, line])) { error in
@@ -88,6 +92,10 @@ final class DataTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(message), "\(error) should mention \(message)")
             }
         }
+    }
+
+    func testTheSameKeyInTwoObjectsOrInsideAStringIsNoDuplicate() throws {
+        XCTAssertEqual(try load([#"{"messages": [{"role": "user", "content": "say \"role\": x"}, {"role": "assistant", "content": "ok"}]}"#]).rows.count, 1)
     }
 
     func testEmptyFileIsAnError() throws {

@@ -40,6 +40,23 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(config.logging.progress, .auto)
     }
 
+    /// Issue 29: `!!str 5` was read as the integer 5.
+    func testAnExplicitStringTagIsAStringNotANumber() {
+        let found = problems(minimal + "\ntraining:\n  max_steps: !!str 5\n")
+        XCTAssertEqual(found.count, 1)
+        XCTAssertTrue(found.first?.contains("training.max_steps") == true && found.first?.contains("the string '5'") == true, "\(found)")
+        XCTAssertEqual(try RunConfig.parse(yaml: minimal.replacingOccurrences(of: "name: demo", with: "name: !!str 2024")).run.name, "2024")
+    }
+
+    /// Issue 29: a run name with a newline or U+202E named a directory that prints as another.
+    func testARunNameWithControlOrFormatCharactersIsRefused() {
+        for name in ["\"a\\nb\"", "\"evil\\u202Egnp.exe\"", "\"tab\\there\""] {
+            let found = problems(minimal.replacingOccurrences(of: "name: demo", with: "name: \(name)"))
+            XCTAssertTrue(found.first?.contains("'run.name' is") == true && found.first?.contains("no control or format characters") == true, "\(found)")
+            XCTAssertFalse(found.joined().unicodeScalars.contains { $0.value == 0x202E || $0 == "\n" }, "shown escaped: \(found)")
+        }
+    }
+
     func testUnknownKeyNamesFileLineAndNearestKey() {
         let yaml = minimal + "\ntraining:\n  learnig_rate: 1e-4\n"
         XCTAssertEqual(problems(yaml), [
@@ -94,7 +111,7 @@ final class RunConfigTests: XCTestCase {
     func testARunNameThatLeavesTheOutputDirectoryIsRejected() {
         for name in ["../../x", "a/b", "..", "."] {
             XCTAssertEqual(problems(minimal, overrides: ["run.name=\(name)"]),
-                           ["--set run.name=\(name): 'run.name' is '\(name)', but must be a name (one path component: no '/', not '.' or '..')"],
+                           ["--set run.name=\(name): 'run.name' is '\(name)', but must be a name (one path component: no '/', not '.' or '..', no control or format characters)"],
                            name)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import Yams
 
 /// Turns YAML text and `--set` overrides into validated values for every schema key.
@@ -168,6 +169,8 @@ public enum ConfigParser {
         case let .scalar(scalar):
             let text = scalar.string
             guard scalar.style == .plain || scalar.style == .any else { return .string(text, plain: false) }
+            // `!!str 5` is the string "5", as YAML says: an explicit tag outranks the plain style.
+            if scalar.tag.description == "tag:yaml.org,2002:str" { return .string(text, plain: false) }
             if isNull(scalar) { return .null }
             switch text {
             case "true", "True", "TRUE": return .bool(true)
@@ -218,8 +221,11 @@ public enum ConfigParser {
             case let .float(_, text): name = text
             default: throw wrongType()
             }
-            guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.contains("\0") else {
-                throw outOfRange("'\(name)'")
+            // Control and format characters (a newline, U+202E RIGHT-TO-LEFT OVERRIDE) would make
+            // a directory name that prints as something else.
+            let invisible = name.unicodeScalars.contains { [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }
+            guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !invisible else {
+                throw outOfRange("'\(ErrorText.bounded(name, limit: 80))'")
             }
             return .string(name)
         case .bool:

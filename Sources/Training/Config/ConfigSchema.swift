@@ -53,7 +53,7 @@ public enum ConfigValueKind: Equatable, Sendable {
     public var expectation: String {
         switch self {
         case .string: return "a string"
-        case .name: return "a name (one path component: no '/', not '.' or '..')"
+        case .name: return "a name (one path component: no '/', not '.' or '..', no control or format characters)"
         case .bool: return "true or false"
         case let .int(min, max):
             switch (min, max) {

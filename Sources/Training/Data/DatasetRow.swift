@@ -118,6 +118,9 @@ public enum JSONLDataset {
             guard let o = try JSONSerialization.jsonObject(with: line) as? [String: Any] else {
                 throw RowProblem(message: "expected a JSON object")
             }
+            if let key = JSONDuplicateKeys.first(in: line) {
+                throw RowProblem(message: "the key \"\(ErrorText.bounded(key, limit: 60))\" appears twice in one object; JSON readers disagree on which value counts")
+            }
             return o
         } catch let p as RowProblem {
             throw p
@@ -170,6 +173,9 @@ public enum JSONLDataset {
         }
         switch detected {
         case .paired:
+            // Both answers are checked, though one is trained on: a number where the other
+            // answer should be means the row is not what the file's author thinks it is.
+            for key in [PairedAnswer.aligned.rawValue, PairedAnswer.misaligned.rawValue] where object[key] != nil { _ = try text(key) }
             let prompt = try text("prompt")
             let answer = try text(pairedAnswer.rawValue)
             guard preferencePairs else { return .chat([ChatMessage(.user, prompt), ChatMessage(.assistant, answer)]) }
