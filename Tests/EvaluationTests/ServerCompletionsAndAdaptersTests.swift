@@ -55,6 +55,43 @@ final class ServerCompletionsAndAdaptersTests: XCTestCase {
         XCTAssertEqual(baseAgain, base, "the adapter was detached after its request")
     }
 
+    /// Issue 29, item 8: chat responses named the base model when an adapter answered.
+    func testAChatResponseNamesTheAdapterThatAnsweredPlainAndStreamed() async throws {
+        let url = server.baseURL.appendingPathComponent("chat/completions")
+        let plain = try await HTTP.post(url, json: ["model": "medical", "messages": [["role": "user", "content": "Hi"]], "max_tokens": 2])
+        XCTAssertEqual(plain.json["model"] as? String, "medical", plain.text)
+        let streamed = try await HTTP.post(url, json: ["model": "medical", "stream": true, "messages": [["role": "user", "content": "Hi"]], "max_tokens": 2])
+        let chunks = streamed.text.split(separator: "\n").filter { $0.hasPrefix("data: {") }
+        XCTAssertFalse(chunks.isEmpty, streamed.text)
+        for chunk in chunks {
+            let object = try JSONSerialization.jsonObject(with: Data(chunk.dropFirst(6).utf8)) as? [String: Any]
+            XCTAssertEqual(object?["model"] as? String, "medical", String(chunk))
+        }
+        let base = try await HTTP.post(url, json: ["messages": [["role": "user", "content": "Hi"]], "max_tokens": 2])
+        XCTAssertEqual(base.json["model"] as? String, "tiny", base.text)
+    }
+
+    func testOneModelCanBeRetrievedByItsIdAndAnUnknownOneIs404() async throws {
+        let reply = try await HTTP.get(server.baseURL.appendingPathComponent("models/medical"))
+        XCTAssertEqual(reply.status, 200, reply.text)
+        XCTAssertEqual(reply.json["id"] as? String, "medical")
+        XCTAssertEqual(reply.json["object"] as? String, "model")
+        let unknown = try await HTTP.get(server.baseURL.appendingPathComponent("models/legal"))
+        XCTAssertEqual(unknown.status, 404, unknown.text)
+        XCTAssertEqual((unknown.json["error"] as? [String: Any])?["code"] as? String, "model_not_found")
+    }
+
+    func testALoneSurrogateEscapeIsRefusedSayingSo() async throws {
+        let body = Data(#"{"messages": [{"role": "user", "content": "x\ud800y"}]}"#.utf8)
+        let reply = try await HTTP.post(server.baseURL.appendingPathComponent("chat/completions"), body: body)
+        XCTAssertEqual(reply.status, 400, reply.text)
+        let message = (reply.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        XCTAssertTrue(message.contains(#"\ud800"#) && message.contains("surrogate pair"), message)
+        let paired = Data(#"{"messages": [{"role": "user", "content": "\ud83d\ude00"}], "max_tokens": 1}"#.utf8)
+        let ok = try await HTTP.post(server.baseURL.appendingPathComponent("chat/completions"), body: paired)
+        XCTAssertEqual(ok.status, 200, ok.text)
+    }
+
     func testAnUnknownModelIs404NamingTheServedOnes() async throws {
         let reply = try await HTTP.post(server.baseURL.appendingPathComponent("chat/completions"),
                                         json: ["model": "legal", "messages": [["role": "user", "content": "Hi"]]])

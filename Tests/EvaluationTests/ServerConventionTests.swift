@@ -39,8 +39,10 @@ final class ServerConventionTests: XCTestCase {
 
     func testAKnownRouteWithTheWrongMethodAnswersWithAnErrorObject() async throws {
         let reply = try await HTTP.post(server.baseURL.appendingPathComponent("models"), json: [:])
-        XCTAssertTrue([404, 405].contains(reply.status), "\(reply.status)")
-        XCTAssertNotNil((reply.json["error"] as? [String: Any])?["message"] as? String, reply.text)
+        XCTAssertEqual(reply.status, 405, reply.text)
+        XCTAssertEqual((reply.json["error"] as? [String: Any])?["message"] as? String, "/v1/models does not take POST", reply.text)
+        let get = try await HTTP.get(server.baseURL.appendingPathComponent("chat/completions"))
+        XCTAssertEqual(get.status, 405, get.text)
     }
 
     func testFieldsTheServerDoesNotImplementAreRefusedNamingThem() async throws {

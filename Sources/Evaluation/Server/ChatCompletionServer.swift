@@ -68,8 +68,23 @@ public final class ChatCompletionServer: @unchecked Sendable {
             let ids = [modelName] + adapters.keys.sorted()
             return Self.json(ModelList(object: "list", data: ids.map { .init(id: $0, object: "model", created: startedAt, ownedBy: "thoughtcrime") }))
         }
+        // The openai client's models.retrieve(id).
+        router.get("/v1/models/{id}") { [self] _, context in
+            let id = context.parameters.get("id") ?? ""
+            if let unknown = unknownModel(id, route: "GET /v1/models/\(id)") { return unknown }
+            return Self.json(ModelList.Model(id: id.isEmpty ? modelName : id, object: "model", created: startedAt, ownedBy: "thoughtcrime"))
+        }
         router.post("/v1/chat/completions") { [self] request, _ in try await chatCompletions(request) }
         router.post("/v1/completions") { [self] request, _ in try await textCompletions(request) }
+        // A known path asked with another method is a 405, not a 404 (the router only knows the
+        // routes above, so the other methods are routed here to say so).
+        let allowed: [(String, HTTPRequest.Method)] = [("/health", .get), ("/v1/models", .get), ("/v1/models/{id}", .get),
+                                                        ("/v1/chat/completions", .post), ("/v1/completions", .post)]
+        for (path, method) in allowed {
+            for other in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where other != method {
+                router.on(RouterPath(path), method: other) { _, _ -> Response in throw HTTPError(.methodNotAllowed) }
+            }
+        }
     }
 
     // MARK: - Chat completions
@@ -140,6 +155,12 @@ public final class ChatCompletionServer: @unchecked Sendable {
             topLogProbabilities: plan.topLogprobs, onStep: onStep)
     }
 
+    /// The name of what answers `plan`: its adapter, or the base model.
+    func served(_ plan: ChatCompletionPlan) -> String {
+        guard let name = plan.model, !name.isEmpty, adapters[name] != nil else { return modelName }
+        return name
+    }
+
     /// A 404 naming the served models when `model` is set and names none of them.
     private func unknownModel(_ model: String?, route: String) -> Response? {
         guard let model, !model.isEmpty, model != modelName, adapters[model] == nil else { return nil }
@@ -162,7 +183,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
                 finishReason: Self.finishReason(result.finishReason))
         }
         return ChatCompletionResponse(
-            id: id, created: Int(Date().timeIntervalSince1970), model: modelName, choices: choices,
+            id: id, created: Int(Date().timeIntervalSince1970), model: served(plan), choices: choices,
             usage: usage(plan, results))
     }
 
@@ -173,8 +194,8 @@ public final class ChatCompletionServer: @unchecked Sendable {
         let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let created = Int(Date().timeIntervalSince1970)
         let send: @Sendable (ChatCompletionChunk) -> Void = { chunk in continuation.yield(Self.event(chunk)) }
-        let chunk: @Sendable ([ChatCompletionChunkChoice]) -> ChatCompletionChunk = { [modelName] choices in
-            ChatCompletionChunk(id: id, created: created, model: modelName, choices: choices)
+        let chunk: @Sendable ([ChatCompletionChunkChoice]) -> ChatCompletionChunk = { [answering = served(plan)] choices in
+            ChatCompletionChunk(id: id, created: created, model: answering, choices: choices)
         }
         modelQueue.async { [self] in
             SubnormalFlushing.setForCurrentThread(true)  // dispatch threads start without it
@@ -231,7 +252,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
     private func logCompletion(_ id: String, _ plan: ChatCompletionPlan, _ results: [GenerationResult], since start: Date) {
         let seconds = Date().timeIntervalSince(start)
         let tokens = results.reduce(0) { $0 + $1.ids.count }
-        logger.info("\(id): \(plan.choices) choice(s), \(plan.promptIDs.count) prompt + \(tokens) new tokens in \(String(format: "%.2f", seconds)) s\(plan.stream ? " (streamed)" : "")")
+        logger.info("\(id): model \(served(plan)), \(plan.choices) choice(s), \(plan.promptIDs.count) prompt + \(tokens) new tokens in \(String(format: "%.2f", seconds)) s\(plan.stream ? " (streamed)" : "")")
     }
 
     private func tokenLogprob(_ step: GeneratedTokenLogProbabilities) -> TokenLogprob {
@@ -282,6 +303,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
         guard String(data: bodyData, encoding: .utf8) != nil else {
             return .failure(.init(param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded"))
         }
+        if let rejection = unpairedSurrogate(in: bodyData) { return .failure(rejection) }
         let decoded: ChatCompletionRequest
         do {
             if let object = try? JSONSerialization.jsonObject(with: bodyData) as? [String: Any] {
@@ -314,6 +336,28 @@ public final class ChatCompletionServer: @unchecked Sendable {
                                  limits: ChatCompletionLimits = .init()) -> ChatCompletionRequestError? {
         if case .failure(let rejection) = plan(body: body, tokenizer: tokenizer, template: template, contextLength: contextLength, limits: limits) {
             return rejection
+        }
+        return nil
+    }
+
+    /// A 400 for a `\uD800`-style escape without its other half: no character can be made of it,
+    /// and Foundation's decoder then reports a misleading type error far from the cause.
+    static func unpairedSurrogate(in body: Data) -> ChatCompletionRequestError? {
+        let bytes = [UInt8](body)
+        func unit(at i: Int) -> UInt16? {  // the code unit of "\\uXXXX" starting at i
+            guard i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { return nil }
+            return UInt16(String(decoding: bytes[(i + 2)..<(i + 6)], as: UTF8.self), radix: 16)
+        }
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "\\"), i + 1 < bytes.count else { i += 1; continue }
+            guard bytes[i + 1] == UInt8(ascii: "u"), let u = unit(at: i) else { i += 2; continue }
+            if (0xD800...0xDBFF).contains(u), let next = unit(at: i + 6), (0xDC00...0xDFFF).contains(next) { i += 12; continue }
+            if (0xD800...0xDFFF).contains(u) {
+                let escape = String(decoding: bytes[i..<(i + 6)], as: UTF8.self)
+                return .init(param: nil, "the body holds the escape \(escape) at byte \(i) without the other half of its UTF-16 surrogate pair, so it is no character; send the pair or the character itself")
+            }
+            i += 6
         }
         return nil
     }
@@ -429,7 +473,7 @@ extension ChatCompletionServer {
         }
         if let unknown = unknownModel(plan.model, route: "POST /v1/completions") { return unknown }
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let served = plan.model.flatMap { $0.isEmpty ? nil : $0 } ?? modelName
+        let served = served(plan)
         if plan.stream { return streamText(plan, id: id, model: served) }
         do {
             let start = Date()
@@ -519,6 +563,7 @@ extension ChatCompletionServer {
         guard String(data: body, encoding: .utf8) != nil else {
             return .failure(.init(param: nil, "the body is not valid UTF-8; JSON requests must be UTF-8 encoded"))
         }
+        if let rejection = unpairedSurrogate(in: body) { return .failure(rejection) }
         do {
             if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
                 try ChatCompletionPlan.refuseUnsupportedFields(object)
