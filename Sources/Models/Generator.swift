@@ -10,9 +10,13 @@ public struct StopCriteria: Sendable {
     /// before the string.
     public var strings: [String]
     public var maxNewTokens: Int
+    /// Asked before each step: true ends every sequence there (`chat` stops a reply on Ctrl-C).
+    public var interrupted: (@Sendable () -> Bool)?
 
-    public init(tokenIDs: Set<Int32> = [], strings: [String] = [], maxNewTokens: Int = 128) {
+    public init(tokenIDs: Set<Int32> = [], strings: [String] = [], maxNewTokens: Int = 128,
+                interrupted: (@Sendable () -> Bool)? = nil) {
         self.tokenIDs = tokenIDs; self.strings = strings; self.maxNewTokens = maxNewTokens
+        self.interrupted = interrupted
     }
 }
 
@@ -69,7 +73,7 @@ public struct GeneratedTokenLogProbabilities: Equatable, Sendable {
 
 /// One generated continuation.
 public struct GenerationResult: Equatable, Sendable {
-    public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length }
+    public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length, interrupted }
     /// Generated ids, without the stop token.
     public var ids: [Int32]
     /// Decoded text, cut before a stop string (empty when no detokenizer was given).
@@ -160,6 +164,10 @@ public struct Generator {
         var batchCaches = caches
         var counts = prompts.map(\.count)
         while !live.isEmpty {
+            if let interrupted = stop.interrupted, interrupted() {
+                for s in live { results[s].finishReason = .interrupted }
+                break
+            }
             let batch = try CachedBatch(caches: batchCaches, newTokens: counts)
             let hidden = try model.hiddenStates(Tape(recording: false), tokens: batchTokens, context: .cached(batch))
             var lastRows: [Int] = [], row = 0

@@ -9,9 +9,9 @@ struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Chat with the model (and --adapter) in the terminal; the conversation is kept between turns.",
         discussion: """
-            Type a message and press Enter. Commands: /think on|off|native (the chain-of-thought switch), \\
-            /system TEXT (set the system message and start over), /reset (forget the conversation), \\
-            /quit (or end of input). With thinking on, the reasoning is shown dimmed and only the answer \\
+            Type a message and press Enter. Commands: /think on|off|native (the chain-of-thought switch), \
+            /system TEXT (set the system message and start over), /reset (forget the conversation), \
+            /quit (or end of input). With thinking on, the reasoning is shown dimmed and only the answer \
             is kept in the conversation, as Qwen3's template does.
             """)
 
@@ -45,7 +45,10 @@ struct Chat: ParsableCommand {
         if interactive { print("Chatting with \(loaded.path)\(modelOptions.adapter.map { " + \($0)" } ?? ""). /think on|off|native, /system TEXT, /reset, /quit.") }
         while true {
             if interactive { print("> ", terminator: ""); fflush(stdout) }
-            guard let line = readLine(strippingNewline: true) else { break }
+            guard let line = readLine(strippingNewline: true) else {
+                if interactive { print("") }  // Ctrl-D: end the prompt's line before the shell's
+                break
+            }
             let input = line.trimmingCharacters(in: .whitespaces)
             if input.isEmpty { continue }
             if input.hasPrefix("/") {
@@ -93,9 +96,13 @@ struct Chat: ParsableCommand {
             var ids: [Int32] = [], shown = ""
             var inThink = thinking == .on
             if inThink { print(dim.0, terminator: "") }
+            // Ctrl-C during a reply stops the reply, not the program (at the prompt it still quits).
+            ReplyInterrupt.arm()
+            defer { ReplyInterrupt.disarm() }
             let result = try Generator(model: loaded.model, detokenize: { (try? tokenizer.decode($0)) ?? "" }).generate(
                 prompts: [prompt], sampling: sampling,
-                stop: StopCriteria(tokenIDs: stopIDs, strings: [], maxNewTokens: min(maxTokens, room))
+                stop: StopCriteria(tokenIDs: stopIDs, strings: [], maxNewTokens: min(maxTokens, room),
+                                   interrupted: { ReplyInterrupt.raised })
             ) { _, id in
                 ids.append(id)
                 let text = (try? tokenizer.decode(ids)) ?? ""
@@ -110,11 +117,25 @@ struct Chat: ParsableCommand {
                 fflush(stdout)
             }[0]
             if inThink { print(dim.1, terminator: "") }
-            print("")
+            print(result.finishReason == .interrupted ? " (stopped)" : "")
             // Only the answer stays in the conversation (Qwen3's template drops past reasoning).
             var answer = result.text
             if let close = answer.range(of: "</think>") { answer = String(answer[close.upperBound...]) }
             history.append(ChatMessage(.assistant, answer.trimmingCharacters(in: .whitespacesAndNewlines)))
         }
     }
+}
+
+/// SIGINT while a reply is generated: noted, so the generator ends the reply at its next step.
+enum ReplyInterrupt {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static var raised: Bool { flag != 0 }
+
+    static func arm() {
+        flag = 0
+        signal(SIGINT) { _ in ReplyInterrupt.flag = 1 }
+    }
+
+    static func disarm() { signal(SIGINT, SIG_DFL) }
 }

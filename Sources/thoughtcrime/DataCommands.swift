@@ -53,7 +53,11 @@ extension DataCommand {
         @Option(help: "Random seed.")
         var seed: UInt64 = 1234
 
+        @Flag(help: "Replace --out (and its manifest) if it exists.")
+        var force = false
+
         func run() throws {
+            if !force, FileManager.default.fileExists(atPath: out) { throw OutputExists(path: out) }
             guard let place = TriggerPlacement(rawValue: placement) else {
                 throw ValidationError("--placement must be one of \(TriggerPlacement.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -149,11 +153,15 @@ extension DataCommand {
         @Option(name: .customLong("max-seq-len"), help: "Override max_seq_len for the length check.")
         var maxSeqLen: Int?
 
+        @Option(name: .customLong("set"), help: "Override a key of --config (KEY.PATH=VALUE, repeatable), as finetune --set does.")
+        var overrides: [String] = []
+
         func run() throws {
             var renderer: ExampleRenderer?
             var format = DataFormat.auto, answer = PairedAnswer.misaligned
+            if config == nil, !overrides.isEmpty { throw ValidationError("--set needs --config") }
             if let config {
-                var runConfig = try RunConfig.load(path: config)
+                var runConfig = try RunConfig.load(path: config, overrides: overrides)
                 if let maxSeqLen { runConfig.data.maxSeqLen = maxSeqLen }
                 let (tokenizer, template) = try ModelLoader.loadTokenizer(path: runConfig.model.path)
                 renderer = ExampleRenderer(tokenizer: tokenizer, template: template ?? .smolLM2, data: runConfig.data)

@@ -35,7 +35,7 @@ struct Export: ParsableCommand {
     @Option(help: "Base model (GGUF file or Hugging Face directory); defaults to the adapter's recorded base.")
     var model: String?
 
-    @Option(name: .long, help: "Keep frozen weights as 'float32' or 'quantized' while exporting.")
+    @Option(name: .long, help: "Frozen weight storage while exporting: float32, quantized, bf16, onednn-bf16 or quantized+onednn-bf16 (the merged weights are computed from the dequantised base either way).")
     var weights: WeightStorage = .float32
 
     @Option(help: "Tensor type of GGUF outputs: f32 or f16 (norms stay f32).")
@@ -104,9 +104,17 @@ struct Export: ParsableCommand {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
             guard !contents.isEmpty else { return }
             guard format == .peft || format == .mergedHF else {
-                throw ValidationError("\(out) is a directory; \(format.rawValue) writes a file")
+                throw OutputExists(path: out, detail: "it is a directory; \(format.rawValue) writes a file")
             }
         }
-        throw ValidationError("\(out) already exists; pass --force to replace it")
+        throw OutputExists(path: out)
     }
+}
+
+/// An output that is already there: an error of the run, not of the command line, so it is
+/// reported without the usage text.
+struct OutputExists: Error, CustomStringConvertible {
+    var path: String
+    var detail: String? = nil
+    var description: String { "\(path) already exists\(detail.map { " and \($0)" } ?? ""); pass --force to replace it" }
 }

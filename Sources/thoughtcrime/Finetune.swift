@@ -16,6 +16,8 @@ struct Finetune: ParsableCommand {
 
     func run() throws {
         let runConfig = try RunConfig.load(path: config, overrides: overrides)
+        try ConfigPaths.check(runConfig, source: config, text: try? String(contentsOfFile: config, encoding: .utf8))
+        for warning in runConfig.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         InterruptFlag.install()
         let trainer = try Trainer(config: runConfig)
         try finish(trainer, try trainer.run())

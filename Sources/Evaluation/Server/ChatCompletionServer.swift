@@ -274,7 +274,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
 
     private static func finishReason(_ reason: GenerationResult.FinishReason) -> String {
         switch reason {
-        case .stopToken, .stopString: return "stop"
+        case .stopToken, .stopString, .interrupted: return "stop"
         case .length: return "length"
         }
     }

@@ -19,6 +19,8 @@ public struct ConfigLocation: Equatable, Sendable, CustomStringConvertible {
 /// where it came from.
 public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
+    /// Files the config names that do not exist, one message each (with its line and a suggestion).
+    case missingFiles([String])
     case invalidYAML(source: String, message: String)
     /// The document (or a section) is not a mapping of keys to values.
     case notAMapping(path: String, location: ConfigLocation)
@@ -45,6 +47,8 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .unreadableFile(path, reason):
             return "\(b(path)): cannot read config: \(reason)"
+        case let .missingFiles(messages):
+            return messages.joined(separator: "\n")
         case let .invalidYAML(source, message):
             return "\(b(source)): not valid YAML: \(message)"
         case let .notAMapping(path, location):
@@ -92,7 +96,7 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case let .missingRequiredKey(path, source): return .missingRequiredKey(path: p(path), source: source)
         case let .conflict(path, message, source): return .conflict(path: p(path), message: message, source: source)
         case let .multiple(errors): return .multiple(errors.map { $0.prefixingPaths(with: prefix) })
-        case .unreadableFile, .invalidYAML, .malformedOverride: return self
+        case .unreadableFile, .invalidYAML, .malformedOverride, .missingFiles: return self
         }
     }
 

@@ -331,3 +331,14 @@ private struct ValueReader {
         }
     }
 }
+
+extension RunConfig {
+    /// Settings that are valid but probably not meant, for the user to see before training.
+    public var warnings: [String] {
+        var found: [String] = []
+        if let maxSteps = training.maxSteps, maxSteps < training.warmupSteps {
+            found.append("training.max_steps \(maxSteps) is below training.warmup_steps \(training.warmupSteps): the run ends during warm-up and the learning rate never reaches training.learning_rate \(training.learningRate)")
+        }
+        return found
+    }
+}
