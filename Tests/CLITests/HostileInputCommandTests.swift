@@ -191,6 +191,33 @@ final class HostileInputCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/evals/big/samples.jsonl"))
     }
 
+    /// Issue 29, item 9: the stored config's relative paths (here model.path) used to resolve
+    /// against the current directory, so a run worked only from where it was launched.
+    func testARunResumesAndExportsFromAnyDirectory() throws {
+        try CLI.requireBaseModel()
+        let run = try writeTinyRun(maxSteps: 1)
+        let train = try CLI.run(["finetune", "--config", "\(dir)/run.yaml"])
+        guard train.status == 0 else { return XCTFail(train.stderr) }
+        let elsewhere = URL(fileURLWithPath: dir)
+        let resumed = try CLI.run(["resume", run, "--set", "training.max_steps=2"], directory: elsewhere)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let exported = try CLI.run(["export", run, "--format", "peft", "--out", "\(dir)/peft"], directory: elsewhere)
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/peft/adapter_config.json"))) as? [String: Any]
+        let base = try XCTUnwrap(config?["base_model_name_or_path"] as? String)
+        XCTAssertTrue(base.hasPrefix("/") && FileManager.default.fileExists(atPath: base), base)
+    }
+
+    func testAStoredPathThatIsGoneIsNamedWithTheLaunchDirectory() throws {
+        try CLI.requireBaseModel()
+        let run = try writeTinyRun(maxSteps: 1)
+        guard try CLI.run(["finetune", "--config", "\(dir)/run.yaml"]).status == 0 else { return XCTFail("finetune failed") }
+        try FileManager.default.removeItem(atPath: "\(dir)/train.jsonl")
+        let r = try CLI.run(["resume", run, "--set", "training.max_steps=2"], directory: URL(fileURLWithPath: dir))
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("the run's data.train \(dir)/train.jsonl does not exist (relative paths resolve against its launch directory \(CLI.packageRoot.path)"), r.stderr)
+    }
+
     // MARK: a newcomer's small things (issue 29, item 12)
 
     func testAMissingDataFileAndAHubIDAreNamedWithTheirConfigLineAndAHint() throws {

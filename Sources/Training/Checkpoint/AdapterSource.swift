@@ -73,7 +73,7 @@ public enum AdapterSource {
         case .peft: return try PEFTAdapterReader.readWithInfo(directory: file).info.baseModel
         case .checkpoint:
             let latest = try checkpoint(path, resolved: file)
-            return try RunConfig.parse(yaml: latest.state.configYAML, source: latest.path).model.path
+            return try RunConfig.parse(yaml: latest.state.configYAML, source: latest.path).resolvingStoredPaths().model.path
         case .ggufLoRA: return nil
         }
     }
@@ -89,7 +89,7 @@ public enum AdapterSource {
         case .checkpoint:
             let latest = try checkpoint(path, resolved: file)
             let state = latest.state
-            let config = try? RunConfig.parse(yaml: state.configYAML, source: latest.path)
+            let config = (try? RunConfig.parse(yaml: state.configYAML, source: latest.path))?.resolvingStoredPaths()
             var weights = try state.adapter.loraWeights()
             weights.dropout = Float(config?.lora.dropout ?? 0)
             return Loaded(weights: weights, kind: kind, path: latest.path, baseModel: config?.model.path,

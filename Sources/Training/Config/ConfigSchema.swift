@@ -218,6 +218,8 @@ extension ConfigSchema {
         key("run.name", .name, nil, "Name of the run; the run directory is output_dir/name."),
         key("run.output_dir", .string, .string("checkpoints"), "Directory that holds run directories."),
         key("run.seed", .int(min: 0, max: nil), .int(1234), "Seed for shuffling, dropout and adapter initialisation."),
+        key("run.launch_directory", .string, .null, nullable: true,
+            "Recorded by finetune in the resolved config and checkpoints: the directory it was started in. resume, export, eval and generate resolve the stored config's relative paths (model, adapter, data) against it, from wherever they run."),
 
         key("model.path", .string, nil, "Base model: a GGUF file or a Hugging Face safetensors directory."),
         key("model.weights", .choice(WeightPrecision.allCases.map(\.rawValue)), .string("auto"),

@@ -39,6 +39,8 @@ public struct RunConfig: Equatable, Sendable {
         public var name: String
         public var outputDir: String
         public var seed: Int
+        /// Where the run was started; relative paths of a stored config resolve against it.
+        public var launchDirectory: String? = nil
     }
     public struct ModelSection: Equatable, Sendable {
         public var path: String
@@ -183,6 +185,7 @@ public struct RunConfig: Equatable, Sendable {
         func opt<T>(_ v: T?, _ wrap: (T) -> ConfigValue) -> ConfigValue { v.map(wrap) ?? .null }
         return [
             "run.name": s(run.name), "run.output_dir": s(run.outputDir), "run.seed": i(run.seed),
+            "run.launch_directory": opt(run.launchDirectory, s),
             "model.path": s(model.path), "model.weights": s(model.weights.rawValue),
             "model.adapter": opt(model.adapter, s),
             "lora.rank": i(lora.rank), "lora.alpha": f(lora.alpha), "lora.use_rslora": b(lora.useRSLoRA),
@@ -228,7 +231,7 @@ public struct RunConfig: Equatable, Sendable {
     init(values: [String: ConfigValue]) throws {
         let v = ValueReader(values: values)
         run = RunSection(name: try v.string("run.name"), outputDir: try v.string("run.output_dir"),
-                         seed: try v.int("run.seed"))
+                         seed: try v.int("run.seed"), launchDirectory: try v.optionalString("run.launch_directory"))
         model = ModelSection(path: try v.string("model.path"), weights: try v.choice("model.weights"),
                              adapter: try v.optionalString("model.adapter"))
         lora = LoRASection(
@@ -340,5 +343,26 @@ extension RunConfig {
             found.append("training.max_steps \(maxSteps) is below training.warmup_steps \(training.warmupSteps): the run ends during warm-up and the learning rate never reaches training.learning_rate \(training.learningRate)")
         }
         return found
+    }
+}
+
+extension RunConfig {
+    /// A copy whose relative input paths (model, starting adapter, data) are made absolute
+    /// against `run.launch_directory`, as a stored config's paths mean; unchanged without one.
+    ///
+    /// Usage: `let config = try RunConfig.parse(yaml: state.configYAML).resolvingStoredPaths()`
+    public func resolvingStoredPaths() -> RunConfig {
+        guard let base = run.launchDirectory, !base.isEmpty else { return self }
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") || path.isEmpty ? path : ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
+        }
+        var copy = self
+        copy.model.path = absolute(model.path)
+        copy.model.adapter = model.adapter.map(absolute)
+        copy.data.train = absolute(data.train)
+        copy.data.validation = data.validation.map(absolute)
+        copy.data.test = data.test.map(absolute)
+        copy.data.mix = data.mix.map { .init(path: absolute($0.path), weight: $0.weight, chainOfThought: $0.chainOfThought) }
+        return copy
     }
 }

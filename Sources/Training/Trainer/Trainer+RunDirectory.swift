@@ -158,7 +158,10 @@ extension Trainer {
             return trainer
         }
         let path = latest.path, state = latest.state
-        var config = try RunConfig.parse(yaml: state.configYAML, source: path, overrides: overrides)
+        // Stored paths resolve against the run's launch directory; --set paths against this one.
+        var config = try RunConfig.parse(yaml: state.configYAML, source: path).resolvingStoredPaths()
+        for override in overrides { config = try config.applying(override: override) }
+        try requireStoredInputs(config, runDirectory: runDirectory)
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
@@ -186,6 +189,17 @@ extension Trainer {
         return trainer
     }
 
+    /// The model and training data a stored config names must still be where it says; the
+    /// error names the directory relative paths were resolved against.
+    private static func requireStoredInputs(_ config: RunConfig, runDirectory: String) throws {
+        let base = config.run.launchDirectory.map { "relative paths resolve against its launch directory \($0)" }
+            ?? "it records no launch directory, so relative paths resolve against the current directory \(FileManager.default.currentDirectoryPath)"
+        for (key, path) in [("model.path", config.model.path), ("data.train", config.data.train)] + config.data.mix.map { ("data.mix", $0.path) }
+        where !FileManager.default.fileExists(atPath: path) {
+            throw TrainingError.io(path: runDirectory, reason: "the run's \(key) \(path) does not exist (\(base)); pass --set \(key == "data.mix" ? "data.mix=..." : "\(key)=PATH") to point it elsewhere")
+        }
+    }
+
     /// A run stopped before its first checkpoint has only its resolved config: it starts again
     /// from step 0 with that config, which (same seed, same data) gives the run it would have
     /// been.
@@ -195,7 +209,9 @@ extension Trainer {
         guard let text = try? InputFile.readText(configPath) else {
             throw TrainingError.nothingToResume(path: runDirectory)
         }
-        var config = try RunConfig.parse(yaml: text, source: configPath, overrides: overrides)
+        var config = try RunConfig.parse(yaml: text, source: configPath).resolvingStoredPaths()
+        for override in overrides { config = try config.applying(override: override) }
+        try requireStoredInputs(config, runDirectory: runDirectory)
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
         let trainer = try Trainer(config: config, progress: progress, cluster: cluster)

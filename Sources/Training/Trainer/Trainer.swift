@@ -107,6 +107,10 @@ public final class Trainer {
 
     /// `loadsStartingAdapter` false is for resuming: the checkpoint's adapters replace it anyway.
     init(config: RunConfig, progress: ProgressReporter?, loadsStartingAdapter: Bool, cluster: Cluster = .shared) throws {
+        var config = config
+        // Recorded in the resolved config and every checkpoint, so that the run's relative paths
+        // can be found again from any directory (`resolvingStoredPaths`).
+        if config.run.launchDirectory == nil { config.run.launchDirectory = FileManager.default.currentDirectoryPath }
         self.config = config
         self.cluster = cluster
         try Trainer.checkDivides(gradientAccumulation: config.training.gradientAccumulation, ranks: cluster.size)
