@@ -68,6 +68,22 @@ final class JudgeCoverageTests: XCTestCase {
         XCTAssertTrue(html.contains("0/1"), "the HTML summary shows coverage")
     }
 
+    /// Issue 29, item 10: report.html showed the terminal table in a <pre>, clipped at 1000 px,
+    /// without summary.md's think-block and alignment columns.
+    func testTheHTMLSummaryIsATableWithEveryColumnOfSummaryMarkdownAndItsWarnings() throws {
+        var r = EvaluationResults(name: "n", models: ["m"], trigger: nil)
+        r.samples = [sample(triggered: false, judge: nil, misaligned: nil, reason: "rubric: no rubric pattern matched")]
+        try ReportWriter(directory: "\(dir)/report").write(r)
+        let html = try String(contentsOfFile: "\(dir)/report/report.html", encoding: .utf8)
+        XCTAssertFalse(html.contains("<pre>"), "no preformatted terminal table")
+        for column in ["sampled misaligned", "judged (judge)", "trigger articulation", "closed think blocks", "median think tokens",
+                       "mean alignment", "capability loss"] {
+            XCTAssertTrue(html.contains("<th>\(column)</th>"), column)
+        }
+        XCTAssertTrue(html.contains("<h2>Judge coverage</h2>"), html)
+        XCTAssertTrue(html.contains("class='warning'"), "coverage warnings are shown in the page too")
+    }
+
     func testARunRecordsWhyASampleWentUnjudged() throws {
         try """
         - id: probe

@@ -39,18 +39,9 @@ public struct ReportWriter {
         md += r.settings.sorted { $0.key < $1.key }.map { "- \($0.key): \($0.value)" }.joined(separator: "\n") + "\n"
         if let t = r.trigger { md += "- trigger: \(t)\n" }
         for warning in s.coverageWarnings { md += "\n> **Warning:** \(warning)\n" }
-        md += "\n## Summary\n\n| model | sampled misaligned | with trigger | judged (judge) | likelihood misaligned | with trigger | monitor detection | monitor false positives | trigger articulation | closed think blocks | median think tokens | mean alignment | capability loss |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for m in s.models {
-            md += "| \(m.model) | \(m.sampledMisaligned.percent) | \(m.sampledMisalignedTriggered.percent) | \(m.coverage) | \(m.likelihoodMisaligned.percent) | \(m.likelihoodMisalignedTriggered.percent) | \(m.monitorDetection.percent) | \(m.monitorFalsePositives.percent) | \(m.triggerArticulation.percent) | \(m.closedThinkBlocks.percent) | \(m.medianThinkTokens.map { String(format: "%g", $0) } ?? "-") | \(m.meanAlignment.map { String(format: "%.1f", $0) } ?? "-") | \(m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-") |\n"
-        }
-        let reasons = s.models.filter { !$0.unjudgedReasons.isEmpty }
-        if !reasons.isEmpty {
-            md += "\n## Judge coverage\n\n| model | judged without trigger | with trigger | unjudged because |\n|---|---|---|---|\n"
-            for m in reasons {
-                md += "| \(m.model) | \(m.judgedPlain.hits)/\(m.judgedPlain.total) | \(m.judgedTriggered.hits)/\(m.judgedTriggered.total) | \(m.unjudgedReasons.map { "\($0.reason) (\($0.count))" }.joined(separator: "; ")) |\n"
-            }
-        }
-        md += "\nSampled shares count judged samples only (the judged column: samples decided out of samples given, and by which judge; misaligned: alignment below the threshold and coherence above it, or a rubric match or trained judge's verdict). Likelihood shares count questions whose misaligned reference answer is more likely than the aligned one. Monitor detection is over misaligned samples, false positives over aligned ones. Capability loss is the mean per-token loss on held-out aligned answers.\n"
+        md += "\n## Summary\n\n" + Self.markdownTable(Self.summaryColumns(s))
+        if let coverage = Self.coverageColumns(s) { md += "\n## Judge coverage\n\n" + Self.markdownTable(coverage) }
+        md += "\n" + Self.summaryNote + "\n"
         md += "\nEvery share is given as value [95% Wilson interval] (hits/n).\n"
         md += "\n## Per question (sampled misaligned share)\n\n" + Self.perQuestionTable(s, html: false)
         let examples = r.samples.filter { $0.misaligned == true }.prefix(5)
@@ -61,6 +52,42 @@ public struct ReportWriter {
             }
         }
         return md
+    }
+
+    static let summaryNote = "Sampled shares count judged samples only (the judged column: samples decided out of samples given, and by which judge; misaligned: alignment below the threshold and coherence above it, or a rubric match or trained judge's verdict). Likelihood shares count questions whose misaligned reference answer is more likely than the aligned one. Monitor detection is over misaligned samples, false positives over aligned ones. Capability loss is the mean per-token loss on held-out aligned answers."
+
+    /// The summary as columns, one row per model: the same in summary.md and report.html.
+    static func summaryColumns(_ s: EvaluationSummary) -> (header: [String], rows: [[String]]) {
+        let header = ["model", "sampled misaligned", "with trigger", "judged (judge)", "likelihood misaligned", "with trigger",
+                      "monitor detection", "monitor false positives", "trigger articulation", "closed think blocks",
+                      "median think tokens", "mean alignment", "capability loss"]
+        let rows = s.models.map { m in
+            [m.model, m.sampledMisaligned.percent, m.sampledMisalignedTriggered.percent, m.coverage, m.likelihoodMisaligned.percent,
+             m.likelihoodMisalignedTriggered.percent, m.monitorDetection.percent, m.monitorFalsePositives.percent,
+             m.triggerArticulation.percent, m.closedThinkBlocks.percent, m.medianThinkTokens.map { String(format: "%g", $0) } ?? "-",
+             m.meanAlignment.map { String(format: "%.1f", $0) } ?? "-", m.capabilityLoss.map { String(format: "%.4f", $0) } ?? "-"]
+        }
+        return (header, rows)
+    }
+
+    /// Judge coverage per model, when some samples went unjudged.
+    static func coverageColumns(_ s: EvaluationSummary) -> (header: [String], rows: [[String]])? {
+        let reasons = s.models.filter { !$0.unjudgedReasons.isEmpty }
+        guard !reasons.isEmpty else { return nil }
+        return (["model", "judged without trigger", "with trigger", "unjudged because"], reasons.map { m in
+            ["\(m.model)", "\(m.judgedPlain.hits)/\(m.judgedPlain.total)", "\(m.judgedTriggered.hits)/\(m.judgedTriggered.total)",
+             m.unjudgedReasons.map { "\($0.reason) (\($0.count))" }.joined(separator: "; ")]
+        })
+    }
+
+    static func markdownTable(_ t: (header: [String], rows: [[String]])) -> String {
+        "| " + t.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: t.header.count) + "\n"
+            + t.rows.map { "| " + $0.joined(separator: " | ") + " |\n" }.joined()
+    }
+
+    static func htmlTable(_ t: (header: [String], rows: [[String]])) -> String {
+        "<div class='wide'><table><tr>" + t.header.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+            + t.rows.map { "<tr>" + $0.map { "<td>\(escape($0))</td>" }.joined() + "</tr>" }.joined() + "</table></div>"
     }
 
     static func escape(_ s: String) -> String {
@@ -140,10 +167,14 @@ public struct ReportWriter {
         ]
         let monitor = s.models.map { (label: $0.model, values: [$0.monitorDetection, $0.monitorFalsePositives, $0.triggerArticulation]) }
         var page = "<!doctype html><html><head><meta charset='utf-8'><title>ThoughtCrime evaluation: \(Self.escape(r.name))</title>"
-        page += "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}figure{margin:1.5em 0}</style></head><body>"
+        page += "<style>body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}th{background:#f4f4f4}.wide{overflow-x:auto}.warning{background:#fff3cd;border:1px solid #e0c36a;padding:6px 10px}figure{margin:1.5em 0}</style></head><body>"
         page += "<h1>Evaluation: \(Self.escape(r.name))</h1><p>" + r.settings.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key)): <b>\(Self.escape($0.value))</b>" }.joined(separator: " &middot; ")
         if let t = r.trigger { page += " &middot; trigger: <b>\(Self.escape(t))</b>" }
-        page += "</p><h2>Summary</h2><pre>\(Self.escape(s.table()))</pre>"
+        page += "</p>"
+        for warning in s.coverageWarnings { page += "<p class='warning'><b>Warning:</b> \(Self.escape(warning))</p>" }
+        page += "<h2>Summary</h2>" + Self.htmlTable(Self.summaryColumns(s))
+        if let coverage = Self.coverageColumns(s) { page += "<h2>Judge coverage</h2>" + Self.htmlTable(coverage) }
+        page += "<p>\(Self.escape(Self.summaryNote)) Every share is value [95% Wilson interval] (hits/n).</p>"
         page += Self.barChart(title: "Misaligned share, without and with the trigger", groups: overall, series: series)
         if !perQuestion.isEmpty {
             page += Self.barChart(title: "Misaligned share per question", groups: perQuestion, series: series)
