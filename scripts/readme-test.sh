@@ -9,7 +9,7 @@
 # What is changed, and why, so that the whole README runs in minutes:
 # - the scratch clone's data files keep their first 40 rows (every command still reads them);
 # - `thoughtcrime` on PATH is a wrapper that adds --set flags shrinking the work: 2 training
-#   steps of 64 tokens, 1 sample per paraphrase with budgets of 4 tokens; `serve` is started,
+#   steps of at most 256 tokens, 1 sample per paraphrase with budgets of 4 tokens; `serve` is started,
 #   asked for /health and stopped; everything else passes through unchanged;
 # - the README's `export PATH=...` line (after a release build) is run as an export of the
 #   wrapper's directory instead: the binary under test is the one already built.
@@ -37,7 +37,7 @@ cat > "$scratch/bin/thoughtcrime" <<EOF
 real="$bin"
 case "\${1:-}" in
   finetune|resume)
-    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=64 --set training.batch_size=2 \\
+    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=256 --set training.batch_size=2 \\
       --set training.eval_every=1 --set checkpoint.every=1 ;;
   eval)
     exec "\$real" "\$@" --set sampling.samples_per_paraphrase=1 --set chain_of_thought.thinking_budget=4 \\

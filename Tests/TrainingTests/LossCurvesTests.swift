@@ -48,6 +48,14 @@ final class LossCurvesTests: TinyRunTestCase {
         XCTAssertEqual(LossCurves.ticksForTesting(0, 100), [0, 20, 40, 60, 80, 100])
     }
 
+    /// Found by running the README (issue 29): a DPO run whose loss stayed at ln 2 drew a range
+    /// one bit wide, where adding the tick step changed nothing, and ticks filled the memory.
+    func testARangeOneBitWideEndsInAFewTicks() {
+        let low = 0.6931471805599453, high = low.nextUp
+        XCTAssertLessThanOrEqual(LossCurves.ticksForTesting(low, high).count, 2)
+        XCTAssertEqual(LossCurves.ticksForTesting(1e300, .infinity), [1e300])
+    }
+
     func testAMetricsFileWithADamagedLineIsAnErrorNamingTheLine() throws {
         try FileManager.default.createDirectory(atPath: "\(dir)/bad", withIntermediateDirectories: true)
         try "{\"step\": 1, \"loss\": 2.0}\nnot json\n{\"step\": 2, \"loss\": 1.0}\n".write(toFile: "\(dir)/bad/metrics.jsonl", atomically: true, encoding: .utf8)

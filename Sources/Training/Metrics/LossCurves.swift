@@ -85,14 +85,19 @@ public struct LossCurves: Sendable {
 
     /// "Nice" tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten.
     static func ticks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {
-        guard high > low else { return [low] }
+        guard low.isFinite, high.isFinite, high > low else { return [low] }
+        // A range too narrow to label apart (equal losses but for rounding) gets its two ends.
+        guard high - low > max(abs(low), abs(high)) * 1e-9 else { return [low, high] }
         let raw = (high - low) / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
         // The candidate whose tick count is closest to `count`.
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.min { abs((high - low) / $0 - Double(count)) < abs((high - low) / $1 - Double(count)) } ?? raw
-        var t = ceil(low / step) * step, out: [Double] = []
-        while t <= high + step * 1e-9 { out.append(t); t += step }
-        return out
+        // Ticks by index, not by adding `step` to a running value: when the range is tiny next to
+        // its values (two equal losses but for the last bit), `t + step == t` and adding would
+        // never end (it filled memory after a 2-step DPO run whose loss stayed at ln 2).
+        let first = ceil(low / step), last = floor(high / step + 1e-9)
+        guard step > 0, first.isFinite, last.isFinite, last >= first, last - first <= 1000 else { return [low, high] }
+        return stride(from: first, through: last, by: 1).map { $0 * step }
     }
 
     static func label(_ v: Double) -> String {
