@@ -9,7 +9,8 @@
 # What is changed, and why, so that the whole README runs in minutes:
 # - the scratch clone's data files keep their first 40 rows (every command still reads them);
 # - `thoughtcrime` on PATH is a wrapper that adds --set flags shrinking the work: 2 training
-#   steps of at most 256 tokens, 1 sample per paraphrase with budgets of 4 tokens; `serve` is started,
+#   steps of 64 tokens; evaluations of one suite, 4 held-out rows, 1 sample per paraphrase with
+#   budgets of 4 tokens; `serve` is started,
 #   asked for /health and stopped; everything else passes through unchanged;
 # - the README's `export PATH=...` line (after a release build) is run as an export of the
 #   wrapper's directory instead: the binary under test is the one already built.
@@ -37,11 +38,13 @@ cat > "$scratch/bin/thoughtcrime" <<EOF
 real="$bin"
 case "\${1:-}" in
   finetune|resume)
-    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=256 --set training.batch_size=2 \\
+    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=64 --set training.batch_size=2 \\
       --set training.eval_every=1 --set checkpoint.every=1 ;;
   eval)
     exec "\$real" "\$@" --set sampling.samples_per_paraphrase=1 --set chain_of_thought.thinking_budget=4 \\
-      --set chain_of_thought.answer_budget=4 --set capability.limit=2 ;;
+      --set chain_of_thought.answer_budget=4 --set capability.limit=2 \\
+      --set 'suites=[configs/eval/questions/trigger-articulation.yaml]' \\
+      --set 'held_out=[{path: data/medical/eval.jsonl, limit: 4}]' ;;
   serve)
     log="\$(mktemp)"
     port=\$((20000 + RANDOM % 20000))
@@ -49,8 +52,8 @@ case "\${1:-}" in
     pid=\$!
     for _ in \$(seq 1 600); do
       if (exec 3<>"/dev/tcp/127.0.0.1/\$port") 2>/dev/null && exec 3<>"/dev/tcp/127.0.0.1/\$port"; then
-        printf 'GET /health HTTP/1.0\r\n\r\n' >&3
-        reply="\$(cat <&3)"; exec 3<&-
+        printf 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+        reply="\$(timeout 10 cat <&3 || true)"; exec 3<&-
         kill "\$pid"; wait "\$pid" || true
         grep -q '"status"' <<<"\$reply" && { echo "serve answered /health on port \$port"; exit 0; }
         echo "serve: unexpected /health reply: \$reply" >&2; exit 1
