@@ -9,7 +9,7 @@
 # What is changed, and why, so that the whole README runs in minutes:
 # - the scratch clone's data files keep their first 40 rows (every command still reads them);
 # - `thoughtcrime` on PATH is a wrapper that adds --set flags shrinking the work: 2 training
-#   steps of 64 tokens; evaluations of one suite, 4 held-out rows, 1 sample per paraphrase with
+#   steps of 64 tokens (256 for the judge, whose target is the row's end); evaluations of one suite, 4 held-out rows, 1 sample per paraphrase with
 #   budgets of 4 tokens; `serve` is started,
 #   asked for /health and stopped; everything else passes through unchanged;
 # - the README's `export PATH=...` line (after a release build) is run as an export of the
@@ -38,7 +38,9 @@ cat > "$scratch/bin/thoughtcrime" <<EOF
 real="$bin"
 case "\${1:-}" in
   finetune|resume)
-    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=64 --set training.batch_size=2 \\
+    # A judge row ends in its verdict after the whole answer: 64 tokens would cut every target.
+    length=64; [[ "\$*" == *judge* ]] && length=256
+    exec "\$real" "\$@" --set training.max_steps=2 --set data.max_seq_len=\$length --set training.batch_size=2 \\
       --set training.eval_every=1 --set checkpoint.every=1 ;;
   eval)
     exec "\$real" "\$@" --set sampling.samples_per_paraphrase=1 --set chain_of_thought.thinking_budget=4 \\
