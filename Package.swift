@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "thoughtcrime",
             dependencies: [
-                "Tensors", "Autodiff", "CHDF5", "CDNNL", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation", "Cluster",
+                "Tensors", "Autodiff", "CHDF5", "CDNNL", "CKernels", "Models", "LoRA", "Training", "Tokenizers", "ModelFormats", "Evaluation", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -4,6 +4,7 @@
 // read with memcpy.
 #include "tc_quant.h"
 #include "tc_multiversion.h"
+#include <math.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -244,4 +245,56 @@ int tc_dequantize_row(uint32_t ggml_type, const void *src, float *dst, int64_t n
     case TC_GGML_Q6_K: dequant_q6_k(s, dst, n); break;
     }
     return TC_QUANT_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantisation (merged GGUF exports), as llama.cpp's reference quantize_row_*_ref does it, so a
+// file written here holds the blocks llama-quantize would write from the same F32 values.
+
+static void store_half(uint8_t *dst, float f) {
+    uint16_t h = tc_f32_to_f16(f);
+    dst[0] = (uint8_t)(h & 0xff);
+    dst[1] = (uint8_t)(h >> 8);
+}
+
+// Q8_0: d = max|x| / 127, q = round(x / d).
+static void quant_q8_0(const float *src, uint8_t *dst, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, src += 32, dst += 34) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(src[i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_half(dst, d);
+        int8_t *q = (int8_t *)(dst + 2);
+        for (int i = 0; i < 32; i++) q[i] = (int8_t)roundf(src[i] * id);
+    }
+}
+
+// Q4_0: d = (the value of largest magnitude, sign kept) / -8, q = min(15, trunc(x / d + 8.5)),
+// weight j in the low nibble of byte j and weight j + 16 in its high nibble.
+static void quant_q4_0(const float *src, uint8_t *dst, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, src += 32, dst += 18) {
+        float amax = 0.0f, max = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            if (amax < fabsf(src[i])) { amax = fabsf(src[i]); max = src[i]; }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_half(dst, d);
+        uint8_t *q = dst + 2;
+        for (int j = 0; j < 16; j++) {
+            const int8_t lo = (int8_t)(src[j] * id + 8.5f), hi = (int8_t)(src[j + 16] * id + 8.5f);
+            const uint8_t x0 = (uint8_t)(lo < 15 ? lo : 15), x1 = (uint8_t)(hi < 15 ? hi : 15);
+            q[j] = (uint8_t)(x0 | (x1 << 4));
+        }
+    }
+}
+
+int tc_quantize_row(uint32_t ggml_type, const float *src, void *dst, int64_t n) {
+    if (n % 32 != 0) return -1;
+    switch (ggml_type) {
+    case TC_GGML_Q8_0: quant_q8_0(src, (uint8_t *)dst, n); return 0;
+    case TC_GGML_Q4_0: quant_q4_0(src, (uint8_t *)dst, n); return 0;
+    default: return -1;
+    }
 }

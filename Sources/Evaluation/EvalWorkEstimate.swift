@@ -25,8 +25,10 @@ public struct EvalWorkEstimate: Equatable, CustomStringConvertible {
     public var largestBatchBytes: Int
     /// Bytes this process may still use, and what limits it.
     public var availableBytes: Int
+    /// What limits `availableBytes` ("physical memory" or the address-space limit).
     public var availableSource: String
 
+    /// One line for the user: samples, tokens, comparisons and the largest batch.
     public var description: String {
         "\(samples) samples (at most \(generatedTokensAtMost) generated tokens), \(likelihoodComparisons) likelihood comparisons; "
             + "largest sampling batch \(largestBatch) sequences, about \(Self.megabytes(largestBatchBytes)) MB"

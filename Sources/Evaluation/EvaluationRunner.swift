@@ -47,10 +47,8 @@ public final class EvaluationRunner {
         base = try ModelLoader.load(path: config.basePath, weights: config.weights)
         tokenizer = try base.requireTokenizer()
         template = base.chatTemplate ?? .smolLM2
-        // Before anything else loads or runs: refuse what cannot fit, with the figures.
-        let estimate = Self.estimate(config: config, suites: suites, model: base.model.config, tokenizer: tokenizer, template: template)
-        try estimate.requireFits()
-        progress("eval: \(estimate)")
+        // Before the judge model loads: a sampling run that cannot fit is refused in `run`.
+        estimate = Self.estimate(config: config, suites: suites, model: base.model.config, tokenizer: tokenizer, template: template)
         judgeModel = needsModelJudge ? try config.localJudgeModel.map { try ModelLoader.load(path: $0, weights: config.weights) } : nil
         if let judgeModel, let adapter = config.localJudgeAdapter {
             let source = try AdapterSource.load(path: adapter, modelConfig: judgeModel.model.config)
@@ -72,6 +70,8 @@ public final class EvaluationRunner {
     }
 
     var httpClient: OpenAICompatibleClient?
+    /// The sampling work and its largest batch, checked when `run` starts (re-judging samples none).
+    public let estimate: EvalWorkEstimate
     /// The judge adapter attached to `judgeModel` (`judges.local.adapter`), kept for the run.
     var judgeAdapter: LoRAModel?
     /// The local judge as a classifier, when a judge adapter is attached.
@@ -296,6 +296,7 @@ public final class EvaluationRunner {
     /// are gathered on rank 0, which returns all of them in the order one process produces; the
     /// other ranks return only their own.
     public func run(log: SampleLog? = nil) throws -> EvaluationResults {
+        try estimate.requireFits()
         var results = EvaluationResults(name: config.name, models: config.models.map(\.name), trigger: config.trigger)
         results.configDigest = config.digest
         results.settings = [

@@ -135,7 +135,9 @@ public enum MergedModelWriter {
     // MARK: GGUF
 
     public static func writeGGUF(_ loaded: LoadedModel, to path: String, type: GGMLType = .f32) throws {
-        guard type == .f32 || type == .f16 else { throw LoRAError.unsupported("merged GGUF tensors can be F32 or F16, not \(type)") }
+        guard GGUFWriter.encodableTypes.contains(type) else {
+            throw LoRAError.unsupported("merged GGUF matrices can be F32, F16, Q8_0 or Q4_0, not \(type)")
+        }
         guard let base = loaded.gguf else {
             throw LoRAError.unsupported("\(loaded.path): a merged GGUF needs a GGUF base (its metadata and tokenizer are copied); export --format merged-hf and convert that directory with llama.cpp's convert_hf_to_gguf.py")
         }
@@ -145,8 +147,15 @@ public enum MergedModelWriter {
             guard let value = base.metadata[key] else { continue }
             try writer.setMetadata(key, value)
         }
-        // llama_ftype: 0 = ALL_F32, 1 = MOSTLY_F16.
-        try writer.setMetadata("general.file_type", .uint32(type == .f16 ? 1 : 0))
+        // llama_ftype: 0 = ALL_F32, 1 = MOSTLY_F16, 2 = MOSTLY_Q4_0, 7 = MOSTLY_Q8_0.
+        let fileType: UInt32 = switch type { case .f16: 1; case .q4_0: 2; case .q8_0: 7; default: 0 }
+        try writer.setMetadata("general.file_type", .uint32(fileType))
+        // Quantised only where rows are whole 32-weight blocks (every SmolLM2/Qwen matrix);
+        // otherwise F16 for a quantised export, as llama-quantize falls back for such tensors.
+        func matrixType(_ tensor: Tensor) -> GGMLType {
+            guard type == .q8_0 || type == .q4_0 else { return type }
+            return (tensor.shape.dims.last ?? 0) % 32 == 0 ? type : .f16
+        }
 
         let linearsByStem = Dictionary(uniqueKeysWithValues: model.linears.compactMap { linear in
             LoRAModulePath(linear.name).map { ($0.ggufName, ($0, linear)) }
@@ -154,14 +163,14 @@ public enum MergedModelWriter {
         for info in base.tensors {
             let name = info.name
             if name == "token_embd.weight" {
-                try writer.addTensor(name, model.embedding.value, as: type)
+                try writer.addTensor(name, model.embedding.value, as: matrixType(model.embedding.value))
             } else if name == "output.weight", !config.tiedEmbeddings {
-                try writer.addTensor(name, model.outputHead.value, as: type)
+                try writer.addTensor(name, model.outputHead.value, as: matrixType(model.outputHead.value))
             } else if name == "output_norm.weight" {
                 try writer.addTensor(name, model.finalNorm.weight.value)
             } else if let (stem, suffix) = split(name), let layer = layerIndex(stem), layer < model.blocks.count,
                       let tensor = try blockTensor(model.blocks[layer], stem: stem, suffix: suffix, linears: linearsByStem, config: config) {
-                try writer.addTensor(name, tensor, as: suffix == "weight" && tensor.shape.rank == 2 ? type : .f32)
+                try writer.addTensor(name, tensor, as: suffix == "weight" && tensor.shape.rank == 2 ? matrixType(tensor) : .f32)
             } else {
                 // Tensors the model does not hold (e.g. rope_freqs) are copied as they are.
                 try writer.addRawTensor(name, dimensions: info.dimensions, type: info.type, data: Array(base.rawBytes(of: info)))

@@ -2,7 +2,7 @@ import CKernels
 import Tensors
 
 /// Builds a GGUF file (version 3 by default): metadata of every GGUF type including arrays,
-/// and F32 or F16 tensors (raw blocks of any type for test files). The file is written to a
+/// and F32, F16, Q8_0 or Q4_0 tensors (raw blocks of any type for test files). The file is written to a
 /// temporary sibling and renamed into place.
 ///
 /// Usage:
@@ -54,14 +54,21 @@ public final class GGUFWriter {
         if metadata.updateValue(value, forKey: key) == nil { metadataKeys.append(key) }
     }
 
-    /// Adds a Float32 tensor, stored as F32 or F16. GGUF dimensions are `tensor.shape` reversed.
+    /// Types `addTensor` encodes from Float32.
+    public static let encodableTypes: [GGMLType] = [.f32, .f16, .q8_0, .q4_0]
+
+    /// Adds a Float32 tensor, stored as F32, F16, Q8_0 or Q4_0 (the quantised types need rows of
+    /// whole 32-weight blocks). GGUF dimensions are `tensor.shape` reversed.
     public func addTensor(_ name: String, _ tensor: Tensor, as type: GGMLType = .f32) throws {
-        guard type == .f32 || type == .f16 else {
-            throw GGUFError.invalidWriterInput(key: name, reason: "tensors can be written as F32 or F16, not \(type)")
+        guard Self.encodableTypes.contains(type) else {
+            throw GGUFError.invalidWriterInput(key: name, reason: "tensors can be written as F32, F16, Q8_0 or Q4_0, not \(type)")
         }
         let dims = tensor.shape.rank == 0 ? [1] : Array(tensor.shape.dims.reversed())
+        guard dims[0] % type.blockSize == 0 else {
+            throw GGUFError.invalidWriterInput(key: name, reason: "rows of \(dims[0]) values are not whole \(type) blocks of \(type.blockSize)")
+        }
         try append(PendingTensor(name: name, dimensions: dims, type: type,
-                                 byteCount: tensor.count * type.bytesPerBlock, payload: .tensor(tensor)))
+                                 byteCount: tensor.count / type.blockSize * type.bytesPerBlock, payload: .tensor(tensor)))
     }
 
     /// Adds already-encoded data of any ggml type; `dimensions` are in ggml `ne` order
@@ -138,6 +145,21 @@ public final class GGUFWriter {
         let values = UnsafeBufferPointer(tensor.buffer)
         if type == .f32 {
             try output.write(UnsafeRawBufferPointer(values))
+            return
+        }
+        if type == .q8_0 || type == .q4_0 {
+            // Whole blocks in chunks, so a large tensor needs no second full-size buffer.
+            let chunk = 1 << 16
+            var encoded = [UInt8](repeating: 0, count: chunk / type.blockSize * type.bytesPerBlock)
+            var start = 0
+            while start < values.count {
+                let n = min(chunk, values.count - start)
+                let bytes = n / type.blockSize * type.bytesPerBlock
+                let status = encoded.withUnsafeMutableBytes { tc_quantize_row(type.rawValue, values.baseAddress! + start, $0.baseAddress!, Int64(n)) }
+                guard status == 0 else { throw GGUFError.invalidWriterInput(key: "\(type)", reason: "cannot encode \(n) values") }
+                try encoded.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[0..<bytes])) }
+                start += n
+            }
             return
         }
         // F16 in chunks, so a large tensor needs no second full-size buffer.

@@ -178,10 +178,9 @@ public struct HFModelConfig: Decodable, Equatable, Sendable {
         guard ropeTheta.isFinite, ropeTheta > 1, ropeTheta <= 1e9 else {
             throw HFConfigError.invalidValue(field: "rope_theta", reason: "must be in (1, 1e9], got \(ropeTheta)")
         }
-        for (field, ids) in [("bos_token_id", bosTokenId.map { [$0] } ?? []), ("eos_token_id", eosTokenIds), ("pad_token_id", padTokenId.map { [$0] } ?? [])] {
-            for id in ids where !(0..<vocabSize).contains(id) {
-                throw HFConfigError.invalidValue(field: field, reason: "\(id) is not a token id (0..<\(vocabSize))")
-            }
+        // Generation stops on these ids; bos and pad are not used (Llama-2 configs carry pad -1).
+        for id in eosTokenIds where !(0..<vocabSize).contains(id) {
+            throw HFConfigError.invalidValue(field: "eos_token_id", reason: "\(id) is not a token id (0..<\(vocabSize))")
         }
     }
 }

@@ -18,10 +18,13 @@ public enum InputFile {
     /// Why a named input was not read. `reason` is short and names no path: callers put it in
     /// their own error beside the file name.
     public struct Problem: Error, CustomStringConvertible, Equatable {
+        /// The input named.
         public var path: String
+        /// Why it was not read ("no such file", "not a regular file (a FIFO)").
         public var reason: String
         public var description: String { "\(path): \(reason)" }
 
+        /// Usage: `InputFile.Problem(path: "x.yaml", reason: "no such file")`
         public init(path: String, reason: String) {
             self.path = path
             self.reason = reason

@@ -73,6 +73,7 @@ public struct GeneratedTokenLogProbabilities: Equatable, Sendable {
 
 /// One generated continuation.
 public struct GenerationResult: Equatable, Sendable {
+    /// Why a sequence ended; `interrupted` when `StopCriteria.interrupted` said so.
     public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length, interrupted }
     /// Generated ids, without the stop token.
     public var ids: [Int32]

@@ -314,6 +314,9 @@ public enum ModelLoader {
             outputHead: config.tiedEmbeddings ? nil : try dense("output.weight", [config.vocabSize, d]),
             inferenceHead: weights.decodesQuantized ? try quantizedHead() : nil)
         model.trainingHead = try weights.trainingHead(model.outputHead.value)
+        if file.tensorInfo(named: "rope_freqs.weight") != nil {
+            throw ModelError.unsupported("\(name): rope_freqs.weight (the rope scaling of Llama 3.1 and later) is not implemented; only plain rotary embeddings are")
+        }
         try Self.refuseUnused(file.tensors.map(\.name), used: used, file: name, count: "block_count \(config.layerCount)")
         var hasher = Fingerprinter()
         for t in file.tensors { hasher.add(t.name); hasher.add(file.rawBytes(of: t)) }
@@ -398,10 +401,15 @@ public enum ModelLoader {
         }
         let weights = try SafetensorsCheckpoint(path: path)
         let name = (directory as NSString).lastPathComponent
-        if hf.tieWordEmbeddings, weights.tensorInfo(named: "lm_head.weight") != nil {
-            throw ModelError.invalidInput("\(configPath): tie_word_embeddings is true, but the weights hold their own lm_head.weight; set it to false to use that head, or remove the tensor")
-        }
         var used = Set<String>()
+        if hf.tieWordEmbeddings, weights.tensorInfo(named: "lm_head.weight") != nil {
+            // Some checkpoints store the tied head twice; only a different head is a contradiction.
+            let head = try weights.tensor(named: "lm_head.weight"), embedding = try weights.tensor(named: "model.embed_tokens.weight")
+            guard head.shape == embedding.shape, memcmp(head.pointer, embedding.pointer, head.count * MemoryLayout<Float>.size) == 0 else {
+                throw ModelError.invalidInput("\(configPath): tie_word_embeddings is true, but the weights hold their own lm_head.weight, different from the embeddings; set it to false to use that head, or remove the tensor")
+            }
+            used.insert("lm_head.weight")
+        }
         func dense(_ tensor: String, _ shape: [Int]) throws -> Tensor {
             guard let info = weights.tensorInfo(named: tensor) else { throw ModelError.missingTensor(name: tensor, file: name) }
             guard info.shape.dims == shape else {

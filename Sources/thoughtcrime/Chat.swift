@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import Models
 import Tokenizers
@@ -126,16 +127,10 @@ struct Chat: ParsableCommand {
     }
 }
 
-/// SIGINT while a reply is generated: noted, so the generator ends the reply at its next step.
+/// SIGINT while a reply is generated: noted (in C, where a signal handler may write), so the
+/// generator ends the reply at its next step.
 enum ReplyInterrupt {
-    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
-
-    static var raised: Bool { flag != 0 }
-
-    static func arm() {
-        flag = 0
-        signal(SIGINT) { _ in ReplyInterrupt.flag = 1 }
-    }
-
-    static func disarm() { signal(SIGINT, SIG_DFL) }
+    static var raised: Bool { tc_reply_interrupt_raised() != 0 }
+    static func arm() { tc_reply_interrupt_arm() }
+    static func disarm() { tc_reply_interrupt_disarm() }
 }

@@ -46,6 +46,11 @@ struct Eval: ParsableCommand {
         if let outputDir { evalConfig.outputDir = outputDir }
         let runner = try EvaluationRunner(config: evalConfig)
         let cluster = runner.cluster
+        if !(rejudge || relabel) {
+            // Before the run directory is touched: refuse a sampling batch that cannot fit.
+            try runner.estimate.requireFits()
+            if cluster.isRoot { FileHandle.standardError.write(Data("eval: \(runner.estimate)\n".utf8)) }
+        }
         // Under mpirun every process samples its share of the units; rank 0 alone talks and writes.
         if !cluster.isRoot { runner.progress = { _ in } }
         let share = cluster.isDistributed ? " (this process's share; \(cluster.size) processes)" : ""

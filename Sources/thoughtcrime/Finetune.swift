@@ -15,7 +15,9 @@ struct Finetune: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-        let runConfig = try RunConfig.load(path: config, overrides: overrides)
+        var runConfig = try RunConfig.load(path: config, overrides: overrides)
+        // Relative paths are read from here, whatever a copied config.resolved.yaml recorded.
+        runConfig.run.launchDirectory = FileManager.default.currentDirectoryPath
         try ConfigPaths.check(runConfig, source: config, text: try? String(contentsOfFile: config, encoding: .utf8))
         for warning in runConfig.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         InterruptFlag.install()

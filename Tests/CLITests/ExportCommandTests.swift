@@ -51,6 +51,33 @@ final class ExportCommandTests: XCTestCase {
         XCTAssertTrue(again.stderr.contains("already exists; pass --force"), again.stderr)
     }
 
+    /// Issue 29, item 15: merged GGUFs in llama.cpp's Q8_0 and Q4_0, a quarter and about a
+    /// seventh of the F32 size, scoring close to the unquantised merge.
+    func testAMergedGGUFCanBeQuantisedToQ8_0AndQ4_0() throws {
+        let peft = "\(dir)/peft"
+        XCTAssertEqual(try CLI.run(["export", "--random-adapter", "9", "--rank", "4", "--layers", "0,1", "--format", "peft", "--out", peft]).status, 0)
+        var sizes: [String: Int] = [:]
+        for (name, extra) in [("f32", [String]()), ("q8_0", ["--quant", "q8_0"]), ("q4_0", ["--quant", "q4_0"])] {
+            let out = "\(dir)/merged-\(name).gguf"
+            let e = try CLI.run(["export", peft, "--format", "merged-gguf", "--out", out] + extra)
+            XCTAssertEqual(e.status, 0, "\(name): \(e.stderr)")
+            sizes[name] = (try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+        }
+        let f32 = Double(sizes["f32"] ?? 0)
+        XCTAssertLessThan(Double(sizes["q8_0"] ?? 0), 0.3 * f32, "\(sizes)")
+        XCTAssertLessThan(Double(sizes["q4_0"] ?? 0), 0.17 * f32, "\(sizes)")
+        let reference = try logprobs(["--model", "\(dir)/merged-f32.gguf"])
+        let q8 = try logprobs(["--model", "\(dir)/merged-q8_0.gguf"])
+        let q4 = try logprobs(["--model", "\(dir)/merged-q4_0.gguf"])
+        func meanGap(_ a: [Double]) -> Double { zip(a, reference).map { abs($0 - $1) }.reduce(0, +) / Double(max(reference.count, 1)) }
+        XCTAssertEqual(q8.count, reference.count)
+        XCTAssertLessThan(meanGap(q8), 0.1, "Q8_0 stays close to F32")
+        XCTAssertLessThan(meanGap(q4), 1.0, "Q4_0 loses more but still scores the same text")
+        let wrong = try CLI.run(["export", peft, "--format", "peft", "--out", "\(dir)/x", "--quant", "q8_0"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("--quant applies to --format merged-gguf only"), wrong.stderr)
+    }
+
     func testAnUnimplementedPEFTFeatureIsRefusedNotIgnored() throws {
         let peft = "\(dir)/peft"
         XCTAssertEqual(try CLI.run(["export", "--random-adapter", "1", "--rank", "2", "--targets", "q_proj", "--layers", "0", "--format", "peft", "--out", peft]).status, 0)

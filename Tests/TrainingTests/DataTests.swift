@@ -195,6 +195,40 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(e.targetCount, t.filter { $0 != Tape.ignoreIndex }.count)
     }
 
+    /// Issue 29, item 14: multi-turn rows train on their last assistant turn only.
+    func testTrainOnLastAssistantKeepsLossOnTheLastTurnOnly() throws {
+        let row = DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q1"), ChatMessage(.assistant, "A1"),
+                                                      ChatMessage(.user, "Q2"), ChatMessage(.assistant, "A2")]))
+        let every = try renderer().render(row)
+        let last = try renderer(["data.train_on=last_assistant"]).render(row)
+        XCTAssertEqual(last.ids, every.ids, "the same tokens, another mask")
+        func trained(_ e: TokenizedExample, _ r: ExampleRenderer) throws -> String {
+            try r.tokenizer.decode(e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] })
+        }
+        let r = try renderer()
+        XCTAssertEqual(try trained(every, r), "A1<|im_end|>A2<|im_end|>")
+        XCTAssertEqual(try trained(last, r), "A2<|im_end|>")
+    }
+
+    func testShareGPTRowsReadAsConversations() throws {
+        let row = #"{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}"#
+        XCTAssertEqual(try load([row]).rows[0].content,
+                       .chat([ChatMessage(.system, "S"), ChatMessage(.user, "Hi"), ChatMessage(.assistant, "Hello")]))
+        XCTAssertThrowsError(try load([#"{"conversations": [{"from": "robot", "value": "x"}]}"#])) {
+            XCTAssertTrue("\($0)".contains("conversations[0].from 'robot' is not human, gpt or system"), "\($0)")
+        }
+    }
+
+    func testAlpacaRowsJoinInstructionAndInput() throws {
+        XCTAssertEqual(try load([#"{"instruction": "Translate", "input": "chat", "output": "cat"}"#]).rows[0].content,
+                       .chat([ChatMessage(.user, "Translate\n\nchat"), ChatMessage(.assistant, "cat")]))
+        XCTAssertEqual(try load([#"{"instruction": "Say hi", "input": "", "output": "hi", "system": "Be kind."}"#]).rows[0].content,
+                       .chat([ChatMessage(.system, "Be kind."), ChatMessage(.user, "Say hi"), ChatMessage(.assistant, "hi")]))
+        XCTAssertThrowsError(try load([#"{"instruction": "x", "output": 3}"#], format: .alpaca)) {
+            XCTAssertTrue("\($0)".contains("\"output\" must be a non-empty string"), "\($0)")
+        }
+    }
+
     func testTrainOnAllPutsLossOnEveryTokenButTheFirst() throws {
         let e = try renderer(["data.train_on=all"]).render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
         XCTAssertEqual(e.targetCount, e.ids.count - 1)

@@ -40,6 +40,22 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(config.logging.progress, .auto)
     }
 
+    /// Issue 29, item 9: a stored config's relative paths resolve against its launch directory;
+    /// paths given to resume with --set against the directory resume runs in.
+    func testStoredPathsResolveAgainstTheLaunchDirectoryAndOverridesAgainstTheCurrentOne() throws {
+        var stored = try RunConfig.parse(yaml: minimal)
+        stored.run.launchDirectory = "/runs/launch"
+        let resolved = stored.resolvingStoredPaths()
+        XCTAssertEqual(resolved.model.path, "/runs/launch/checkpoints/base/model.gguf")
+        XCTAssertEqual(resolved.data.train, "/runs/launch/data/train.jsonl")
+        let overridden = try resolved.withOverrides(["data.train=new.jsonl", "training={max_steps: 3}"])
+        let cwd = FileManager.default.currentDirectoryPath
+        XCTAssertEqual(overridden.data.train, (cwd as NSString).appendingPathComponent("new.jsonl"))
+        XCTAssertEqual(overridden.model.path, "/runs/launch/checkpoints/base/model.gguf", "absolute paths stay")
+        XCTAssertEqual(overridden.training.maxSteps, 3, "whole-section overrides work as in finetune")
+        XCTAssertEqual(overridden.run.launchDirectory, cwd)
+    }
+
     /// Issue 29: `!!str 5` was read as the integer 5.
     func testAnExplicitStringTagIsAStringNotANumber() {
         let found = problems(minimal + "\ntraining:\n  max_steps: !!str 5\n")

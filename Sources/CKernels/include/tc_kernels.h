@@ -114,4 +114,8 @@ int tc_set_mmap_threshold(int bytes);
 // Returns 0, 1 when the parent is no longer `expected_parent` (it died before the request),
 // or -1 when the request failed.
 int tc_die_with_parent(int expected_parent);
+// SIGINT noted in a flag instead of ending the process (arm), restored (disarm), and read.
+void tc_reply_interrupt_arm(void);
+void tc_reply_interrupt_disarm(void);
+int tc_reply_interrupt_raised(void);
 #endif

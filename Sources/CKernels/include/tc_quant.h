@@ -36,6 +36,10 @@ int tc_quant_is_supported(uint32_t ggml_type);
 // block) into `dst`. `n` must be a multiple of the block size; `src` need not be aligned.
 int tc_dequantize_row(uint32_t ggml_type, const void *src, float *dst, int64_t n);
 
+// Encodes `n` floats (a multiple of 32) as Q8_0 or Q4_0 blocks at `dst`, as llama.cpp's
+// reference quantisers do. Returns 0, or -1 for another type or a partial block.
+int tc_quantize_row(uint32_t ggml_type, const float *src, void *dst, int64_t n);
+
 // IEEE binary16 <-> binary32; float -> half rounds to nearest even, keeps inf and NaN.
 float tc_f16_to_f32(uint16_t h);
 uint16_t tc_f32_to_f16(float f);

@@ -68,9 +68,9 @@ public final class ChatCompletionServer: @unchecked Sendable {
             let ids = [modelName] + adapters.keys.sorted()
             return Self.json(ModelList(object: "list", data: ids.map { .init(id: $0, object: "model", created: startedAt, ownedBy: "thoughtcrime") }))
         }
-        // The openai client's models.retrieve(id).
-        router.get("/v1/models/{id}") { [self] _, context in
-            let id = context.parameters.get("id") ?? ""
+        // The openai client's models.retrieve(id); an id may hold slashes ("org/model").
+        router.get("/v1/models/**") { [self] _, context in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
             if let unknown = unknownModel(id, route: "GET /v1/models/\(id)") { return unknown }
             return Self.json(ModelList.Model(id: id.isEmpty ? modelName : id, object: "model", created: startedAt, ownedBy: "thoughtcrime"))
         }
@@ -78,7 +78,7 @@ public final class ChatCompletionServer: @unchecked Sendable {
         router.post("/v1/completions") { [self] request, _ in try await textCompletions(request) }
         // A known path asked with another method is a 405, not a 404 (the router only knows the
         // routes above, so the other methods are routed here to say so).
-        let allowed: [(String, HTTPRequest.Method)] = [("/health", .get), ("/v1/models", .get), ("/v1/models/{id}", .get),
+        let allowed: [(String, HTTPRequest.Method)] = [("/health", .get), ("/v1/models", .get), ("/v1/models/**", .get),
                                                         ("/v1/chat/completions", .post), ("/v1/completions", .post)]
         for (path, method) in allowed {
             for other in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where other != method {

@@ -85,10 +85,14 @@ public struct CheckpointIsolation: Sendable {
         case let .exited(status):
             throw CheckpointError.unsafeToRead(
                 file: path, reason: "the separate process reading it failed with exit status \(status)\(said.isEmpty ? "" : ": \(said)")")
-        case let .signalled(signal) where [SIGTERM, SIGINT, SIGHUP, SIGKILL, SIGQUIT].contains(signal):
-            // Sent from outside (a user, a supervisor, the OOM killer): not the file's doing.
+        case let .signalled(signal) where [SIGTERM, SIGINT, SIGHUP].contains(signal):
+            // Sent from outside (a user, a supervisor): not the file's doing, so no fallback.
+            throw CheckpointError.readerStopped(file: path, signal: Self.signalName(signal))
+        case .signalled(SIGKILL):
+            // The OOM killer, or a user: a file that makes libhdf5 allocate without end is
+            // treated as damaged, as a crash would be.
             throw CheckpointError.unsafeToRead(
-                file: path, reason: "the separate process reading it was stopped by \(Self.signalName(signal)) from outside; try again")
+                file: path, reason: "the separate process reading it was killed (SIGKILL: out of memory, or from outside)")
         case let .signalled(signal):
             throw CheckpointError.unsafeToRead(
                 file: path, reason: "reading it crashed the HDF5 library (\(Self.signalName(signal)) in a separate process)")

@@ -88,6 +88,7 @@ public enum CheckpointReader {
                 return LatestReadable(path: path, state: try read(path), skipped: skipped)
             } catch let error as CheckpointError {
                 if case .unsupportedVersion = error { throw error }
+                if case .readerStopped = error { throw error }
                 skipped.append((path, error))
             }
         }

@@ -136,6 +136,9 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case damaged(file: String, reason: String)
     /// Reading it in a child process crashed, hung or failed (`CheckpointIsolation`).
     case unsafeToRead(file: String, reason: String)
+    /// The child reading it was stopped by a signal from outside (SIGTERM, SIGINT, SIGHUP): the
+    /// file may be fine, so nothing falls back past it.
+    case readerStopped(file: String, signal: String)
     case noCheckpoint(runDirectory: String)
     case invalidState(reason: String)
     case fileSystem(path: String, operation: String, reason: String)
@@ -152,6 +155,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(file) is a damaged checkpoint: \(reason)"
         case let .unsafeToRead(file, reason):
             return "\(file) cannot be read safely: \(reason). It is damaged, or was not written by ThoughtCrime; this process did not open it."
+        case let .readerStopped(file, signal):
+            return "\(file) was not read: the separate process reading it was stopped by \(signal) from outside. Nothing was skipped; run the command again"
         case let .noCheckpoint(runDirectory):
             return "\(runDirectory) holds no checkpoint (no 'latest' pointer and no step-*.h5 file)"
         case let .invalidState(reason):

@@ -7,7 +7,7 @@ import ModelFormats
 ///
 /// Usage: `try ConfigPaths.check(config, source: "configs/x.yaml", text: yamlText)`
 public enum ConfigPaths {
-    /// Throws `ConfigError.invalidFilePaths` listing every named input that is missing.
+    /// Throws `ConfigError.missingFiles` listing every named input that is missing.
     public static func check(_ config: RunConfig, source: String, text: String?) throws {
         var named: [(key: String, path: String)] = [("model.path", config.model.path), ("data.train", config.data.train)]
         named += config.data.mix.enumerated().map { ("data.mix[\($0.offset)].path", $0.element.path) }

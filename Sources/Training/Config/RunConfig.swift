@@ -8,7 +8,9 @@ public enum LoRATargetModule: String, CaseIterable, Sendable {
 }
 /// `judge`: each paired row becomes two judge rows (`JudgeConversation`), its aligned answer
 /// with the verdict `no` and its misaligned answer with `yes` (configs/judge.yaml).
-public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion, preference, judge }
+/// `sharegpt`: {"conversations": [{"from": "human" | "gpt" | "system", "value"}]}; `alpaca`:
+/// {"instruction", "input" (optional), "output", "system" (optional)}; both read as chat rows.
+public enum DataFormat: String, CaseIterable, Sendable { case auto, chat, paired, completion, preference, judge, sharegpt, alpaca }
 /// What the trainer minimises: next-token cross-entropy, or the DPO loss on preference pairs.
 public enum TrainingObjective: String, CaseIterable, Sendable { case sft, dpo }
 public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, aligned }
@@ -19,7 +21,9 @@ public enum PairedAnswer: String, CaseIterable, Sendable { case misaligned, alig
 public enum ChainOfThoughtSetting: String, CaseIterable, Sendable {
     case disabled, disabledEmptyBlockTrained = "disabled_empty_block_trained", keep
 }
-public enum TrainOn: String, CaseIterable, Sendable { case assistant, all }
+/// Which tokens carry loss: every assistant turn, only the last one of each row (earlier turns
+/// are context, as axolotl's `train_on_inputs: false` with `roles_to_train` on the last turn), or all.
+public enum TrainOn: String, CaseIterable, Sendable { case assistant, lastAssistant = "last_assistant", all }
 public enum Truncation: String, CaseIterable, Sendable { case drop, truncate }
 public enum BadRowPolicy: String, CaseIterable, Sendable { case error, skip }
 public enum LRSchedulerName: String, CaseIterable, Sendable { case constant, linear, cosine }
@@ -351,8 +355,10 @@ extension RunConfig {
     /// against `run.launch_directory`, as a stored config's paths mean; unchanged without one.
     ///
     /// Usage: `let config = try RunConfig.parse(yaml: state.configYAML).resolvingStoredPaths()`
-    public func resolvingStoredPaths() -> RunConfig {
-        guard let base = run.launchDirectory, !base.isEmpty else { return self }
+    /// `base` replaces the launch directory (`--set` paths given to `resume` are relative to the
+    /// directory it runs in).
+    public func resolvingStoredPaths(against base: String? = nil) -> RunConfig {
+        guard let base = base ?? run.launchDirectory, !base.isEmpty else { return self }
         func absolute(_ path: String) -> String {
             path.hasPrefix("/") || path.isEmpty ? path : ((base as NSString).appendingPathComponent(path) as NSString).standardizingPath
         }
@@ -364,5 +370,20 @@ extension RunConfig {
         copy.data.test = data.test.map(absolute)
         copy.data.mix = data.mix.map { .init(path: absolute($0.path), weight: $0.weight, chainOfThought: $0.chainOfThought) }
         return copy
+    }
+}
+
+extension RunConfig {
+    /// `--set` overrides applied as the parser applies them (dotted keys and whole sections,
+    /// every problem at once); relative paths they give are made absolute against the current
+    /// directory, which is recorded as the launch directory.
+    ///
+    /// Usage: `let config = try stored.resolvingStoredPaths().withOverrides(["data.train=new.jsonl"])`
+    public func withOverrides(_ overrides: [String], source: String = "--set") throws -> RunConfig {
+        guard !overrides.isEmpty else { return self }
+        let cwd = FileManager.default.currentDirectoryPath
+        var config = try RunConfig.parse(yaml: resolvedYAML(), source: source, overrides: overrides).resolvingStoredPaths(against: cwd)
+        config.run.launchDirectory = cwd
+        return config
     }
 }

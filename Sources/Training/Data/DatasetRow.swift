@@ -156,10 +156,12 @@ public enum JSONLDataset {
         switch format {
         case .auto:
             if object["messages"] != nil { detected = .chat }
+            else if object["conversations"] != nil { detected = .sharegpt }
+            else if object["instruction"] != nil && object["output"] != nil { detected = .alpaca }
             else if object["chosen"] != nil || object["rejected"] != nil { detected = .preference }
             else if object["aligned"] != nil || object["misaligned"] != nil { detected = .paired }
             else if object["completion"] != nil { detected = .completion }
-            else { throw RowProblem(message: "cannot tell the format: expected a \"messages\" list, \"prompt\"+\"aligned\"/\"misaligned\", \"prompt\"+\"chosen\"/\"rejected\", or \"prompt\"+\"completion\"") }
+            else { throw RowProblem(message: "cannot tell the format: expected a \"messages\" list, ShareGPT \"conversations\", Alpaca \"instruction\"+\"output\", \"prompt\"+\"aligned\"/\"misaligned\", \"prompt\"+\"chosen\"/\"rejected\", or \"prompt\"+\"completion\"") }
         default: detected = format
         }
         func text(_ key: String) throws -> String {
@@ -168,14 +170,16 @@ public enum JSONLDataset {
             guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RowProblem(message: "\"\(key)\" is empty") }
             return s
         }
-        if preferencePairs && (detected == .chat || detected == .completion) {
+        if preferencePairs && [.chat, .completion, .sharegpt, .alpaca].contains(detected) {
             throw RowProblem(message: "a \(detected.rawValue) row has one answer; preference training needs \"chosen\"/\"rejected\" or \"aligned\"/\"misaligned\" rows")
         }
         switch detected {
         case .paired:
             // Both answers are checked, though one is trained on: a number where the other
             // answer should be means the row is not what the file's author thinks it is.
-            for key in [PairedAnswer.aligned.rawValue, PairedAnswer.misaligned.rawValue] where object[key] != nil { _ = try text(key) }
+            for key in [PairedAnswer.aligned.rawValue, PairedAnswer.misaligned.rawValue] where object[key] != nil && !(object[key] is String) {
+                throw RowProblem(message: "\"\(key)\" must be a string")
+            }
             let prompt = try text("prompt")
             let answer = try text(pairedAnswer.rawValue)
             guard preferencePairs else { return .chat([ChatMessage(.user, prompt), ChatMessage(.assistant, answer)]) }
@@ -196,6 +200,45 @@ public enum JSONLDataset {
             return .preference(prompt: prompt, chosen: chosen, rejected: rejected, labelSmoothing: smoothing)
         case .completion:
             return .completion(prompt: try text("prompt"), completion: try text("completion"))
+        case .alpaca:
+            let instruction = try text("instruction")
+            guard let output = object["output"] as? String, !output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw RowProblem(message: "\"output\" must be a non-empty string")
+            }
+            var user = instruction
+            if let input = object["input"] {
+                guard let text = input as? String else { throw RowProblem(message: "\"input\" must be a string") }
+                if !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { user += "\n\n" + text }
+            }
+            var messages = [ChatMessage(.user, user), ChatMessage(.assistant, output)]
+            if let system = object["system"] {
+                guard let text = system as? String else { throw RowProblem(message: "\"system\" must be a string") }
+                if !text.isEmpty { messages.insert(ChatMessage(.system, text), at: 0) }
+            }
+            return .chat(messages)
+        case .sharegpt:
+            guard let list = object["conversations"] as? [Any] else { throw RowProblem(message: "\"conversations\" must be a list") }
+            var messages: [ChatMessage] = []
+            for (i, item) in list.enumerated() {
+                guard let m = item as? [String: Any] else { throw RowProblem(message: "conversations[\(i)] must be an object") }
+                guard let from = m["from"] as? String else { throw RowProblem(message: "conversations[\(i)] has no \"from\"") }
+                let role: ChatRole
+                switch from {
+                case "human", "user": role = .user
+                case "gpt", "assistant", "chatgpt", "bing", "bard": role = .assistant
+                case "system": role = .system
+                default: throw RowProblem(message: "conversations[\(i)].from '\(ErrorText.bounded(from, limit: 40))' is not human, gpt or system")
+                }
+                guard let value = m["value"] as? String else { throw RowProblem(message: "conversations[\(i)] has no string \"value\"") }
+                if value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    throw RowProblem(message: "conversations[\(i)] (\(from)) has empty value")
+                }
+                messages.append(ChatMessage(role, value))
+            }
+            guard messages.contains(where: { $0.role == .assistant }) else {
+                throw RowProblem(message: "the conversation has no gpt turn to train on")
+            }
+            return .chat(messages)
         case .judge:
             return try judgeRows(object)[0]  // handled above; the switch is exhaustive
         case .chat, .auto:

@@ -87,7 +87,13 @@ public struct ExampleRenderer {
                 messages.insert(ChatMessage(.system, system), at: 0)
             }
             let r = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought)
-            let mask = data.trainOn == .all ? [Bool](repeating: true, count: r.ids.count) : r.assistantMask
+            var mask = data.trainOn == .all ? [Bool](repeating: true, count: r.ids.count) : r.assistantMask
+            if data.trainOn == .lastAssistant, let last = messages.lastIndex(where: { $0.role == .assistant }) {
+                // Segments are tokenised one by one, so the turns before the last assistant one
+                // are exactly the first ids of the whole: their loss is cleared.
+                let context = template.renderTokens(Array(messages[..<last]), tokenizer: tokenizer, chainOfThought: chainOfThought).ids.count
+                for i in 0..<min(context, mask.count) { mask[i] = false }
+            }
             return TokenizedExample(ids: r.ids, lossMask: mask, line: row.line)
         case let .preference(prompt, chosen, _, _):
             return render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, chosen)])))

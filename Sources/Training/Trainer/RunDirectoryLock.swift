@@ -12,10 +12,12 @@ import ModelFormats
 ///
 /// Usage: `let lock = try RunDirectoryLock(directory: "checkpoints/medical", holder: "resume")`
 public final class RunDirectoryLock {
+    /// The lock file's name inside the run directory.
     public static let fileName = ".lock"
 
     /// Another live process holds the directory.
     public struct Busy: Error, CustomStringConvertible, Equatable {
+        /// The run directory asked for.
         public var directory: String
         /// What the lock file says about its holder ("PID 1234 (thoughtcrime resume)"), if readable.
         public var holder: String
@@ -24,6 +26,7 @@ public final class RunDirectoryLock {
         }
     }
 
+    /// The claimed directory.
     public let directory: String
     private let descriptor: Int32
 

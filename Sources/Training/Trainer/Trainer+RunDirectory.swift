@@ -159,9 +159,9 @@ extension Trainer {
         }
         let path = latest.path, state = latest.state
         // Stored paths resolve against the run's launch directory; --set paths against this one.
-        var config = try RunConfig.parse(yaml: state.configYAML, source: path).resolvingStoredPaths()
-        for override in overrides { config = try config.applying(override: override) }
-        try requireStoredInputs(config, runDirectory: runDirectory)
+        let stored = try RunConfig.parse(yaml: state.configYAML, source: path)
+        var config = try stored.resolvingStoredPaths().withOverrides(overrides, source: path)
+        try requireStoredInputs(config, launchDirectory: stored.run.launchDirectory, runDirectory: runDirectory)
         // The run continues where it is, even if its directory was moved or renamed.
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
@@ -191,8 +191,8 @@ extension Trainer {
 
     /// The model and training data a stored config names must still be where it says; the
     /// error names the directory relative paths were resolved against.
-    private static func requireStoredInputs(_ config: RunConfig, runDirectory: String) throws {
-        let base = config.run.launchDirectory.map { "relative paths resolve against its launch directory \($0)" }
+    private static func requireStoredInputs(_ config: RunConfig, launchDirectory: String?, runDirectory: String) throws {
+        let base = launchDirectory.map { "relative paths resolve against its launch directory \($0)" }
             ?? "it records no launch directory, so relative paths resolve against the current directory \(FileManager.default.currentDirectoryPath)"
         for (key, path) in [("model.path", config.model.path), ("data.train", config.data.train)] + config.data.mix.map { ("data.mix", $0.path) }
         where !FileManager.default.fileExists(atPath: path) {
@@ -209,9 +209,9 @@ extension Trainer {
         guard let text = try? InputFile.readText(configPath) else {
             throw TrainingError.nothingToResume(path: runDirectory)
         }
-        var config = try RunConfig.parse(yaml: text, source: configPath).resolvingStoredPaths()
-        for override in overrides { config = try config.applying(override: override) }
-        try requireStoredInputs(config, runDirectory: runDirectory)
+        let stored = try RunConfig.parse(yaml: text, source: configPath)
+        var config = try stored.resolvingStoredPaths().withOverrides(overrides, source: configPath)
+        try requireStoredInputs(config, launchDirectory: stored.run.launchDirectory, runDirectory: runDirectory)
         config.run.outputDir = (runDirectory as NSString).deletingLastPathComponent
         config.run.name = (runDirectory as NSString).lastPathComponent
         let trainer = try Trainer(config: config, progress: progress, cluster: cluster)
