@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// A structure-aware mutator for the YAML targets (config, eval-config, questions): half of the
 /// mutations vary what YAML readers disagree on or recurse over (nesting syntax, line ends,
@@ -13,8 +14,8 @@ func LLVMFuzzerMutate(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ maxSi
 @_cdecl("LLVMFuzzerCustomMutator")
 public func customMutator(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
     guard [.config, .evalConfig, .questions].contains(target), let data else { return LLVMFuzzerMutate(data, size, maxSize) }
-    var rng = SplitMix(state: UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(size))
-    guard rng.next() % 2 == 0 else { return LLVMFuzzerMutate(data, size, maxSize) }
+    var rng = TrainingRNG(seed: UInt64(seed) << 32 | UInt64(UInt32(truncatingIfNeeded: size)))
+    guard rng.below(2) == 0 else { return LLVMFuzzerMutate(data, size, maxSize) }
     var bytes = Array(UnsafeBufferPointer(start: data, count: size))
     YAMLMutations.apply(&bytes, &rng)
     let count = min(bytes.count, maxSize)
@@ -22,20 +23,13 @@ public func customMutator(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ m
     return count
 }
 
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
+extension TrainingRNG {
+    /// A uniform index in 0..<n (0 when n is 0).
+    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : nextIndex(below: n) }
 }
 
 enum YAMLMutations {
-    static func apply(_ bytes: inout [UInt8], _ rng: inout SplitMix) {
+    static func apply(_ bytes: inout [UInt8], _ rng: inout TrainingRNG) {
         let at = rng.below(bytes.count + 1)
         func insert(_ text: String, _ position: Int) { bytes.insert(contentsOf: Array(text.utf8), at: min(position, bytes.count)) }
         switch rng.below(9) {
