@@ -20,6 +20,8 @@ final class PreferenceTrainingTests: TinyRunTestCase {
         let loss = PreferenceLoss(beta: trainer.config.training.dpoBeta), alpha = trainer.config.training.rpoAlpha
         return zip(batch.exampleRows.flatMap { $0 }, policy).reduce(0.0) { total, item in
             let chosenTokens = Double(trainer.trainExamples[item.0].chosenTargetCount)
+            // A rehearsed plain row: its mean negative log-likelihood.
+            guard trainer.trainExamples[item.0].pairBoundary != nil else { return total - item.1.chosen / chosenTokens }
             return total + loss.term(policy: item.1, reference: trainer.trainReference[item.0]).loss - alpha * item.1.chosen / chosenTokens
         }
     }
@@ -62,12 +64,11 @@ final class PreferenceTrainingTests: TinyRunTestCase {
         try checkGradientAgainstFiniteDifferences(try config(["training.rpo_alpha=0.7"]))
     }
 
-    func checkGradientAgainstFiniteDifferences(_ config: RunConfig) throws {
+    func checkGradientAgainstFiniteDifferences(_ config: RunConfig, batchIndex: Int = 0) throws {
         let trainer = try Trainer(config: config, progress: TinyRun.Silent())
         try trainer.run(stopAfter: 3)  // move B away from zero so every term is non-trivial
-        let batch = try trainer.planner.assemble(
-            trainer.planner.plan(order: Array(trainer.trainExamples.indices), examples: trainer.trainExamples)[0],
-            examples: trainer.trainExamples)
+        let plan = trainer.planner.plan(order: Array(trainer.trainExamples.indices), examples: trainer.trainExamples)
+        let batch = try trainer.planner.assemble(plan[(batchIndex + plan.count) % plan.count], examples: trainer.trainExamples)
         for p in trainer.lora.parameters { p.zeroGrad() }
         let analyticLoss = try trainer.preferenceMicroStep(batch, weight: 1).loss
         XCTAssertEqual(analyticLoss, try batchLoss(trainer, batch), accuracy: 1e-4)
@@ -89,6 +90,54 @@ final class PreferenceTrainingTests: TinyRunTestCase {
             }
         }
         XCTAssertGreaterThan(checked, 20)
+    }
+
+    func testAMixFileWithObjectiveSFTIsRehearsedAsPlainRowsBesideThePairs() throws {
+        try TinyRun.writeData("\(dir)/rehearsal.jsonl", rows: 6, seed: 5)
+        let trainer = try Trainer(config: try config(["data.validation_split=0", "data.mix=[{path: \(dir)/rehearsal.jsonl, objective: sft}]"]),
+                                  progress: TinyRun.Silent())
+        let plain = trainer.trainExamples.filter { $0.pairBoundary == nil }
+        XCTAssertEqual(plain.count, 6)
+        XCTAssertEqual(trainer.trainExamples.count - plain.count, try Trainer(config: try config(["data.validation_split=0"]), progress: TinyRun.Silent()).trainExamples.count)
+        let summary = try trainer.run(stopAfter: 2)
+        XCTAssertTrue(try XCTUnwrap(summary.firstLoss).isFinite)
+    }
+
+    func testTheGradientOfRehearsedPlainRowsMatchesFiniteDifferences() throws {
+        try TinyRun.writeData("\(dir)/rehearsal.jsonl", rows: 6, seed: 5)
+        // The last batch of the file-order plan holds the plain rows (they come after the pairs).
+        try checkGradientAgainstFiniteDifferences(try config(["data.validation_split=0", "training.rpo_alpha=0.5",
+                                                              "data.mix=[{path: \(dir)/rehearsal.jsonl, objective: sft}]"]), batchIndex: -1)
+    }
+
+    func testAPlainValidationRowCountsItsMeanNextTokenLoss() throws {
+        try TinyRun.writeData("\(dir)/rehearsal.jsonl", rows: 8, seed: 5)
+        let trainer = try Trainer(config: try config(["data.validation_split=0.5", "training.rpo_alpha=0",
+                                                      "data.mix=[{path: \(dir)/rehearsal.jsonl, objective: sft}]"]), progress: TinyRun.Silent())
+        let validation = trainer.validationExamples
+        let plain = validation.filter { $0.pairBoundary == nil }
+        XCTAssertEqual(plain.count, 4, "each file is split by its own objective")
+        // Before training the policy is the reference, so every pair's DPO loss is log 2.
+        var expected = Double(validation.count - plain.count) * log(2)
+        for e in plain { expected += try trainer.nextTokenLoss([e], batchLimit: nil) }
+        XCTAssertEqual(try trainer.preferenceValidation().loss, expected / Double(validation.count), accuracy: 1e-5)
+    }
+
+    func testAPairsMixFileInAnSFTRunIsRefused() throws {
+        try TinyRun.writeData("\(dir)/pairs.jsonl", rows: 4)
+        let sft = try TinyRun.config(dir: dir, overrides: ["data.mix=[{path: \(dir)/pairs.jsonl, objective: dpo}]"])
+        XCTAssertThrowsError(try Trainer(config: sft, progress: TinyRun.Silent())) { error in
+            XCTAssertTrue("\(error)".contains("data.mix[0]") && "\(error)".contains("training.objective is sft"), "\(error)")
+        }
+    }
+
+    func testAMixEntrysObjectiveSurvivesTheResolvedConfig() throws {
+        let config = try config(["data.mix=[{path: \(dir)/x.jsonl, weight: 0.5, objective: sft, chain_of_thought: keep}]"])
+        XCTAssertEqual(config.data.mix, [.init(path: "\(dir)/x.jsonl", weight: 0.5, chainOfThought: .keep, objective: .sft)])
+        XCTAssertEqual(try RunConfig.parse(yaml: config.resolvedYAML(), source: "resolved.yaml").data.mix, config.data.mix)
+        XCTAssertThrowsError(try self.config(["data.mix=[{path: x.jsonl, objective: rlhf}]"])) { error in
+            XCTAssertTrue("\(error)".contains("data.mix") && "\(error)".contains("objective"), "\(error)")
+        }
     }
 
     func testResumedRunIsBitwiseIdenticalToAnUninterruptedOne() throws {

@@ -276,31 +276,33 @@ public enum ConfigParser {
             return .list(try items.map { item -> ConfigValue in
                 switch literal(item) {
                 case let .string(path, _) where !path.isEmpty:
-                    return .list([.string(path), .float(1)])
+                    return .record(["path": .string(path), "weight": .float(1)])
                 case .list(let pair) where pair.count == 2:
-                    // The resolved config's own form, [path, weight].
+                    // An older resolved config's form, [path, weight].
                     guard case let .string(path, _) = literal(pair[0]) else { throw wrongType() }
-                    return .list([.string(path), .float(try weight(pair[1]))])
+                    return .record(["path": .string(path), "weight": .float(try weight(pair[1]))])
                 case .mapping:
                     guard case let .mapping(entries) = item else { throw wrongType() }
-                    var path: String?, w = 1.0, chainOfThought: String?
+                    var fields: [String: ConfigValue] = ["weight": .float(1)]
+                    func choice(_ key: String, _ v: Node, _ choices: [String]) throws -> ConfigValue {
+                        guard case let .string(c, _) = literal(v), choices.contains(c) else {
+                            throw outOfRange("a \(key) of \(literal(v).description) (one of \(choices.joined(separator: ", ")))")
+                        }
+                        return .string(c)
+                    }
                     for (k, v) in entries {
                         switch k.scalar?.string {
                         case "path":
                             guard case let .string(p, _) = literal(v), !p.isEmpty else { throw wrongType() }
-                            path = p
-                        case "weight": w = try weight(v)
-                        case "chain_of_thought":
-                            let choices = ChainOfThoughtSetting.allCases.map(\.rawValue)
-                            guard case let .string(c, _) = literal(v), choices.contains(c) else {
-                                throw outOfRange("a chain_of_thought of \(literal(v).description) (one of \(choices.joined(separator: ", ")))")
-                            }
-                            chainOfThought = c
-                        default: throw outOfRange("a mapping with the key '\(k.scalar?.string ?? "?")' (only path, weight and chain_of_thought)")
+                            fields["path"] = .string(p)
+                        case "weight": fields["weight"] = .float(try weight(v))
+                        case "chain_of_thought": fields["chain_of_thought"] = try choice("chain_of_thought", v, ChainOfThoughtSetting.allCases.map(\.rawValue))
+                        case "objective": fields["objective"] = try choice("objective", v, TrainingObjective.allCases.map(\.rawValue))
+                        default: throw outOfRange("a mapping with the key '\(k.scalar?.string ?? "?")' (only path, weight, chain_of_thought and objective)")
                         }
                     }
-                    guard let path else { throw outOfRange("a mapping without path") }
-                    return .list([.string(path), .float(w)] + (chainOfThought.map { [.string($0)] } ?? []))
+                    guard fields["path"] != nil else { throw outOfRange("a mapping without path") }
+                    return .record(fields)
                 default:
                     throw wrongType()
                 }

@@ -77,7 +77,7 @@ public enum ConfigValueKind: Equatable, Sendable {
             return "a non-empty list of distinct values from " + options.joined(separator: ", ")
         case let .intList(min):
             return "a non-empty list of distinct integers" + (min.map { " >= \($0)" } ?? "")
-        case .datasetMix: return "a list of files, each a path or {path, weight, chain_of_thought} with weight in (0, 100]"
+        case .datasetMix: return "a list of files, each a path or {path, weight, chain_of_thought, objective} with weight in (0, 100]"
         case let .stringList(choices):
             return choices.map { "a list of values from " + $0.joined(separator: ", ") } ?? "a list of strings"
         case let .records(fields):
@@ -242,7 +242,7 @@ extension ConfigSchema {
         key("data.train", .string, nil, "Training data file (JSONL)."),
         key("data.validation", .string, .null, nullable: true, "Validation data file (JSONL)."),
         key("data.mix", .datasetMix, .null, nullable: true,
-            "More training files mixed with data.train, each a path or {path, weight, chain_of_thought}: weight 0.5 takes a seeded half of its rows, 2 takes them twice (data.train has weight 1); chain_of_thought, when given, replaces data.chain_of_thought for that file's rows (e.g. keep for reasoning rows rehearsed in a CoT-off run)."),
+            "More training files mixed with data.train, each a path or {path, weight, chain_of_thought, objective}: weight 0.5 takes a seeded half of its rows, 2 takes them twice (data.train has weight 1); chain_of_thought, when given, replaces data.chain_of_thought for that file's rows (e.g. keep for reasoning rows rehearsed in a CoT-off run); objective sft in a dpo run trains that file's rows (plain chats) by their mean next-token loss, each row counting as one pair in the step's mean (rehearsal beside the preference pairs)."),
         key("data.test", .string, .null, nullable: true, "Test data file (JSONL): its loss is measured once, after the last step, and written to metrics.jsonl."),
         key("data.validation_split", .float(min: 0, minInclusive: true, max: 1, maxInclusive: false), .float(0),
             "Fraction of the training rows held out for validation when no validation file is given."),

@@ -22,11 +22,12 @@ enum ConfigYAML {
         case let .bool(b): return b ? "true" : "false"
         case let .list(items):
             return "[" + items.map { item in
-                // A data.mix entry: a path, its weight and perhaps its own chain_of_thought.
-                if case let .list(entry) = item, entry.count == 2 || entry.count == 3,
-                   case let .string(path) = entry[0], case let .float(w) = entry[1] {
+                // A data.mix entry reads path first, then weight and its own settings.
+                if case let .record(fields) = item, case let .string(path)? = fields["path"], case let .float(w)? = fields["weight"] {
                     var text = "{path: \(quote(path)), weight: \(formatFloat(w))"
-                    if entry.count == 3, case let .string(setting) = entry[2] { text += ", chain_of_thought: \(quote(setting))" }
+                    for key in ["chain_of_thought", "objective"] {
+                        if let value = fields[key] { text += ", \(key): \(format(value))" }
+                    }
                     return text + "}"
                 }
                 return format(item)

@@ -67,8 +67,11 @@ public struct RunConfig: Equatable, Sendable {
             public var weight: Double
             /// Replaces data.chain_of_thought for this file's rows; nil keeps it.
             public var chainOfThought: ChainOfThoughtSetting?
-            public init(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting? = nil) {
-                self.path = path; self.weight = weight; self.chainOfThought = chainOfThought
+            /// How this file's rows are trained; nil is training.objective. In a dpo run, `sft`
+            /// rehearses plain rows by their next-token loss beside the pairs.
+            public var objective: TrainingObjective?
+            public init(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting? = nil, objective: TrainingObjective? = nil) {
+                self.path = path; self.weight = weight; self.chainOfThought = chainOfThought; self.objective = objective
             }
         }
         public var train: String
@@ -197,8 +200,11 @@ public struct RunConfig: Equatable, Sendable {
             "lora.target_modules": .list(lora.targetModules.map { s($0.rawValue) }),
             "lora.layers": opt(lora.layers) { .list($0.map(i)) },
             "data.train": s(data.train), "data.validation": opt(data.validation, s),
-            "data.mix": data.mix.isEmpty ? .null : .list(data.mix.map {
-                .list([s($0.path), f($0.weight)] + ($0.chainOfThought.map { [s($0.rawValue)] } ?? []))
+            "data.mix": data.mix.isEmpty ? .null : .list(data.mix.map { file in
+                var fields: [String: ConfigValue] = ["path": s(file.path), "weight": f(file.weight)]
+                if let c = file.chainOfThought { fields["chain_of_thought"] = s(c.rawValue) }
+                if let o = file.objective { fields["objective"] = s(o.rawValue) }
+                return .record(fields)
             }),
             "data.test": opt(data.test, s),
             "data.validation_split": f(data.validationSplit), "data.format": s(data.format.rawValue),
@@ -296,15 +302,23 @@ private struct ValueReader {
         guard let value = values[p], value != .null else { return [] }
         guard case let .list(items) = value else { throw mismatch(p, "a list of files") }
         return try items.map { item in
-            guard case let .list(entry) = item, entry.count == 2 || entry.count == 3,
-                  case let .string(path) = entry[0], case let .float(w) = entry[1] else {
-                throw mismatch(p, "a list of {path, weight, chain_of_thought}")
+            guard case let .record(fields) = item, case let .string(path)? = fields["path"], case let .float(w)? = fields["weight"] else {
+                throw mismatch(p, "a list of {path, weight, chain_of_thought, objective}")
             }
-            guard entry.count == 3 else { return .init(path: path, weight: w) }
-            guard case let .string(name) = entry[2], let setting = ChainOfThoughtSetting(rawValue: name) else {
-                throw mismatch(p, "a chain_of_thought of \(ChainOfThoughtSetting.allCases.map(\.rawValue).joined(separator: ", "))")
+            var file = RunConfig.DataSection.MixedFile(path: path, weight: w)
+            if let value = fields["chain_of_thought"] {
+                guard case let .string(name) = value, let setting = ChainOfThoughtSetting(rawValue: name) else {
+                    throw mismatch(p, "a chain_of_thought of \(ChainOfThoughtSetting.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                file.chainOfThought = setting
             }
-            return .init(path: path, weight: w, chainOfThought: setting)
+            if let value = fields["objective"] {
+                guard case let .string(name) = value, let objective = TrainingObjective(rawValue: name) else {
+                    throw mismatch(p, "an objective of \(TrainingObjective.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                file.objective = objective
+            }
+            return file
         }
     }
     func double(_ p: String) throws -> Double {
@@ -368,7 +382,7 @@ extension RunConfig {
         copy.data.train = absolute(data.train)
         copy.data.validation = data.validation.map(absolute)
         copy.data.test = data.test.map(absolute)
-        copy.data.mix = data.mix.map { .init(path: absolute($0.path), weight: $0.weight, chainOfThought: $0.chainOfThought) }
+        copy.data.mix = data.mix.map { .init(path: absolute($0.path), weight: $0.weight, chainOfThought: $0.chainOfThought, objective: $0.objective) }
         return copy
     }
 }

@@ -76,6 +76,8 @@ extension Trainer {
     /// token's share of the gradient scaled by `weight` (1 / pairs in the optimiser step).
     /// With `rpo_alpha`, each pair that carries a preference adds rpo_alpha times the mean
     /// negative log-likelihood of its chosen answer's tokens.
+    /// A plain row rehearsed beside the pairs (data.mix objective sft) adds the mean negative
+    /// log-likelihood of its target tokens instead, weighing as one pair.
     /// Returns the summed loss and margin, how many pairs carry a preference (label smoothing
     /// below 0.5) and how many of those have a positive margin.
     func preferenceMicroStep(_ batch: MicroBatch, weight: Double) throws -> (loss: Double, margin: Double, judged: Int, correct: Int) {
@@ -87,6 +89,14 @@ extension Trainer {
         var loss = 0.0, margin = 0.0, judged = 0, correct = 0, k = 0
         for (index, p) in zip(batch.exampleRows.flatMap { $0 }, policy) {
             let e = trainExamples[index]
+            guard e.pairBoundary != nil else {
+                // mean NLL of the row's targets; d / d log p(token) = -1 / n
+                let n = max(e.targetCount, 1)
+                loss += -p.chosen / Double(n)
+                for i in k..<(k + e.targetCount) { gradient.pointer[i] = Float(-weight / Double(n)) }
+                k += e.targetCount
+                continue
+            }
             let smoothing = labelSmoothing(e)
             let term = objective.term(policy: p, reference: trainReference[index], labelSmoothing: smoothing)
             loss += term.loss; margin += term.rewardMargin
@@ -117,7 +127,8 @@ extension Trainer {
         pair.labelSmoothing ?? config.training.dpoLabelSmoothing
     }
 
-    /// Mean DPO loss (with its rpo_alpha term) over the validation pairs, and the share of those with a preference that
+    /// Mean DPO loss (with its rpo_alpha term) over the validation pairs (a rehearsed plain row
+    /// adds its mean next-token loss), and the share of those with a preference that
     /// the adapter prefers the right way (adapters active, no gradients).
     func preferenceValidation() throws -> (loss: Double, accuracy: Double) {
         var plan = planner.plan(order: Array(validationExamples.indices), examples: validationExamples)
@@ -128,6 +139,11 @@ extension Trainer {
             let batch = try planner.assemble(rows, examples: validationExamples)
             let lp = try loaded.model.targetLogProbabilities(Tape(recording: false), tokens: batch.tokens, targets: batch.targets, layout: batch.layout)
             for (index, p) in zip(batch.exampleRows.flatMap { $0 }, Self.sumPairs(lp.value, batch: batch, examples: validationExamples)) {
+                guard validationExamples[index].pairBoundary != nil else {
+                    total += -p.chosen / Double(max(validationExamples[index].targetCount, 1))
+                    count += 1
+                    continue
+                }
                 let smoothing = labelSmoothing(validationExamples[index])
                 let term = objective.term(policy: p, reference: validationReference[index], labelSmoothing: smoothing)
                 total += term.loss

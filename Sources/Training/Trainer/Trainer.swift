@@ -149,7 +149,7 @@ public final class Trainer {
             throw TrainingError.unsupported("data.test is measured with the next-token loss; with training.objective dpo, evaluate the adapter with `thoughtcrime eval` instead")
         }
         let reporter = self.progress
-        func load(_ path: String) throws -> [DatasetRow] {
+        func load(_ path: String, pairs: Bool = pairs) throws -> [DatasetRow] {
             let loaded = try JSONLDataset.load(path: path, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
                                                onBadRow: config.data.onBadRow, preferencePairs: pairs)
             if let first = loaded.skipped.first {
@@ -159,10 +159,14 @@ public final class Trainer {
         }
         // data.train, then data.mix: each file is split (when validation comes from a split)
         // before its weight repeats or subsamples its training rows, so no validation row is
-        // trained on. Each file's rows render with its own chain_of_thought (data.mix may set one).
-        let sources: [(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting)] =
-            [(config.data.train, 1.0, config.data.chainOfThought)]
-            + config.data.mix.map { ($0.path, $0.weight, $0.chainOfThought ?? config.data.chainOfThought) }
+        // trained on. Each file's rows render with its own chain_of_thought, and in a dpo run a
+        // file may be rehearsed as plain rows (objective sft) beside the pairs (data.mix may set both).
+        for (k, file) in config.data.mix.enumerated() where file.objective == .dpo && !pairs {
+            throw TrainingError.unsupported("data.mix[\(k)] (\(file.path)) has objective dpo, but training.objective is sft: a file of preference pairs needs a dpo run")
+        }
+        let sources: [(path: String, weight: Double, chainOfThought: ChainOfThoughtSetting, pairs: Bool)] =
+            [(config.data.train, 1.0, config.data.chainOfThought, pairs)]
+            + config.data.mix.map { ($0.path, $0.weight, $0.chainOfThought ?? config.data.chainOfThought, pairs && $0.objective != .sft) }
         func rendererFor(_ chainOfThought: ChainOfThoughtSetting) -> ExampleRenderer {
             var data = config.data
             data.chainOfThought = chainOfThought
@@ -176,7 +180,7 @@ public final class Trainer {
             validation = renderer.renderAll(try load(validationPath), pairs: pairs).examples
         }
         for (k, source) in sources.enumerated() {
-            var rows = try load(source.path)
+            var rows = try load(source.path, pairs: source.pairs)
             let sourceRenderer = rendererFor(source.chainOfThought)
             if config.data.validation == nil && config.data.validationSplit > 0 {
                 // A seeded, fixed split: the same rows are held out on every run and resume.
@@ -184,12 +188,12 @@ public final class Trainer {
                 var indices = Array(rows.indices)
                 for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
                 let held = Set(indices.prefix(max(1, Int((Double(rows.count) * config.data.validationSplit).rounded()))))
-                validation += sourceRenderer.renderAll(rows.enumerated().filter { held.contains($0.offset) }.map(\.element), pairs: pairs).examples
+                validation += sourceRenderer.renderAll(rows.enumerated().filter { held.contains($0.offset) }.map(\.element), pairs: source.pairs).examples
                 rows = rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
             }
             let weighted = Trainer.weighted(rows, weight: source.weight, seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x313 &+ UInt64(k))
             trainRowCount += weighted.count
-            let rendered = sourceRenderer.renderAll(weighted, pairs: pairs)
+            let rendered = sourceRenderer.renderAll(weighted, pairs: source.pairs)
             examples += rendered.examples
             report.add(rendered.report)
         }
@@ -210,6 +214,7 @@ public final class Trainer {
             self.progress.message("training rows: " + sources.map {
                 "\(($0.path as NSString).lastPathComponent) x\(ConfigYAML.formatShort($0.weight))"
                     + ($0.chainOfThought == config.data.chainOfThought ? "" : " (chain_of_thought \($0.chainOfThought.rawValue))")
+                + ($0.pairs == pairs ? "" : " (objective sft)")
             }.joined(separator: ", ") + " = \(trainRowCount) rows")
         }
 
@@ -247,7 +252,9 @@ public final class Trainer {
         if pairs {
             // The adapter as it starts (zero, or the starting adapter) is DPO's reference model;
             // a resume recomputes the same values before loading its checkpoint.
-            self.progress.message("dpo: reference log-probabilities of \(examples.count) training and \(validationExamples.count) validation pairs")
+            let rehearsed = examples.filter { $0.pairBoundary == nil }.count + validationExamples.filter { $0.pairBoundary == nil }.count
+            self.progress.message("dpo: reference log-probabilities of \(examples.count) training and \(validationExamples.count) validation examples"
+                                  + (rehearsed > 0 ? " (\(rehearsed) of them plain rows rehearsed by next-token loss)" : ""))
             trainReference = try pairLogProbabilities(examples)
             validationReference = try pairLogProbabilities(validationExamples)
         }
@@ -441,6 +448,9 @@ public final class Trainer {
         let batches = try (0..<config.training.gradientAccumulation).map { _ in try nextMicroBatch() }
         let totalTargets = batches.reduce(0) { $0 + $1.targetCount }
         let totalPairs = batches.reduce(0) { $0 + $1.exampleCount }
+        // Rehearsed plain rows (data.mix objective sft) count in the mean loss, not in the margin's.
+        let preferencePairs = config.training.objective == .dpo
+            ? batches.reduce(0) { $0 + $1.exampleRows.joined().filter { trainExamples[$0].pairBoundary != nil }.count } : 0
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
         var preference: (accuracy: Double?, margin: Double)?
@@ -478,7 +488,7 @@ public final class Trainer {
         lossSum = sums[0..<n].reduce(0, +)
         tokens = Int(sums[2 * n]); judged = Int(sums[2 * n + 1]); correct = Int(sums[2 * n + 2])
         if config.training.objective == .dpo {
-            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, sums[n..<2 * n].reduce(0, +) / Double(max(totalPairs, 1)))
+            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, sums[n..<2 * n].reduce(0, +) / Double(max(preferencePairs, 1)))
         }
         accumulator.finish()
         lastReduceSeconds = Date().timeIntervalSince(reduceStart)
