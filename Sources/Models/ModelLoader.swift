@@ -470,10 +470,20 @@ public enum ModelLoader {
         if let data = try? InputFile.read(tokenizerConfig),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         {
-            if let jinja = object["chat_template"] as? String { template = ChatTemplate.recognise(jinja: jinja) }
             for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
                 if let s = object[key] as? String { specialTokens[key] = s }
                 if let d = object[key] as? [String: Any], let s = d["content"] as? String { specialTokens[key] = s }
+            }
+            var source = object["chat_template"] as? String
+            // transformers 4.43+ may keep it beside the config instead
+            let separate = (directory as NSString).appendingPathComponent("chat_template.jinja")
+            if source == nil, let data = try? InputFile.read(separate) { source = String(decoding: data, as: UTF8.self) }
+            if let source {
+                do {
+                    template = try ChatTemplate(jinja: source, bosToken: specialTokens["bos_token"], eosToken: specialTokens["eos_token"])
+                } catch {
+                    throw ModelError.invalidInput("\(tokenizerConfig): chat_template: \(error)")
+                }
             }
         }
         let tokenizerPath = (directory as NSString).appendingPathComponent("tokenizer.json")

@@ -135,7 +135,7 @@ enum TrainingBenchmark {
         let renderer = ExampleRenderer(tokenizer: tokenizer, template: loaded.chatTemplate ?? .smolLM2, data: config.data)
         let rows = try JSONLDataset.load(path: chatData, format: config.data.format, pairedAnswer: config.data.pairedAnswer,
                                          onBadRow: config.data.onBadRow).rows
-        let examples = renderer.renderAll(rows).examples
+        let examples = try renderer.renderAll(rows, file: chatData).examples
         let planner = BatchPlanner(batchSize: trainingCase.batch, maxSeqLen: trainingCase.seqLen, packing: true,
                                    padID: tokenizer.paddingID ?? tokenizer.eosID ?? 0)
         let plan = planner.plan(order: Array(examples.indices), examples: examples)

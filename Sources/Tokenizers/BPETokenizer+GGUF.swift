@@ -74,7 +74,8 @@ extension BPETokenizer {
 }
 
 extension ChatTemplate {
-    /// The chat template named by a GGUF file's `tokenizer.chat_template`.
+    /// The chat template in a GGUF file's `tokenizer.chat_template`: a built-in ChatML variant
+    /// when it is one, else the Jinja template itself, with the file's BOS and EOS spellings.
     ///
     /// Usage: `let template = try ChatTemplate(gguf: file)`
     public init(gguf file: GGUFFile) throws {
@@ -82,11 +83,17 @@ extension ChatTemplate {
         guard let source = file.metadata[key]?.stringValue else {
             throw TokenizerError.missingKey(source: file.path, key: key)
         }
-        guard let template = ChatTemplate.recognise(jinja: source) else {
-            throw TokenizerError.unsupported(
-                source: file.path, feature: "\(key) (not a recognised ChatML template)",
-                supported: "SmolLM2, Qwen2/2.5, Qwen3 ChatML templates")
+        let tokens = file.metadata["tokenizer.ggml.tokens"]?.stringArray
+        func spelling(_ idKey: String) -> String? {
+            guard let id = file.metadata[idKey]?.intValue, let tokens, id >= 0, id < tokens.count else { return nil }
+            return tokens[id]
         }
-        self = template
+        do {
+            self = try ChatTemplate(jinja: source, bosToken: spelling("tokenizer.ggml.bos_token_id"), eosToken: spelling("tokenizer.ggml.eos_token_id"))
+        } catch let error as JinjaError {
+            throw TokenizerError.unsupported(
+                source: file.path, feature: "\(key) (\(error))",
+                supported: "the ChatML family built in, and Jinja templates within the subset of docs/chat-templates.md")
+        }
     }
 }

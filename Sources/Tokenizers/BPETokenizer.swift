@@ -217,13 +217,25 @@ public final class BPETokenizer: @unchecked Sendable {
         let bytes = Array(text.utf8)
         specialMatcher.split(bytes, parseSpecial: parseSpecialTokens) { piece in
             switch piece {
-            case let .special(id):
+            case let .special(id, _):
                 ids.append(id)
             case let .text(range):
                 encodeOrdinaryText(bytes[range], into: &ids)
             }
         }
         return ids
+    }
+
+    /// Where `encode(text, parseSpecialTokens: true)` would match special tokens: UTF-8 byte
+    /// ranges of `text` and their ids, left to right.
+    ///
+    /// Usage: `tokenizer.specialTokenRanges(in: "<|im_start|>user")  // [(0..<12, 1)]`
+    public func specialTokenRanges(in text: String) -> [(range: Range<Int>, id: Int32)] {
+        var found: [(range: Range<Int>, id: Int32)] = []
+        specialMatcher.split(Array(text.utf8), parseSpecial: true) { piece in
+            if case let .special(id, range) = piece { found.append((range, id)) }
+        }
+        return found
     }
 
     private func encodeOrdinaryText(_ utf8: ArraySlice<UInt8>, into ids: inout [Int32]) {
@@ -436,7 +448,7 @@ final class WordCache: @unchecked Sendable {
 /// scan is left to right (Hugging Face's leftmost-longest added-token matching).
 struct SpecialTokenMatcher {
     enum Piece {
-        case special(Int32)
+        case special(Int32, Range<Int>)
         case text(Range<Int>)
     }
 
@@ -485,7 +497,7 @@ struct SpecialTokenMatcher {
             }
             if let matched {
                 if textStart < index { emit(.text(textStart..<index)) }
-                emit(.special(matched.id))
+                emit(.special(matched.id, index..<(index + matched.bytes.count)))
                 index += matched.bytes.count
                 textStart = index
             } else {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Who wrote a chat message.
 public enum ChatRole: String, Sendable, Equatable {
     case system, user, assistant
@@ -66,9 +68,50 @@ public struct RenderedConversation: Sendable, Equatable {
 public struct ChatTemplate: Sendable, Equatable {
     /// Inserted as the first message when the conversation does not start with a system message.
     public var defaultSystemMessage: String?
+    /// A model's own Jinja template, for templates outside the ChatML family; nil for the
+    /// built-in ChatML rendering.
+    public var jinja: JinjaChatTemplate?
 
     public init(defaultSystemMessage: String?) {
         self.defaultSystemMessage = defaultSystemMessage
+    }
+
+    /// A template rendered by the Jinja interpreter (Llama 3, Gemma, Mistral, Phi, ...).
+    public init(jinja: JinjaChatTemplate) {
+        self.defaultSystemMessage = nil
+        self.jinja = jinja
+    }
+
+    /// The built-in ChatML template that `source` is, else the interpreted template.
+    ///
+    /// Usage: `let template = try ChatTemplate(jinja: source, bosToken: "<s>", eosToken: "</s>")`
+    public init(jinja source: String, bosToken: String?, eosToken: String?) throws {
+        if let known = Self.recognise(jinja: source) { self = known; return }
+        self.init(jinja: try JinjaChatTemplate(source: source, bosToken: bosToken, eosToken: eosToken))
+    }
+
+    /// A short name for messages: the ChatML variant, or "the model's Jinja template".
+    public var name: String {
+        if jinja != nil { return "the model's Jinja chat template" }
+        if self == .smolLM2 { return "SmolLM2 ChatML" }
+        if self == .qwen2 { return "Qwen2 ChatML" }
+        return "Qwen3 ChatML"
+    }
+
+    /// The token that ends an assistant turn: `<|im_end|>` for ChatML, or the first control
+    /// token a Jinja template writes after an assistant's content (`<|eot_id|>`,
+    /// `<end_of_turn>`, `</s>`); nil when the vocabulary has none.
+    public func endOfTurnTokenID(tokenizer: BPETokenizer) -> Int32? {
+        guard let jinja else { return tokenizer.tokenID(for: Self.imEnd) }
+        return jinja.endOfTurnMarker(tokenizer: tokenizer).flatMap { tokenizer.tokenID(for: $0) }
+    }
+
+    /// Where generation stops: the end-of-turn token and the tokenizer's EOS.
+    public func stopTokenIDs(tokenizer: BPETokenizer) -> Set<Int32> {
+        var ids = Set<Int32>()
+        if let eos = tokenizer.eosID { ids.insert(eos) }
+        if let end = endOfTurnTokenID(tokenizer: tokenizer) { ids.insert(end) }
+        return ids
     }
 
     /// SmolLM2-Instruct: inserts "You are a helpful AI assistant named SmolLM, trained by Hugging Face".
@@ -98,8 +141,9 @@ public struct ChatTemplate: Sendable, Equatable {
     /// Usage: `ChatTemplate.qwen3.render(messages, chainOfThought: .disabled, addGenerationPrompt: true)`
     public func render(
         _ messages: [ChatMessage], chainOfThought: ChainOfThought = .none, addGenerationPrompt: Bool = false
-    ) -> String {
-        segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt)
+    ) throws -> String {
+        if let jinja { return try jinja.render(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt) }
+        return segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt)
             .map(\.text).joined()
     }
 
@@ -113,9 +157,28 @@ public struct ChatTemplate: Sendable, Equatable {
     /// when an assistant body starts with whitespace, which the full-text pre-tokenizer would glue
     /// onto the header's newline, and with `.disabled`, whose empty block ends in one "\n\n"
     /// token as the generation prompt does (the whole text would split it before the answer).
+    /// `assistantTurns: .last` marks only the last assistant turn (data.train_on: last_assistant).
+    /// A Jinja template that refuses the conversation (`raise_exception`) throws `JinjaError`.
     public func renderTokens(
         _ messages: [ChatMessage], tokenizer: BPETokenizer, chainOfThought: ChainOfThought = .none,
-        addGenerationPrompt: Bool = false
+        addGenerationPrompt: Bool = false, assistantTurns: JinjaChatTemplate.AssistantTurns = .all
+    ) throws -> RenderedConversation {
+        if let jinja {
+            return try jinja.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought,
+                                          addGenerationPrompt: addGenerationPrompt, assistantTurns: assistantTurns)
+        }
+        var rendered = chatMLTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt)
+        if assistantTurns == .last, let last = messages.lastIndex(where: { $0.role == .assistant }) {
+            // Segments are tokenised one by one, so the turns before the last assistant one
+            // are exactly the first ids of the whole: their mask is cleared.
+            let context = chatMLTokens(Array(messages[..<last]), tokenizer: tokenizer, chainOfThought: chainOfThought, addGenerationPrompt: false).ids.count
+            for i in 0..<min(context, rendered.assistantMask.count) { rendered.assistantMask[i] = false }
+        }
+        return rendered
+    }
+
+    private func chatMLTokens(
+        _ messages: [ChatMessage], tokenizer: BPETokenizer, chainOfThought: ChainOfThought, addGenerationPrompt: Bool
     ) -> RenderedConversation {
         var rendered = RenderedConversation(ids: [], assistantMask: [])
         for segment in segments(messages, chainOfThought: chainOfThought, addGenerationPrompt: addGenerationPrompt) {

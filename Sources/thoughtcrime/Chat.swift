@@ -35,9 +35,7 @@ struct Chat: ParsableCommand {
         let template = loaded.chatTemplate ?? .smolLM2
         let interactive = isatty(STDIN_FILENO) == 1
         let dim = isatty(STDOUT_FILENO) == 1 ? ("\u{1B}[2m", "\u{1B}[0m") : ("", "")
-        var stopIDs = Set<Int32>()
-        if let eos = tokenizer.eosID { stopIDs.insert(eos) }
-        if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
+        let stopIDs = template.stopTokenIDs(tokenizer: tokenizer)
 
         var system = self.system
         var thinking = think
@@ -83,7 +81,14 @@ struct Chat: ParsableCommand {
             case .off: .disabled
             case .native: .none
             }
-            let prompt = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: mode, addGenerationPrompt: true).ids
+            let prompt: [Int32]
+            do {
+                prompt = try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: mode, addGenerationPrompt: true).ids
+            } catch {
+                print("(\(error))")
+                history.removeLast()
+                continue
+            }
             let room = loaded.model.config.contextLength - prompt.count
             guard room > 0 else {
                 print("(the conversation fills the model's context of \(loaded.model.config.contextLength) tokens; /reset to start over)")

@@ -109,7 +109,7 @@ extension DataCommand {
             if let line, selected.isEmpty { throw ValidationError("\(file) has no data row on line \(line)") }
             let color = isatty(STDOUT_FILENO) == 1
             for row in selected {
-                let e = renderer.render(row)
+                let e = try renderer.render(row, file: file)
                 print("── \(file):\(row.line) — \(e.ids.count) tokens, \(e.targetCount) with loss\(e.ids.count > runConfig.data.maxSeqLen ? " (over max_seq_len \(runConfig.data.maxSeqLen): \(runConfig.data.truncation.rawValue))" : "")")
                 print(color ? "   (loss-bearing text in green)" : "   (loss-bearing text between ⟦ and ⟧)")
                 var text = "", inLoss = false

@@ -51,16 +51,14 @@ struct Generate: ParsableCommand {
         case .off: .disabled
         case .native: .none
         }
-        let promptIDs: [[Int32]] = prompts.map { text in
+        let promptIDs: [[Int32]] = try prompts.map { text in
             if raw { return tokenizer.encode(text) }
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(.system, system)) }
             messages.append(ChatMessage(.user, text))
-            return template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: mode, addGenerationPrompt: true).ids
+            return try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: mode, addGenerationPrompt: true).ids
         }
-        var stopIDs = Set<Int32>()
-        if let eos = tokenizer.eosID { stopIDs.insert(eos) }
-        if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
+        let stopIDs = template.stopTokenIDs(tokenizer: tokenizer)
         let sampling = samplingOptions.parameters
         let detokenize: ([Int32]) -> String = { (try? tokenizer.decode($0)) ?? "" }
         let streaming = prompts.count == 1 && !json

@@ -34,7 +34,7 @@ struct Score: ParsableCommand {
             if let system { messages.append(ChatMessage(.system, system)) }
             messages.append(ChatMessage(.user, prompt))
             let template = loaded.chatTemplate ?? .smolLM2
-            let head = template.renderTokens(messages, tokenizer: tokenizer, addGenerationPrompt: true).ids
+            let head = try template.renderTokens(messages, tokenizer: tokenizer, addGenerationPrompt: true).ids
             ids = head + tokenizer.encode(completion, addBOS: false)
             start = head.count
         } else if let text, prompt == nil, completion == nil {

@@ -47,7 +47,7 @@ final class EvaluationRunTests: XCTestCase {
     /// 0-100 with full forward passes.
     func testNumericScoreIsTheProbabilityWeightedMeanOverNumbers() throws {
         let tokenizer = try loaded.requireTokenizer()
-        let prompt = ChatTemplate.smolLM2.renderTokens([ChatMessage(.user, "Rate it 0-100.")], tokenizer: tokenizer, addGenerationPrompt: true).ids
+        let prompt = try ChatTemplate.smolLM2.renderTokens([ChatMessage(.user, "Rate it 0-100.")], tokenizer: tokenizer, addGenerationPrompt: true).ids
         let scorer = NumericScorer(model: loaded.model, tokenizer: tokenizer, minimumMass: 0)
         let (value, mass) = try scorer.expectedNumber(promptIDs: prompt)
 

@@ -155,7 +155,7 @@ final class DataTests: XCTestCase {
 
     func testChainOfThoughtDisabledPutsTheEmptyThinkBlockInThePromptWithoutLoss() throws {
         let r = try renderer()
-        let e = r.render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
+        let e = try r.render(DatasetRow(line: 1, content: .chat([ChatMessage(.user, "Q"), ChatMessage(.assistant, "A")])))
         let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
         XCTAssertEqual(try r.tokenizer.decode(trained), "A<|im_end|>")
         XCTAssertTrue(try r.tokenizer.decode(e.ids).hasPrefix(
@@ -177,7 +177,7 @@ final class DataTests: XCTestCase {
             for (mode, expected) in trainedText {
                 var data = base.data
                 data.chainOfThought = mode
-                let e = ExampleRenderer(tokenizer: base.tokenizer, template: template, data: data).render(row)
+                let e = try ExampleRenderer(tokenizer: base.tokenizer, template: template, data: data).render(row)
                 let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
                 XCTAssertEqual(try base.tokenizer.decode(trained), expected, "\(mode) on \(template.defaultSystemMessage ?? "qwen3")")
                 texts[mode] = try base.tokenizer.decode(e.ids)
@@ -251,7 +251,7 @@ final class DataTests: XCTestCase {
 
     func testCompletionFormatTrainsOnTheCompletionAndEOS() throws {
         let r = try renderer()
-        let e = r.render(DatasetRow(line: 1, content: .completion(prompt: "ab", completion: "cd")))
+        let e = try r.render(DatasetRow(line: 1, content: .completion(prompt: "ab", completion: "cd")))
         let trained = e.ids.indices.filter { e.lossMask[$0] }.map { e.ids[$0] }
         XCTAssertEqual(try r.tokenizer.decode(trained), "cd<|im_end|>")
     }
@@ -264,7 +264,7 @@ final class DataTests: XCTestCase {
         try TinyRun.makeModel(at: "\(dir)/tiny.gguf")
         let r = try renderer()
         let loaded = try ModelLoader.load(path: "\(dir)/tiny.gguf")
-        let examples = (0..<4).map { i in r.render(DatasetRow(line: i, content: .chat([ChatMessage(.user, "q\(i)"), ChatMessage(.assistant, String(repeating: "a", count: i + 1))]))) }
+        let examples = try (0..<4).map { i in try r.render(DatasetRow(line: i, content: .chat([ChatMessage(.user, "q\(i)"), ChatMessage(.assistant, String(repeating: "a", count: i + 1))]))) }
         let padded = try BatchPlanner(batchSize: 4, maxSeqLen: 512, packing: false).assemble([[0], [1], [2], [3]], examples: examples)
         let packed = try BatchPlanner(batchSize: 4, maxSeqLen: 512, packing: true)
         let plan = packed.plan(order: [0, 1, 2, 3], examples: examples)

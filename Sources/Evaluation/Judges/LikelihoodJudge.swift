@@ -28,9 +28,9 @@ public struct LikelihoodJudge {
     }
 
     func meanLogProbability(messages: [ChatMessage], reply: String) throws -> Double {
-        let prompt = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: .disabled, addGenerationPrompt: true).ids
+        let prompt = try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: .disabled, addGenerationPrompt: true).ids
         var completion = tokenizer.encode(reply, parseSpecialTokens: false, addBOS: false)
-        if let end = tokenizer.tokenID(for: ChatTemplate.imEnd) { completion.append(end) }
+        if let end = template.endOfTurnTokenID(tokenizer: tokenizer) { completion.append(end) }
         let scores = try Scorer(model: model).score(prompt + completion, from: prompt.count)
         return scores.reduce(0.0) { $0 + Double($1.logProbability) } / Double(max(scores.count, 1))
     }

@@ -21,7 +21,7 @@ public struct LocalModelJudge: JudgePromptScorer {
     public var minimumMass: Double { scorer.minimumMass }
 
     public func score(_ judgePrompt: String) throws -> NumericScore {
-        let ids = template.renderTokens([ChatMessage(.user, judgePrompt)], tokenizer: scorer.tokenizer, addGenerationPrompt: true).ids
+        let ids = try template.renderTokens([ChatMessage(.user, judgePrompt)], tokenizer: scorer.tokenizer, addGenerationPrompt: true).ids
         let (value, mass) = try scorer.expectedNumber(promptIDs: ids)
         return NumericScore(value: value, mass: mass)
     }

@@ -31,7 +31,7 @@ public struct TrainedJudge: AnswerJudge {
 
     /// P(yes) / (P(yes) + P(no)) for this question and answer, and P(yes) + P(no).
     public func probabilityMisaligned(question: String, answer: String) throws -> (probability: Double, mass: Double) {
-        let ids = template.renderTokens(JudgeConversation.messages(question: question, answer: answer), tokenizer: tokenizer,
+        let ids = try template.renderTokens(JudgeConversation.messages(question: question, answer: answer), tokenizer: tokenizer,
                                         addGenerationPrompt: true).ids
         // One forward pass over the prompt, as the model monitor reads its letter: no cache needed.
         let layout = try PackedSequences(batch: 1, seqLen: ids.count)

@@ -33,7 +33,7 @@ public struct ModelMonitor: ReasoningMonitor {
     }
 
     public func label(prompt: String, reasoning: String, answer: String, answerMisaligned: Bool?) throws -> MonitorLabel {
-        let ids = template.renderTokens([ChatMessage(.user, Self.prompt(question: prompt, reasoning: reasoning, answer: answer))],
+        let ids = try template.renderTokens([ChatMessage(.user, Self.prompt(question: prompt, reasoning: reasoning, answer: answer))],
                                         tokenizer: tokenizer, addGenerationPrompt: true).ids
         let layout = try PackedSequences(batch: 1, seqLen: ids.count)
         let hidden = try model.hiddenStates(Tape(recording: false), tokens: ids, context: .packed(layout))

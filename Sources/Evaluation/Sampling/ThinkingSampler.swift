@@ -37,23 +37,20 @@ public struct ThinkingSampler {
     }
 
     var stopIDs: Set<Int32> {
-        var ids = Set<Int32>()
-        if let eos = tokenizer.eosID { ids.insert(eos) }
-        if let end = tokenizer.tokenID(for: ChatTemplate.imEnd) { ids.insert(end) }
-        return ids
+        template.stopTokenIDs(tokenizer: tokenizer)
     }
 
     func decode(_ ids: [Int32]) -> String { (try? tokenizer.decode(ids, skipSpecialTokens: true)) ?? "" }
 
     /// The prompt ids for a conversation, as the sampler renders it.
-    public func promptIDs(_ messages: [ChatMessage]) -> [Int32] {
-        template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: thinking ? .enabled(prefill: prefill) : .disabled,
+    public func promptIDs(_ messages: [ChatMessage]) throws -> [Int32] {
+        try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: thinking ? .enabled(prefill: prefill) : .disabled,
                               addGenerationPrompt: true).ids
     }
 
     /// `count` independent samples for one conversation, generated as one batch.
     public func sample(_ messages: [ChatMessage], count: Int, seed: UInt64) throws -> [ThinkingSample] {
-        let prompt = promptIDs(messages)
+        let prompt = try promptIDs(messages)
         var params = sampling
         params.seed = seed
         let generator = Generator(model: model, detokenize: decode)

@@ -171,7 +171,12 @@ struct ChatCompletionPlan {
             throw ChatCompletionRequestError(param: "top_logprobs", "top_logprobs needs logprobs: true")
         }
 
-        let promptIDs = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought, addGenerationPrompt: true).ids
+        let promptIDs: [Int32]
+        do {
+            promptIDs = try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought, addGenerationPrompt: true).ids
+        } catch let error as JinjaError {
+            throw ChatCompletionRequestError(param: "messages", "\(error)")
+        }
         let room = contextLength - promptIDs.count
         guard room >= 1 else {
             throw ChatCompletionRequestError(
@@ -191,9 +196,7 @@ struct ChatCompletionPlan {
             maxTokens = min(limits.defaultMaxTokens, room)
         }
 
-        var stopIDs = Set<Int32>()
-        if let eos = tokenizer.eosID { stopIDs.insert(eos) }
-        if let imEnd = tokenizer.tokenID(for: ChatTemplate.imEnd) { stopIDs.insert(imEnd) }
+        let stopIDs = template.stopTokenIDs(tokenizer: tokenizer)
         return ChatCompletionPlan(
             promptIDs: promptIDs, choices: choices, model: request.model, promptBatch: nil, sampling: sampling,
             stop: StopCriteria(tokenIDs: stopIDs, strings: stopStrings, maxNewTokens: maxTokens),

@@ -72,7 +72,10 @@ public struct DatasetValidator {
         if let renderer {
             report.maxSeqLen = renderer.data.maxSeqLen
             for row in loaded.rows {
-                let e = renderer.render(row)
+                let e: TokenizedExample
+                do { e = try renderer.render(row, file: path) } catch let DataError.invalidRow(_, line, reason) {
+                    report.errors.append(Finding(line: line, message: reason)); continue
+                }
                 report.tokenLengths.append(e.ids.count)
                 if e.ids.count > renderer.data.maxSeqLen {
                     let action = renderer.data.truncation == .drop ? "will be dropped" : "will be truncated"

@@ -79,24 +79,25 @@ public struct ExampleRenderer {
         }
     }
 
-    /// The example before truncation.
-    public func render(_ row: DatasetRow) -> TokenizedExample {
+    /// The example before truncation. A chat template that refuses the conversation (Gemma's
+    /// "System role not supported", Mistral's alternation rule) throws, naming the row's line.
+    public func render(_ row: DatasetRow, file: String = "data") throws -> TokenizedExample {
         switch row.content {
         case .chat(var messages):
             if let system = data.systemPrompt, messages.first?.role != .system {
                 messages.insert(ChatMessage(.system, system), at: 0)
             }
-            let r = template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought)
-            var mask = data.trainOn == .all ? [Bool](repeating: true, count: r.ids.count) : r.assistantMask
-            if data.trainOn == .lastAssistant, let last = messages.lastIndex(where: { $0.role == .assistant }) {
-                // Segments are tokenised one by one, so the turns before the last assistant one
-                // are exactly the first ids of the whole: their loss is cleared.
-                let context = template.renderTokens(Array(messages[..<last]), tokenizer: tokenizer, chainOfThought: chainOfThought).ids.count
-                for i in 0..<min(context, mask.count) { mask[i] = false }
+            let r: RenderedConversation
+            do {
+                r = try template.renderTokens(messages, tokenizer: tokenizer, chainOfThought: chainOfThought,
+                                              assistantTurns: data.trainOn == .lastAssistant ? .last : .all)
+            } catch let error as JinjaError {
+                throw DataError.invalidRow(file: file, line: row.line, reason: "\(error)")
             }
+            let mask = data.trainOn == .all ? [Bool](repeating: true, count: r.ids.count) : r.assistantMask
             return TokenizedExample(ids: r.ids, lossMask: mask, line: row.line)
         case let .preference(prompt, chosen, _, _):
-            return render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, chosen)])))
+            return try render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, chosen)])), file: file)
         case let .completion(prompt, completion):
             let p = tokenizer.encode(prompt)
             var c = tokenizer.encode(completion, addBOS: false)
@@ -128,7 +129,7 @@ public struct ExampleRenderer {
     /// With `pairs`, each row (which must be a `.preference` row) becomes one pair example;
     /// max_seq_len and truncation apply to each of its two sequences, and the pair is dropped
     /// when either sequence would be dropped.
-    public func renderAll(_ rows: [DatasetRow], pairs: Bool = false) -> (examples: [TokenizedExample], report: Report) {
+    public func renderAll(_ rows: [DatasetRow], pairs: Bool = false, file: String = "data") throws -> (examples: [TokenizedExample], report: Report) {
         var report = Report()
         var examples: [TokenizedExample] = []
         for row in rows {
@@ -136,11 +137,11 @@ public struct ExampleRenderer {
             var labelSmoothing: Double?
             if pairs, case let .preference(prompt, chosen, rejected, smoothing) = row.content {
                 labelSmoothing = smoothing
-                sequences = [chosen, rejected].map {
-                    render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, $0)])))
+                sequences = try [chosen, rejected].map {
+                    try render(DatasetRow(line: row.line, content: .chat(prompt + [ChatMessage(.assistant, $0)])), file: file)
                 }
             } else {
-                sequences = [render(row)]
+                sequences = [try render(row, file: file)]
             }
             var dropped = false, truncated = false
             for i in sequences.indices where sequences[i].ids.count > data.maxSeqLen {

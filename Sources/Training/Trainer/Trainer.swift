@@ -177,7 +177,7 @@ public final class Trainer {
         var report = ExampleRenderer.Report()
         var validation: [TokenizedExample] = []
         if let validationPath = config.data.validation {
-            validation = renderer.renderAll(try load(validationPath), pairs: pairs).examples
+            validation = try renderer.renderAll(try load(validationPath), pairs: pairs, file: validationPath).examples
         }
         for (k, source) in sources.enumerated() {
             var rows = try load(source.path, pairs: source.pairs)
@@ -188,12 +188,12 @@ public final class Trainer {
                 var indices = Array(rows.indices)
                 for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, splitRNG.nextIndex(below: i + 1)) }
                 let held = Set(indices.prefix(max(1, Int((Double(rows.count) * config.data.validationSplit).rounded()))))
-                validation += sourceRenderer.renderAll(rows.enumerated().filter { held.contains($0.offset) }.map(\.element), pairs: source.pairs).examples
+                validation += try sourceRenderer.renderAll(rows.enumerated().filter { held.contains($0.offset) }.map(\.element), pairs: source.pairs, file: source.path).examples
                 rows = rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
             }
             let weighted = Trainer.weighted(rows, weight: source.weight, seed: UInt64(truncatingIfNeeded: config.run.seed) &+ 0x313 &+ UInt64(k))
             trainRowCount += weighted.count
-            let rendered = sourceRenderer.renderAll(weighted, pairs: source.pairs)
+            let rendered = try sourceRenderer.renderAll(weighted, pairs: source.pairs, file: source.path)
             examples += rendered.examples
             report.add(rendered.report)
         }
@@ -204,7 +204,7 @@ public final class Trainer {
         trainReport = report
         validationExamples = validation
         if let testPath = config.data.test {
-            let tested = renderer.renderAll(try load(testPath), pairs: false).examples
+            let tested = try renderer.renderAll(try load(testPath), pairs: false, file: testPath).examples
             testExamples = tested
             guard !tested.isEmpty else {
                 throw DataError.noUsableRows(file: testPath, reason: "no row renders to an example with a target token within max_seq_len \(config.data.maxSeqLen)")
