@@ -129,7 +129,7 @@ public final class LoadedModel {
     public let gguf: GGUFFile?
     /// The tokenizer shipped with the weights (GGUF metadata or tokenizer.json), when present.
     public let tokenizer: BPETokenizer?
-    /// The chat template shipped with the weights, when it is a recognised ChatML variant.
+    /// The chat template shipped with the weights: a built-in ChatML variant, or the model's own Jinja template.
     public let chatTemplate: ChatTemplate?
 
     public enum Source: String, Sendable { case gguf, safetensors }

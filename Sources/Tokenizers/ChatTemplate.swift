@@ -90,14 +90,6 @@ public struct ChatTemplate: Sendable, Equatable {
         self.init(jinja: try JinjaChatTemplate(source: source, bosToken: bosToken, eosToken: eosToken))
     }
 
-    /// A short name for messages: the ChatML variant, or "the model's Jinja template".
-    public var name: String {
-        if jinja != nil { return "the model's Jinja chat template" }
-        if self == .smolLM2 { return "SmolLM2 ChatML" }
-        if self == .qwen2 { return "Qwen2 ChatML" }
-        return "Qwen3 ChatML"
-    }
-
     /// The token that ends an assistant turn: `<|im_end|>` for ChatML, or the first control
     /// token a Jinja template writes after an assistant's content (`<|eot_id|>`,
     /// `<end_of_turn>`, `</s>`); nil when the vocabulary has none.

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFormats
 import XCTest
 
 @testable import Tokenizers
@@ -66,6 +67,32 @@ final class JinjaChatTemplateTests: XCTestCase {
         XCTAssertNotNil(llama.jinja)
         let smol = try ChatTemplate(jinja: try Self.source("smollm2-135m-instruct.jinja"), bosToken: nil, eosToken: nil)
         XCTAssertEqual(smol, .smolLM2, "the ChatML family keeps its built-in rendering")
+    }
+
+    func testAGGUFWithALlama3TemplateLoadsItWithTheFilesBOSAndEOSSpellings() throws {
+        let writer = GGUFWriter()
+        try writer.setMetadata("tokenizer.ggml.tokens", .array(["<unk>", "<|begin_of_text|>", "<|eot_id|>"].map { .string($0) }))
+        try writer.setMetadata("tokenizer.ggml.bos_token_id", .uint32(1))
+        try writer.setMetadata("tokenizer.ggml.eos_token_id", .uint32(2))
+        try writer.setMetadata("tokenizer.chat_template", .string(try Self.source("llama-3.2-3b-instruct.jinja")))
+        let path = NSTemporaryDirectory() + "llama3-template-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        let template = try ChatTemplate(gguf: try GGUFFile(path: path))
+        XCTAssertEqual(template.jinja?.bosToken, "<|begin_of_text|>")
+        XCTAssertEqual(template.jinja?.eosToken, "<|eot_id|>")
+        XCTAssertTrue(try template.render([ChatMessage(.user, "Hi")]).hasPrefix("<|begin_of_text|><|start_header_id|>system"))
+    }
+
+    func testAnUnparsableTemplateInAGGUFIsRefusedNamingTheKeyAndLine() throws {
+        let writer = GGUFWriter()
+        try writer.setMetadata("tokenizer.chat_template", .string("{% for m in messages %}\n{{ m.content }"))
+        let path = NSTemporaryDirectory() + "bad-template-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        XCTAssertThrowsError(try ChatTemplate(gguf: try GGUFFile(path: path))) { error in
+            XCTAssertTrue("\(error)".contains("tokenizer.chat_template") && "\(error)".contains("line 2"), "\(error)")
+        }
     }
 
     func testARefusalNamesTheTemplatesOwnMessage() throws {
