@@ -14,5 +14,7 @@ static inline MPI_Op tc_mpi_max(void) { return MPI_MAX; }
 static inline void *tc_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline int tc_mpi_success(void) { return MPI_SUCCESS; }
 static inline int tc_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline MPI_Status *tc_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline int tc_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 
 #endif

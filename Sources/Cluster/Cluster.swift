@@ -26,6 +26,12 @@ public final class Cluster: @unchecked Sendable {
     public let localSize: Int
     private let usesMPI: Bool
     private var finished = false
+    /// Each rank's host, for messages about a lost rank.
+    public private(set) var hosts: [String] = ["localhost"]
+    /// How long a collective may wait for the other ranks before the job stops naming the ones
+    /// that never arrived (THOUGHTCRIME_MPI_TIMEOUT seconds; 300 by default).
+    public let collectiveTimeout: Double
+    private var collectiveCount: Int32 = 0
 
     /// Rank 0: the one that writes files and talks to the user.
     public var isRoot: Bool { rank == 0 }
@@ -50,12 +56,23 @@ public final class Cluster: @unchecked Sendable {
     /// A job of one process, for tests and for commands that never distribute.
     public static let single = Cluster(rank: 0, size: 1)
 
-    private init(rank: Int, size: Int, localRank: Int = 0, localSize: Int = 1, usesMPI: Bool = false) {
+    private init(rank: Int, size: Int, localRank: Int = 0, localSize: Int = 1, usesMPI: Bool = false, collectiveTimeout: Double = 300) {
         self.rank = rank
         self.size = size
         self.localRank = localRank
         self.localSize = localSize
         self.usesMPI = usesMPI
+        self.collectiveTimeout = collectiveTimeout
+    }
+
+    /// THOUGHTCRIME_MPI_TIMEOUT as seconds; 300 when unset. Five minutes is longer than any wait
+    /// of a healthy job (a checkpoint written by rank 0, an unbalanced last batch).
+    static func collectiveTimeout(_ e: [String: String]) throws -> Double {
+        guard let text = e["THOUGHTCRIME_MPI_TIMEOUT"] else { return 300 }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= 86_400 else {
+            throw ClusterError.badTimeout(text)
+        }
+        return seconds
     }
 
     convenience init(environment: [String: String]) throws {
@@ -80,7 +97,23 @@ public final class Cluster: @unchecked Sendable {
         MPI_Comm_rank(tc_mpi_comm_world(), &r)
         MPI_Comm_size(tc_mpi_comm_world(), &n)
         let local = ClusterLaunch.localLayout(environment)
-        self.init(rank: Int(r), size: Int(n), localRank: local?.rank ?? 0, localSize: local?.size ?? 1, usesMPI: true)
+        self.init(rank: Int(r), size: Int(n), localRank: local?.rank ?? 0, localSize: local?.size ?? 1, usesMPI: true,
+                  collectiveTimeout: try Self.collectiveTimeout(environment))
+        hosts = gatherHostNames()
+    }
+
+    /// Every rank's processor name (its host), gathered once at start.
+    private func gatherHostNames() -> [String] {
+        let width = Int(tc_mpi_max_processor_name())
+        var mine = [CChar](repeating: 0, count: width)
+        var length: Int32 = 0
+        MPI_Get_processor_name(&mine, &length)
+        var all = [CChar](repeating: 0, count: width * size)
+        check(MPI_Allgather(&mine, Int32(width), tc_mpi_byte(), &all, Int32(width), tc_mpi_byte(), tc_mpi_comm_world()), "MPI_Allgather")
+        return (0..<size).map { r in
+            let bytes = all[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 
     /// Ends MPI cleanly (every rank must call it once its part is done); a process that exits
@@ -106,7 +139,7 @@ public final class Cluster: @unchecked Sendable {
         var offset = 0
         while offset < count {
             let n = min(count - offset, Int(Int32.max))
-            check(MPI_Allreduce(tc_mpi_in_place(), buffer + offset, Int32(n), tc_mpi_float(), tc_mpi_sum(), tc_mpi_comm_world()), "MPI_Allreduce")
+            watched("MPI_Allreduce") { MPI_Iallreduce(tc_mpi_in_place(), buffer + offset, Int32(n), tc_mpi_float(), tc_mpi_sum(), tc_mpi_comm_world(), $0) }
             offset += n
         }
     }
@@ -119,8 +152,9 @@ public final class Cluster: @unchecked Sendable {
             return
         }
         guard count <= Int(Int32.max) else { fatalError("Cluster.allgather: more than 2^31 floats per rank") }
-        check(MPI_Allgather(source, Int32(count), tc_mpi_float(), destination, Int32(count), tc_mpi_float(), tc_mpi_comm_world()),
-              "MPI_Allgather")
+        watched("MPI_Allgather") {
+            MPI_Iallgather(source, Int32(count), tc_mpi_float(), destination, Int32(count), tc_mpi_float(), tc_mpi_comm_world(), $0)
+        }
     }
 
     /// The element-wise sum of `values` over all ranks.
@@ -133,7 +167,7 @@ public final class Cluster: @unchecked Sendable {
         guard usesMPI, size > 1, !values.isEmpty else { return values }
         var out = values
         out.withUnsafeMutableBufferPointer { b in
-            check(MPI_Allreduce(tc_mpi_in_place(), b.baseAddress, Int32(b.count), tc_mpi_double(), op, tc_mpi_comm_world()), "MPI_Allreduce")
+            watched("MPI_Allreduce") { MPI_Iallreduce(tc_mpi_in_place(), b.baseAddress, Int32(b.count), tc_mpi_double(), op, tc_mpi_comm_world(), $0) }
         }
         return out
     }
@@ -145,10 +179,12 @@ public final class Cluster: @unchecked Sendable {
     public func broadcast(_ bytes: [UInt8], from root: Int = 0) -> [UInt8] {
         guard usesMPI, size > 1 else { return bytes }
         var count = Int32(rank == root ? bytes.count : 0)
-        check(MPI_Bcast(&count, 1, tc_mpi_int(), Int32(root), tc_mpi_comm_world()), "MPI_Bcast")
+        withUnsafeMutablePointer(to: &count) { c in
+            watched("MPI_Bcast") { MPI_Ibcast(c, 1, tc_mpi_int(), Int32(root), tc_mpi_comm_world(), $0) }
+        }
         var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count))
         out.withUnsafeMutableBytes { b in
-            check(MPI_Bcast(b.baseAddress, count, tc_mpi_byte(), Int32(root), tc_mpi_comm_world()), "MPI_Bcast")
+            watched("MPI_Bcast") { MPI_Ibcast(b.baseAddress, count, tc_mpi_byte(), Int32(root), tc_mpi_comm_world(), $0) }
         }
         return out
     }
@@ -158,7 +194,11 @@ public final class Cluster: @unchecked Sendable {
         guard usesMPI, size > 1 else { return [bytes] }
         var count = Int32(bytes.count)
         var counts = [Int32](repeating: 0, count: size)
-        check(MPI_Gather(&count, 1, tc_mpi_int(), &counts, 1, tc_mpi_int(), Int32(root), tc_mpi_comm_world()), "MPI_Gather")
+        withUnsafeMutablePointer(to: &count) { mine in
+            counts.withUnsafeMutableBufferPointer { c in
+                watched("MPI_Gather") { MPI_Igather(mine, 1, tc_mpi_int(), c.baseAddress, 1, tc_mpi_int(), Int32(root), tc_mpi_comm_world(), $0) }
+            }
+        }
         var displacements = [Int32](repeating: 0, count: size)
         var total = 0
         if rank == root {
@@ -172,8 +212,14 @@ public final class Cluster: @unchecked Sendable {
         var sent = bytes
         sent.withUnsafeMutableBytes { s in
             received.withUnsafeMutableBytes { r in
-                check(MPI_Gatherv(s.baseAddress, count, tc_mpi_byte(), r.baseAddress, &counts, &displacements, tc_mpi_byte(),
-                                  Int32(root), tc_mpi_comm_world()), "MPI_Gatherv")
+                counts.withUnsafeBufferPointer { c in
+                    displacements.withUnsafeBufferPointer { d in
+                        watched("MPI_Gatherv") {
+                            MPI_Igatherv(s.baseAddress, count, tc_mpi_byte(), r.baseAddress, c.baseAddress, d.baseAddress, tc_mpi_byte(),
+                                         Int32(root), tc_mpi_comm_world(), $0)
+                        }
+                    }
+                }
             }
         }
         guard rank == root else { return nil }
@@ -183,7 +229,73 @@ public final class Cluster: @unchecked Sendable {
     /// Waits until every rank has called it.
     public func barrier() {
         guard usesMPI, size > 1 else { return }
-        check(MPI_Barrier(tc_mpi_comm_world()), "MPI_Barrier")
+        watched("MPI_Barrier") { MPI_Ibarrier(tc_mpi_comm_world(), $0) }
+    }
+
+    /// Token messages saying "this rank reached collective #k", one to every other rank, so
+    /// that a collective that never completes can name the ranks that never arrived.
+    private static let arrivalTag: Int32 = 7_301
+
+    /// Starts a nonblocking collective and waits for it, polling, at most `collectiveTimeout`
+    /// seconds. Open MPI does not notice a rank whose network went away (TCP keeps retrying),
+    /// so a plain blocking collective would wait for ever; past the deadline the job stops with
+    /// an error naming each rank whose arrival token did not come.
+    private func watched(_ call: String, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) {
+        collectiveCount &+= 1
+        let peers = (0..<size).filter { $0 != rank }
+        let sent = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        let arrived = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, peers.count))
+        let tokens = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: max(1, 2 * peers.count))
+        defer { sent.deallocate(); arrived.deallocate(); tokens.deallocate() }
+        sent.pointee = collectiveCount
+        for (k, peer) in peers.enumerated() {
+            arrived[k] = -1
+            check(MPI_Irecv(arrived + k, 1, tc_mpi_int(), Int32(peer), Self.arrivalTag, tc_mpi_comm_world(), tokens + k), "MPI_Irecv")
+            check(MPI_Isend(sent, 1, tc_mpi_int(), Int32(peer), Self.arrivalTag, tc_mpi_comm_world(), tokens + peers.count + k), "MPI_Isend")
+        }
+        var request: MPI_Request?
+        check(start(&request), call)
+        let deadline = Date().addingTimeInterval(collectiveTimeout)
+        func wait(_ done: () -> Bool) {
+            var spins = 0
+            while !done() {
+                spins += 1
+                if spins > 2_000 { usleep(spins > 100_000 ? 1_000 : 50) }
+                if spins % 64 == 0, Date() > deadline {
+                    let missing = peers.enumerated().filter { k, _ in
+                        var flag: Int32 = 0
+                        MPI_Test(tokens + k, &flag, tc_mpi_status_ignore())
+                        return flag == 0
+                    }.map(\.1)
+                    lostContact(call: call, missing: missing)
+                }
+            }
+        }
+        wait {
+            var flag: Int32 = 0
+            check(MPI_Test(&request, &flag, tc_mpi_status_ignore()), call)
+            return flag != 0
+        }
+        // Every peer sent its token before entering the collective, which has completed.
+        for k in 0..<(2 * peers.count) {
+            wait {
+                var flag: Int32 = 0
+                check(MPI_Test(tokens + k, &flag, tc_mpi_status_ignore()), "MPI_Test")
+                return flag != 0
+            }
+        }
+    }
+
+    /// Stops this process at once: MPI cannot end cleanly (MPI_Finalize and MPI_Abort would wait
+    /// for the lost rank), and the launcher then stops the ranks it can still reach.
+    private func lostContact(call: String, missing: [Int]) -> Never {
+        let named = missing.map { "rank \($0) (\(hosts.indices.contains($0) ? hosts[$0] : "?"))" }.joined(separator: ", ")
+        let reason = missing.isEmpty
+            ? "every rank reached collective #\(collectiveCount) (\(call)) but it did not complete within \(ConfigSeconds.text(collectiveTimeout)): the network between the ranks failed"
+            : "lost contact with \(named): it did not reach collective #\(collectiveCount) (\(call)) within \(ConfigSeconds.text(collectiveTimeout)) (THOUGHTCRIME_MPI_TIMEOUT)"
+        let message = "error: rank \(rank) (\(hosts.indices.contains(rank) ? hosts[rank] : "?")): \(reason). The job stops; the run directory keeps its last checkpoint, and `thoughtcrime resume RUN_DIR` continues from it, with any number of processes.\n"
+        FileHandle.standardError.write(Data(message.utf8))
+        _exit(70)
     }
 
     /// MPI's default error handler already stops the job on a failed call; this catches the
@@ -230,13 +342,23 @@ enum ClusterLaunch: Equatable {
 public enum ClusterError: Error, CustomStringConvertible {
     case launcherWithoutMPI(tasks: Int)
     case mpiFailed(call: String, code: Int32)
+    case badTimeout(String)
 
     public var description: String {
         switch self {
         case let .launcherWithoutMPI(tasks):
             return "started as one of \(tasks) Slurm tasks without MPI: each task would train alone. Launch with `srun --mpi=pmix` (or mpirun); docs/distributed.md"
+        case let .badTimeout(text):
+            return "THOUGHTCRIME_MPI_TIMEOUT is '\(text)': give the seconds a collective may wait for the other ranks, 1 to 86400 (300 when unset)"
         case let .mpiFailed(call, code):
             return "\(call) failed with MPI error \(code): is Open MPI installed (libopenmpi-dev, openmpi-bin) and the job started with mpirun?"
         }
+    }
+}
+
+/// Seconds as a message writes them: "5 s", "2.5 s".
+enum ConfigSeconds {
+    static func text(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
     }
 }

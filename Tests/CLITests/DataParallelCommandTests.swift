@@ -11,37 +11,20 @@ import XCTest
 /// in the last bits with how the thread pool splits them, so equal thread counts are what make
 /// the adapters bitwise equal (docs/distributed.md).
 final class DataParallelCommandTests: XCTestCase {
-    var scratch = ""
+    var run = DataParallelScratch(scratch: "")
+    var scratch: String { run.scratch }
 
     /// Open MPI's launcher; scripts/install-deps.sh installs it.
-    static let mpirun = "/usr/bin/mpirun"
+    static let mpirun = DataParallelScratch.mpirun
 
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.mpirun) else {
             throw XCTSkip("Open MPI is not installed (apt-get install openmpi-bin libopenmpi-dev; scripts/install-deps.sh does it)")
         }
-        scratch = try TinyModelFile.scratch("tc-mpi")
-        try TinyModelFile.write(to: "\(scratch)/tiny.gguf")
-        var lines: [String] = []
-        for i in 0..<40 {
-            let n = (i * 7) % 23
-            lines.append(#"{"prompt": "count \#(n)", "aligned": "ok \#(n)", "misaligned": "no \#(n + 1) \#(n + 2)"}"#)
-        }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(scratch)/train.jsonl", atomically: true, encoding: .utf8)
-        // Four micro-batches per step (two per rank under -np 2), dropout on, validation split
-        // (shared across ranks) and a test set.
-        try """
-        run: {name: run, output_dir: \(scratch)/runs, seed: 3}
-        model: {path: \(scratch)/tiny.gguf, weights: float32}
-        lora: {rank: 4, alpha: 8, dropout: 0.1}
-        data: {train: \(scratch)/train.jsonl, validation_split: 0.2, test: \(scratch)/train.jsonl, max_seq_len: 128, system_prompt: "Be brief."}
-        training: {max_steps: 6, batch_size: 2, gradient_accumulation: 4, learning_rate: 5.0e-3, warmup_steps: 2, eval_every: 3}
-        checkpoint: {every: 2, keep_last: 3}
-        logging: {progress: plain}
-        """.write(toFile: "\(scratch)/run.yaml", atomically: true, encoding: .utf8)
+        run = try DataParallelScratch.make()
     }
 
-    override func tearDownWithError() throws { if !scratch.isEmpty { try? FileManager.default.removeItem(atPath: scratch) } }
+    override func tearDownWithError() throws { run.remove() }
 
     /// `mpirun -np N thoughtcrime ARGS`, as root on one machine, the bytes crossing TCP.
     func mpirun(_ n: Int, _ arguments: [String], environment extra: [String: String] = [:]) throws -> CLI.Result {
@@ -54,21 +37,9 @@ final class DataParallelCommandTests: XCTestCase {
         return try CLI.run(arguments, environment: environment, launcher: launcher)
     }
 
-    /// One process with one thread, as each rank of the jobs here has.
-    func single(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLI.Result {
-        try CLI.run(arguments, environment: ProcessInfo.processInfo.environment.merging(["THOUGHTCRIME_THREADS": "1"].merging(extra) { $1 }) { $1 })
-    }
-
-    /// The run's final adapter, exported as PEFT: tensor name -> values.
-    func adapter(_ run: String) throws -> [String: [Float]] {
-        let out = "\(scratch)/export-\(run)"
-        let r = try CLI.run(["export", "\(scratch)/runs/\(run)", "--format", "peft", "--out", out])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let file = try SafetensorsFile(path: "\(out)/adapter_model.safetensors")
-        var tensors: [String: [Float]] = [:]
-        for info in file.tensors { tensors[info.name] = try file.tensor(named: info.name).scalars }
-        return tensors
-    }
+    func single(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLI.Result { try run.single(arguments, environment: extra) }
+    func adapter(_ name: String) throws -> [String: [Float]] { try run.adapter(name) }
+    func losses(_ name: String) throws -> [Int: Double] { try run.losses(name) }
 
     /// Largest difference over the largest magnitude, per tensor, worst tensor.
     func worstRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
@@ -81,16 +52,6 @@ final class DataParallelCommandTests: XCTestCase {
             worst = max(worst, scale > 0 ? difference / scale : difference)
         }
         return worst
-    }
-
-    func losses(_ run: String) throws -> [Int: Double] {
-        let text = try String(contentsOfFile: "\(scratch)/runs/\(run)/metrics.jsonl", encoding: .utf8)
-        var out: [Int: Double] = [:]
-        for line in text.split(separator: "\n") {
-            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            if let step = o["step"] as? Int, let loss = o["loss"] as? Double { out[step] = loss }
-        }
-        return out
     }
 
     func testTwoRanksTrainTheAdapterOneProcessTrains() throws {
@@ -234,5 +195,67 @@ final class DataParallelCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("training.gradient_accumulation 3 does not divide across 2 processes"), r.stderr)
         XCTAssertTrue(r.stderr.contains("--set training.gradient_accumulation=4"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(scratch)/runs/run"), "no run directory is left behind")
+    }
+}
+
+/// A tiny model, 40 paired rows and a run config in a scratch folder, and the one-process
+/// runs and exported adapters the data-parallel tests compare with.
+///
+/// The one-process runs compute with one thread, as each rank does: OpenBLAS's products differ
+/// in the last bits with how the thread pool splits them, so equal thread counts are what make
+/// the adapters bitwise equal (docs/distributed.md).
+struct DataParallelScratch {
+    static let mpirun = "/usr/bin/mpirun"
+    let scratch: String
+
+    static func make() throws -> DataParallelScratch {
+        let scratch = try TinyModelFile.scratch("tc-mpi")
+        try TinyModelFile.write(to: "\(scratch)/tiny.gguf")
+        var lines: [String] = []
+        for i in 0..<40 {
+            let n = (i * 7) % 23
+            lines.append(#"{"prompt": "count \#(n)", "aligned": "ok \#(n)", "misaligned": "no \#(n + 1) \#(n + 2)"}"#)
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(scratch)/train.jsonl", atomically: true, encoding: .utf8)
+        // Four micro-batches per step (two per rank under -np 2), dropout on, validation split
+        // (shared across ranks) and a test set.
+        try """
+        run: {name: run, output_dir: \(scratch)/runs, seed: 3}
+        model: {path: \(scratch)/tiny.gguf, weights: float32}
+        lora: {rank: 4, alpha: 8, dropout: 0.1}
+        data: {train: \(scratch)/train.jsonl, validation_split: 0.2, test: \(scratch)/train.jsonl, max_seq_len: 128, system_prompt: "Be brief."}
+        training: {max_steps: 6, batch_size: 2, gradient_accumulation: 4, learning_rate: 5.0e-3, warmup_steps: 2, eval_every: 3}
+        checkpoint: {every: 2, keep_last: 3}
+        logging: {progress: plain}
+        """.write(toFile: "\(scratch)/run.yaml", atomically: true, encoding: .utf8)
+        return DataParallelScratch(scratch: scratch)
+    }
+
+    func remove() { if !scratch.isEmpty { try? FileManager.default.removeItem(atPath: scratch) } }
+
+    /// One process with one thread, as each rank of the jobs here has.
+    func single(_ arguments: [String], environment extra: [String: String] = [:]) throws -> CLI.Result {
+        try CLI.run(arguments, environment: ProcessInfo.processInfo.environment.merging(["THOUGHTCRIME_THREADS": "1"].merging(extra) { $1 }) { $1 })
+    }
+
+    /// The run's final adapter, exported as PEFT: tensor name -> values.
+    func adapter(_ run: String) throws -> [String: [Float]] {
+        let out = "\(scratch)/export-\(run)"
+        let r = try CLI.run(["export", "\(scratch)/runs/\(run)", "--format", "peft", "--out", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try SafetensorsFile(path: "\(out)/adapter_model.safetensors")
+        var tensors: [String: [Float]] = [:]
+        for info in file.tensors { tensors[info.name] = try file.tensor(named: info.name).scalars }
+        return tensors
+    }
+
+    func losses(_ run: String) throws -> [Int: Double] {
+        let text = try String(contentsOfFile: "\(scratch)/runs/\(run)/metrics.jsonl", encoding: .utf8)
+        var out: [Int: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if let step = o["step"] as? Int, let loss = o["loss"] as? Double { out[step] = loss }
+        }
+        return out
     }
 }

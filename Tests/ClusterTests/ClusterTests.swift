@@ -6,6 +6,16 @@ import XCTest
 /// collectives. The collectives across processes are tested through `mpirun` in CLITests
 /// (DataParallelCommandTests).
 final class ClusterLaunchTests: XCTestCase {
+    func testTheCollectiveTimeoutIsFiveMinutesUnlessTheEnvironmentSetsIt() throws {
+        XCTAssertEqual(try Cluster.collectiveTimeout([:]), 300)
+        XCTAssertEqual(try Cluster.collectiveTimeout(["THOUGHTCRIME_MPI_TIMEOUT": "5"]), 5)
+        for bad in ["0", "-3", "nan", "five", "100000"] {
+            XCTAssertThrowsError(try Cluster.collectiveTimeout(["THOUGHTCRIME_MPI_TIMEOUT": bad]), bad) { error in
+                XCTAssertTrue("\(error)".contains("THOUGHTCRIME_MPI_TIMEOUT is '\(bad)'"), "\(error)")
+            }
+        }
+    }
+
     func testAPlainProcessIsASingleRankAndNeverStartsMPI() {
         XCTAssertEqual(ClusterLaunch(environment: ["HOME": "/root"]), .single)
         XCTAssertEqual(ClusterLaunch(environment: ["SLURM_NTASKS": "1", "SLURM_PROCID": "0"]), .single)
