@@ -13,7 +13,7 @@ struct Chat: ParsableCommand {
             Type a message and press Enter. Commands: /think on|off|native (the chain-of-thought switch), \
             /system TEXT (set the system message and start over), /reset (forget the conversation), \
             /quit (or end of input). With thinking on, the reasoning is shown dimmed and only the answer \
-            is kept in the conversation, as Qwen3's template does.
+            is kept in the conversation, as Qwen3's template does. In a terminal the line can be edited             (arrows, Home, End, Backspace, Delete, Ctrl-A/E/U/K/W) and Up and Down recall earlier lines;             Ctrl-C stops a reply, and at the prompt it ends the chat, as Ctrl-D does.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -42,12 +42,10 @@ struct Chat: ParsableCommand {
         var history: [ChatMessage] = []
         var turn: UInt64 = 0
         if interactive { print("Chatting with \(loaded.path)\(modelOptions.adapter.map { " + \($0)" } ?? ""). /think on|off|native, /system TEXT, /reset, /quit.") }
+        let editor = LineEditor(prompt: "> ")
         while true {
-            if interactive { print("> ", terminator: ""); fflush(stdout) }
-            guard let line = readLine(strippingNewline: true) else {
-                if interactive { print("") }  // Ctrl-D: end the prompt's line before the shell's
-                break
-            }
+            fflush(stdout)
+            guard let line = editor.readLine() else { break }
             let input = line.trimmingCharacters(in: .whitespaces)
             if input.isEmpty { continue }
             if input.hasPrefix("/") {

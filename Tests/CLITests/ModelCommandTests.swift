@@ -121,4 +121,53 @@ final class ModelCommandTests: XCTestCase {
         let alone = try CLI.run(["generate", "--max-tokens", "24", "What did I just ask you about?"])
         XCTAssertNotEqual(lines[1], alone.stdout.trimmingCharacters(in: .whitespacesAndNewlines), r.stdout)
     }
+
+    /// On a terminal (a pseudo-terminal made by `script`), chat's input line can be edited and
+    /// earlier lines recalled: Up and Enter repeats /reset, Backspace mends "/quix" into "/quit".
+    func testChatOnATerminalEditsTheLineAndRecallsHistory() throws {
+        try CLI.requireBaseModel()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { throw XCTSkip("util-linux's script is not installed") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", "'\(try CLI.binary().path)' chat", "/dev/null"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TERM"] = "xterm"
+        process.environment = environment
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        var seen = Data()
+        // Each line is typed once the editor has drawn its next prompt after the previous line's
+        // reply (raw mode discards what came earlier).
+        func waitForPrompt(after marker: String, count: Int) throws {
+            let deadline = Date().addingTimeInterval(120)
+            while true {
+                let text = String(decoding: seen, as: UTF8.self)
+                let parts = text.components(separatedBy: marker)
+                if parts.count - 1 >= count, let tail = parts.last, tail.contains("> ") { return }
+                guard Date() < deadline, process.isRunning else {
+                    if process.isRunning { process.terminate() }
+                    throw ChatStalled(description: "chat did not draw its prompt: \(text)")
+                }
+                seen += output.fileHandleForReading.availableData
+            }
+        }
+        try waitForPrompt(after: "/quit.", count: 1)
+        for (k, keys) in ["/reset\r", "\u{1B}[A\r", "/quix\u{7F}t\r"].enumerated() {
+            if k > 0 { try waitForPrompt(after: "(conversation cleared)", count: k) }
+            Thread.sleep(forTimeInterval: 0.1)
+            input.fileHandleForWriting.write(Data(keys.utf8))
+        }
+        process.waitUntilExit()
+        seen += output.fileHandleForReading.readDataToEndOfFile()
+        let text = String(decoding: seen, as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertEqual(text.components(separatedBy: "(conversation cleared)").count - 1, 2, "Up recalled /reset: \(text)")
+        XCTAssertFalse(text.contains("unknown command"), "Backspace mended /quix into /quit: \(text)")
+    }
 }
+
+/// A chat session that stopped answering in a terminal test.
+struct ChatStalled: Error, CustomStringConvertible { let description: String }
