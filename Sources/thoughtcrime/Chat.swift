@@ -13,7 +13,9 @@ struct Chat: ParsableCommand {
             Type a message and press Enter. Commands: /think on|off|native (the chain-of-thought switch), \
             /system TEXT (set the system message and start over), /reset (forget the conversation), \
             /quit (or end of input). With thinking on, the reasoning is shown dimmed and only the answer \
-            is kept in the conversation, as Qwen3's template does. In a terminal the line can be edited             (arrows, Home, End, Backspace, Delete, Ctrl-A/E/U/K/W) and Up and Down recall earlier lines;             Ctrl-C stops a reply, and at the prompt it ends the chat, as Ctrl-D does.
+            is kept in the conversation, as Qwen3's template does. In a terminal the line can be edited \
+            (arrows, Home, End, Backspace, Delete, Ctrl-A/E/U/K/W) and Up and Down recall earlier lines; \
+            Ctrl-C stops a reply, and at the prompt it ends the chat, as Ctrl-D does.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
