@@ -475,14 +475,18 @@ public enum ModelLoader {
                 if let d = object[key] as? [String: Any], let s = d["content"] as? String { specialTokens[key] = s }
             }
             var source = object["chat_template"] as? String
+            var origin = "\(tokenizerConfig): chat_template"
             // transformers 4.43+ may keep it beside the config instead
             let separate = (directory as NSString).appendingPathComponent("chat_template.jinja")
-            if source == nil, let data = try? InputFile.read(separate) { source = String(decoding: data, as: UTF8.self) }
+            if source == nil, let data = try? InputFile.read(separate) {
+                source = String(decoding: data, as: UTF8.self)
+                origin = separate
+            }
             if let source {
                 do {
                     template = try ChatTemplate(jinja: source, bosToken: specialTokens["bos_token"], eosToken: specialTokens["eos_token"])
                 } catch {
-                    throw ModelError.invalidInput("\(tokenizerConfig): chat_template: \(error)")
+                    throw ModelError.invalidInput("\(origin): \(error)")
                 }
             }
         }

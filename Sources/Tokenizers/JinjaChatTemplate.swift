@@ -39,7 +39,7 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     /// The template's text for `messages` with these variables, as transformers renders it
     /// (`apply_chat_template(..., tokenize=False, **variables)`); strings in `variables` are markup.
     func text(_ messages: [ChatMessage], addGenerationPrompt: Bool, enableThinking: Bool? = nil,
-              variables: [String: String] = [:]) throws -> JinjaText {
+              variables: [String: String] = [:], budget: JinjaStepBudget = JinjaStepBudget()) throws -> JinjaText {
         var globals: [String: JinjaValue] = [
             "messages": .list(messages.map { m in
                 var fields: [(String, JinjaValue)] = [("role", .text(m.role.rawValue, isData: true)), ("content", .text(m.content, isData: true))]
@@ -52,7 +52,7 @@ public struct JinjaChatTemplate: Sendable, Equatable {
         ]
         if let enableThinking { globals["enable_thinking"] = .bool(enableThinking) }
         for (k, v) in variables { globals[k] = .text(v) }
-        return try template.template.render(globals)
+        return try template.template.render(globals, budget: budget)
     }
 
     /// The conversation as text, in a chain-of-thought mode.
@@ -107,8 +107,8 @@ public struct JinjaChatTemplate: Sendable, Equatable {
 
     /// The prompt before assistant turn `i` ends here: with `.disabled` after the empty block
     /// (it is prompt), otherwise after the template's generation prompt.
-    private func promptBefore(_ messages: [ChatMessage], _ mode: ChainOfThought) throws -> JinjaText {
-        var p = try text(messages, addGenerationPrompt: true, enableThinking: enableThinking(mode == .disabled ? .disabled : .none))
+    private func promptBefore(_ messages: [ChatMessage], _ mode: ChainOfThought, budget: JinjaStepBudget) throws -> JinjaText {
+        var p = try text(messages, addGenerationPrompt: true, enableThinking: enableThinking(mode == .disabled ? .disabled : .none), budget: budget)
         if mode == .disabled { p.append(generationSuffix(.disabled, rendered: p.string)) }
         return p
     }
@@ -122,7 +122,9 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     public func renderTokens(_ messages: [ChatMessage], tokenizer: BPETokenizer, chainOfThought mode: ChainOfThought = .none,
                              addGenerationPrompt: Bool = false, assistantTurns: AssistantTurns = .all) throws -> RenderedConversation {
         let turns = prepared(messages, mode)
-        var whole = try text(turns, addGenerationPrompt: addGenerationPrompt, enableThinking: enableThinking(mode))
+        // One step budget for the whole call: a conversation is rendered once per assistant turn.
+        let budget = JinjaStepBudget()
+        var whole = try text(turns, addGenerationPrompt: addGenerationPrompt, enableThinking: enableThinking(mode), budget: budget)
         if addGenerationPrompt { whole.append(generationSuffix(mode, rendered: whole.string)) }
         let wholeString = whole.string
         let marker = endOfTurnMarker(tokenizer: tokenizer)
@@ -130,12 +132,19 @@ public struct JinjaChatTemplate: Sendable, Equatable {
         // would produce after its prompt); only the turns asked for are marked.
         var cuts: [Range<Int>] = [], spans: [Range<Int>] = []
         let assistantIndices = turns.indices.filter { turns[$0].role == .assistant }
+        // In a generation prompt the earlier turns are cut (and marked) as training cut them when
+        // they can be found within their own step budget; else it is cut at control tokens only,
+        // as transformers tokenises apply_chat_template's text, and never refused.
+        let spanBudget = addGenerationPrompt ? JinjaStepBudget() : budget
         for i in assistantIndices {
             let marked = assistantTurns == .all || i == assistantIndices.last
             do {
-                let span = try assistantSpan(turns, i, mode: mode, whole: wholeString, marker: marker, tokenizer: tokenizer)
+                let span = try assistantSpan(turns, i, mode: mode, whole: wholeString, marker: marker, tokenizer: tokenizer, budget: spanBudget)
                 cuts.append(span)
                 if marked { spans.append(span) }
+            } catch where addGenerationPrompt {
+                cuts = []; spans = []
+                break
             } catch where !marked {
                 continue
             }
@@ -145,16 +154,17 @@ public struct JinjaChatTemplate: Sendable, Equatable {
 
     /// Assistant turn `i`: from the end of its prompt to the end of its end-of-turn token.
     private func assistantSpan(_ turns: [ChatMessage], _ i: Int, mode: ChainOfThought, whole: String, marker: String?,
-                               tokenizer: BPETokenizer) throws -> Range<Int> {
-        let prompt = try promptBefore(Array(turns[..<i]), mode).string
-        let through = try text(Array(turns[...i]), addGenerationPrompt: false, enableThinking: enableThinking(mode))
+                               tokenizer: BPETokenizer, budget: JinjaStepBudget) throws -> Range<Int> {
+        let prompt = try promptBefore(Array(turns[..<i]), mode, budget: budget).string
+        let through = try text(Array(turns[...i]), addGenerationPrompt: false, enableThinking: enableThinking(mode), budget: budget)
         let throughString = through.string
-        guard throughString.hasPrefix(prompt) else {
+        // Bytes, not characters: a reply opening with a combining mark still follows its prompt.
+        guard throughString.utf8.starts(with: prompt.utf8) else {
             throw JinjaError.render(line: 0, message: "assistant turn \(i + 1) does not follow the generation prompt the template writes before it, so its tokens cannot be told apart")
         }
         let start = prompt.utf8.count
         let end = Self.endOfTurn(through, after: start, marker: marker, tokenizer: tokenizer)
-        guard whole.utf8.count >= end, whole.utf8.prefix(end).elementsEqual(throughString.utf8.prefix(end)) else {
+        guard end >= start, whole.utf8.count >= end, whole.utf8.prefix(end).elementsEqual(throughString.utf8.prefix(end)) else {
             throw JinjaError.render(line: 0, message: "the template renders assistant turn \(i + 1) differently once later turns follow it (as Qwen3 drops earlier reasoning); train on the last turn only (data.train_on: last_assistant)")
         }
         return start..<max(start, end)

@@ -269,6 +269,65 @@ final class JinjaInterpreterTests: XCTestCase {
         XCTAssertThrowsError(try render("{{ 'x' * 1000000 * 100 }}"))
     }
 
+    /// Expected texts from jinja2 3.1.6 with trim_blocks and lstrip_blocks, as transformers sets it.
+    func testLineEndsAndIndentationFollowJinja2() throws {
+        XCTAssertEqual(try render("{% if true %}\r\nHello{% endif %}"), "Hello")
+        XCTAssertEqual(try render("{% if true %}\r\n{% endif %}"), "")
+        XCTAssertEqual(try render("a\r\nb"), "a\nb")
+        XCTAssertEqual(try render("{{ 'x' }}\n"), "x", "one trailing newline is dropped")
+        XCTAssertEqual(try render("{% if true %}\n    {% if true %}x{% endif %}{% endif %}"), "x", "an indented tag after a trimmed newline starts a line")
+        XCTAssertEqual(try render("{% if true -%}\n  \n  {% if true %}y{% endif %}{% endif %}"), "y")
+        XCTAssertEqual(try render("{% for i in [1,2] %}\n  {{ i }}\n{% endfor %}"), "  1\n  2\n")
+    }
+
+    func testBracesInsideATagDoNotEndIt() throws {
+        XCTAssertEqual(try render("{{ {'a': {'b': 1}} }}"), "{'a': {'b': 1}}")
+    }
+
+    func testStringsAreCodePointsAndStripRemovesPythonsWhitespace() throws {
+        XCTAssertEqual(try render("{{ 'e\u{301}' | length }}"), "2")
+        XCTAssertEqual(try render("[{{ m | trim }}]", ["m": .text("\u{3000}hi\r\n\u{A0}")]), "[hi]")
+        XCTAssertEqual(try render("[{{ m.rstrip('\\r\\n') }}]", ["m": .text("hi\r\n")]), "[hi]")
+    }
+
+    func testIntegerArithmeticIsExactAndOverflowIsAnError() throws {
+        XCTAssertEqual(try render("{{ 10 ** 18 }} {{ -7 // 2 }} {{ 7 % -3 }} {{ -7 % 3 }} {{ 9007199254740993 + 0 }}"), "1000000000000000000 -4 -2 2 9007199254740993")
+        for overflow in ["{{ 9223372036854775807 + 1 }}", "{{ 2 ** 64 }}", "{{ -(-9223372036854775807 - 1) }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+                         "{{ (-9223372036854775807 - 1) | abs }}", "{{ 1e300 | int }}"] {
+            if overflow.contains("int }}") { XCTAssertEqual(try render(overflow), "0"); continue }
+            XCTAssertThrowsError(try render(overflow), overflow) { XCTAssertTrue("\($0)".contains("overflow"), "\(overflow): \($0)") }
+        }
+    }
+
+    func testDeepNestingIsAnErrorNotAStackOverflow() throws {
+        let parentheses = "{{ " + String(repeating: "(", count: 150) + "1" + String(repeating: ")", count: 150) + " }}"
+        XCTAssertThrowsError(try render(parentheses)) { XCTAssertTrue("\($0)".contains("nests deeper"), "\($0)") }
+        XCTAssertThrowsError(try render("{{ " + String(repeating: "not ", count: 5_000) + "x }}"))
+        XCTAssertThrowsError(try render(String(repeating: "{% if true %}", count: 5_000) + String(repeating: "{% endif %}", count: 5_000))) {
+            XCTAssertTrue("\($0)".contains("nest deeper"), "\($0)")
+        }
+        XCTAssertThrowsError(try render("{{ " + Array(repeating: "1", count: 5_000).joined(separator: "+") + " }}")) {
+            XCTAssertTrue("\($0)".contains("tokens"), "\($0)")
+        }
+        XCTAssertThrowsError(try render("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}")) {
+            XCTAssertTrue("\($0)".contains("nest deeper"), "\($0)")
+        }
+    }
+
+    func testGrowthBeyondTheOutputLimitIsAnError() throws {
+        for source in ["{{ ('x' * 1000000).replace('x', 'x' * 1000) }}", "{{ range(100000) | join('x' * 1000) }}",
+                       "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+                       "{{ 'a\nb' | indent(1000000) }}{% set x %}{{ 'y' * 70000000 }}{% endset %}"] {
+            XCTAssertThrowsError(try render(source), source) { XCTAssertTrue("\($0)".contains("MiB"), "\(source): \($0)") }
+        }
+        XCTAssertEqual(try render("{{ [1] | tojson(indent=-1) }}"), "[\n1\n]", "Python's json.dumps indents nothing below zero")
+    }
+
+    func testToJSONTakesTransformersPositionalArguments() throws {
+        XCTAssertEqual(try render("{{ 'é😀' | tojson(true) }}"), #""\u00e9\ud83d\ude00""#)
+        XCTAssertEqual(try render("{{ {'b': 1, 'a': 2} | tojson(false, none, none, true) }}"), #"{"a": 2, "b": 1}"#)
+    }
+
     func testMessageTextKeepsItsProvenanceThroughTheTemplate() throws {
         let template = try JinjaTemplate(source: "{{ '<s>' + (m | trim) + '</s>' }}")
         let text = try template.render(["m": .text("  hi  ", isData: true)])

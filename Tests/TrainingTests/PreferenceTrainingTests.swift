@@ -69,6 +69,9 @@ final class PreferenceTrainingTests: TinyRunTestCase {
         try trainer.run(stopAfter: 3)  // move B away from zero so every term is non-trivial
         let plan = trainer.planner.plan(order: Array(trainer.trainExamples.indices), examples: trainer.trainExamples)
         let batch = try trainer.planner.assemble(plan[(batchIndex + plan.count) % plan.count], examples: trainer.trainExamples)
+        if batchIndex != 0 {
+            XCTAssertTrue(batch.exampleRows.joined().contains { trainer.trainExamples[$0].pairBoundary == nil }, "the batch holds a rehearsed plain row")
+        }
         for p in trainer.lora.parameters { p.zeroGrad() }
         let analyticLoss = try trainer.preferenceMicroStep(batch, weight: 1).loss
         XCTAssertEqual(analyticLoss, try batchLoss(trainer, batch), accuracy: 1e-4)

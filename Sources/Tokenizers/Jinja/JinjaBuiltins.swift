@@ -3,12 +3,12 @@ import Foundation
 /// Jinja2's filters and tests, and the Python methods of strings, lists and dicts that chat
 /// templates call (`content.split('</think>')`, `message.get('x')`, `tool.items()`).
 extension JinjaRenderer {
-    private static let whitespace: Set<Character> = [" ", "\t", "\n", "\r", "\u{0B}", "\u{0C}"]
+    private static let whitespace = JinjaText.pythonWhitespace
 
-    private func characters(_ v: JinjaValue?) throws -> Set<Character> {
+    private func characters(_ v: JinjaValue?) throws -> Set<Unicode.Scalar> {
         switch v {
         case nil, .none?: return Self.whitespace
-        case let .string(s)?: return Set(s.string)
+        case let .string(s)?: return Set(s.string.unicodeScalars)
         default: throw fail("strip() takes a string of characters")
         }
     }
@@ -16,6 +16,16 @@ extension JinjaRenderer {
     private func string(_ v: JinjaValue, _ what: String) throws -> JinjaText {
         guard case let .string(s) = v else { throw fail("\(what) needs a string, not \(v.typeName)") }
         return s
+    }
+
+    /// Non-overlapping occurrences of `needle` in `haystack`, as str.replace counts them.
+    static func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> Int {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return 0 }
+        var count = 0, i = 0
+        while i + needle.count <= haystack.count {
+            if haystack[i] == needle[0] && haystack[i..<(i + needle.count)].elementsEqual(needle) { count += 1; i += needle.count } else { i += 1 }
+        }
+        return count
     }
 
     func method(_ object: JinjaValue, _ name: String) throws -> JinjaValue? {
@@ -36,7 +46,7 @@ extension JinjaRenderer {
                         guard !separator.isEmpty else { throw self.fail("split() with an empty separator") }
                         parts = text.components(separatedBy: separator)
                     } else {
-                        parts = text.split(whereSeparator: { Self.whitespace.contains($0) }).map(String.init)
+                        parts = text.unicodeScalars.split(whereSeparator: { Self.whitespace.contains($0) }).map { String(String.UnicodeScalarView($0)) }
                     }
                     var limited = parts
                     if args.count > 1, case let .int(maxsplit) = args[1], maxsplit >= 0, parts.count > maxsplit + 1, case let .string(sep)? = args.first {
@@ -67,14 +77,17 @@ extension JinjaRenderer {
                     guard args.count >= 2 else { throw self.fail("replace() takes two strings") }
                     let old = try self.string(args[0], "replace()").string, new = try self.string(args[1], "replace()")
                     let isData = s.containsData || new.containsData
-                    return .text(old.isEmpty ? text : text.replacingOccurrences(of: old, with: new.string), isData: isData)
+                    guard !old.isEmpty else { return .text(text, isData: isData) }
+                    let occurrences = Self.occurrences(of: Array(old.utf8), in: Array(text.utf8))
+                    try self.checkSize(text.utf8.count + occurrences * max(0, new.string.utf8.count - old.utf8.count))
+                    return .text(text.replacingOccurrences(of: old, with: new.string), isData: isData)
                 }
             case "find":
                 return .function(name) { [unowned self] args, _ in
                     guard let a = args.first else { throw self.fail("find() takes a string") }
                     let needle = try self.string(a, "find()").string
-                    guard let range = text.range(of: needle) else { return .int(-1) }
-                    return .int(text.distance(from: text.startIndex, to: range.lowerBound))
+                    guard let range = text.range(of: needle, options: .literal) else { return .int(-1) }
+                    return .int(text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: range.lowerBound))
                 }
             case "count":
                 return .function(name) { [unowned self] args, _ in
@@ -85,8 +98,14 @@ extension JinjaRenderer {
             case "join":
                 return .function(name) { [unowned self] args, _ in
                     guard let a = args.first else { throw self.fail("join() takes a list") }
-                    var out = JinjaText()
-                    for (k, v) in try self.iterate(a).enumerated() { if k > 0 { out.append(s) }; out.append(v.printed) }
+                    var out = JinjaText(), size = 0
+                    for (k, v) in try self.iterate(a).enumerated() {
+                        let piece = v.printed
+                        size += piece.string.utf8.count + (k > 0 ? text.utf8.count : 0)
+                        try self.checkSize(size)
+                        if k > 0 { out.append(s) }
+                        out.append(piece)
+                    }
                     return .string(out)
                 }
             case "splitlines":
@@ -130,7 +149,7 @@ extension JinjaRenderer {
             return .string(s.stripped(try characters(kw("chars", 0)), leading: true, trailing: true))
         case "length", "count":
             switch value {
-            case let .string(s): return .int(s.string.count)
+            case let .string(s): return .int(s.string.unicodeScalars.count)
             case let .list(l): return .int(l.count)
             case let .dict(d): return .int(d.count)
             case .undefined: return .int(0)
@@ -150,23 +169,36 @@ extension JinjaRenderer {
             guard let m = try method(.string(value.printed), "replace"), case let .function(_, f) = m else { throw fail("replace needs a string") }
             return try f(args, [])
         case "tojson":
+            // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
+            let ensureASCII = kw("ensure_ascii", 0)?.truthy ?? false
             var indent: Int?
-            if case let .int(i)? = kw("indent", 0) { indent = i }
+            if case let .int(i)? = kw("indent", 1) { indent = min(max(0, i), 64) }  // Python indents nothing below 0
             var sortKeys = false
-            if let s = kw("sort_keys", 4) { sortKeys = s.truthy }
+            if let s = kw("sort_keys", 3) { sortKeys = s.truthy }
             var itemSeparator: String?, keySeparator = ": "
-            if case let .list(pair)? = kw("separators", 3), pair.count == 2, case let .string(a) = pair[0], case let .string(b) = pair[1] {
+            if case let .list(pair)? = kw("separators", 2), pair.count == 2, case let .string(a) = pair[0], case let .string(b) = pair[1] {
                 itemSeparator = a.string; keySeparator = b.string
             }
             do {
-                return .text(try value.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator), isData: value.containsData)
-            } catch { throw fail("tojson cannot write a \(value.typeName)") }
+                let text = try value.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator, ensureASCII: ensureASCII)
+                try checkSize(text.utf8.count)
+                return .text(text, isData: value.containsData)
+            } catch let error as JinjaError {
+                if case .render(0, let message) = error { throw fail(message) }
+                throw error
+            }
         case "join":
             let separator = kw("d", 0)?.printed ?? JinjaText()
             var items = try iterate(value)
             if let attribute = kw("attribute", 1) { items = try items.map { try self.attribute($0, attribute.printed.string, preferItem: true) } }
-            var out = JinjaText()
-            for (k, v) in items.enumerated() { if k > 0 { out.append(separator) }; out.append(v.printed) }
+            var out = JinjaText(), size = 0
+            for (k, v) in items.enumerated() {
+                let piece = v.printed
+                size += piece.string.utf8.count + (k > 0 ? separator.string.utf8.count : 0)
+                try checkSize(size)
+                if k > 0 { out.append(separator) }
+                out.append(piece)
+            }
             return .string(out)
         case "first": return try iterate(value).first ?? .undefined("first")
         case "last": return try iterate(value).last ?? .undefined("last")
@@ -214,7 +246,7 @@ extension JinjaRenderer {
         case "int":
             switch value {
             case let .int(i): return .int(i)
-            case let .double(d): return .int(d.isFinite ? Int(d) : 0)
+            case let .double(d): return .int(d.isFinite && abs(d) < 9.2e18 ? Int(d) : 0)
             case let .bool(b): return .int(b ? 1 : 0)
             case let .string(s): return .int(Int(s.string.trimmingCharacters(in: .whitespaces)) ?? (kw("default", 0).flatMap { if case let .int(i) = $0 { return i }; return nil } ?? 0))
             default: return .int(0)
@@ -225,7 +257,9 @@ extension JinjaRenderer {
             return .double(0)
         case "abs":
             switch value {
-            case let .int(i): return .int(abs(i))
+            case let .int(i):
+                guard i != Int.min else { throw fail("abs overflows an integer") }
+                return .int(abs(i))
             case let .double(d): return .double(abs(d))
             default: throw fail("abs needs a number")
             }
@@ -237,9 +271,11 @@ extension JinjaRenderer {
             return .double((n * scale).rounded(.toNearestOrEven) / scale)
         case "indent":
             var width = 4
-            if case let .int(w)? = kw("width", 0) { width = w }
+            if case let .int(w)? = kw("width", 0) { width = min(max(0, w), 1_000) }
             let first = kw("first", 1)?.truthy ?? false, blank = kw("blank", 2)?.truthy ?? false
-            let pad = String(repeating: " ", count: max(0, width))
+            let pad = String(repeating: " ", count: width)
+            let text = value.printed.string
+            try checkSize(text.utf8.count + width * (text.split(separator: "\n", omittingEmptySubsequences: false).count))
             return .string(value.printed.mapped { text in
                 let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
                 return lines.enumerated().map { k, l in
@@ -275,7 +311,7 @@ extension JinjaRenderer {
             return (i % 2 != 0) == (name == "odd")
         case "divisibleby":
             guard case let .int(i) = value, case let .int(d)? = args.first, d != 0 else { throw fail("divisibleby needs integers") }
-            return i % d == 0
+            return i.remainderReportingOverflow(dividingBy: d).partialValue == 0
         case "equalto", "eq", "==", "sameas":
             guard let other = args.first else { throw fail("'\(name)' needs a value to compare with") }
             return value.equals(other)

@@ -14,11 +14,18 @@ struct JinjaTemplate {
         nodes = try parser.parseTemplate()
     }
 
-    func render(_ variables: [String: JinjaValue]) throws -> JinjaText {
-        let renderer = JinjaRenderer(globals: variables)
+    func render(_ variables: [String: JinjaValue], budget: JinjaStepBudget = JinjaStepBudget()) throws -> JinjaText {
+        let renderer = JinjaRenderer(globals: variables, budget: budget)
         _ = try renderer.execute(nodes)
         return renderer.buffers[0]
     }
+}
+
+/// Steps counted across several renderings (a chat template renders one conversation once per
+/// assistant turn to find the turns), so that their total is bounded, not each one alone.
+final class JinjaStepBudget {
+    var steps = 0
+    init() {}
 }
 
 private enum Flow { case normal, breakLoop, continueLoop }
@@ -30,11 +37,15 @@ private let maxOutput = 64 << 20
 final class JinjaRenderer {
     var scopes: [[String: JinjaValue]]
     var buffers: [JinjaText] = [JinjaText()]
+    /// Bytes written to each buffer, kept as they grow (summing the chunks each time is quadratic).
+    var bufferSizes: [Int] = [0]
+    /// Steps shared by every rendering of one chat-template call (see `JinjaStepBudget`).
+    let budget: JinjaStepBudget
     var line = 0
-    var steps = 0
     var depth = 0
 
-    init(globals: [String: JinjaValue]) {
+    init(globals: [String: JinjaValue], budget: JinjaStepBudget = JinjaStepBudget()) {
+        self.budget = budget
         var builtins: [String: JinjaValue] = [:]
         builtins["raise_exception"] = .function("raise_exception") { args, _ in
             throw JinjaError.raised(args.first?.printed.string ?? "")
@@ -67,15 +78,23 @@ final class JinjaRenderer {
     }
 
     func emit(_ text: JinjaText) throws {
+        let size = bufferSizes[bufferSizes.count - 1] + text.chunks.reduce(0) { $0 + $1.text.utf8.count }
+        try checkSize(size)
         buffers[buffers.count - 1].append(text)
-        if buffers[buffers.count - 1].chunks.reduce(0, { $0 + $1.text.utf8.count }) > maxOutput && buffers.count == 1 {
-            throw fail("the rendering grew beyond \(maxOutput >> 20) MiB")
-        }
+        bufferSizes[bufferSizes.count - 1] = size
     }
 
+    /// Refuses a string, list or output larger than the rendering may grow.
+    func checkSize(_ bytes: Int) throws {
+        if bytes > maxOutput { throw fail("the rendering grew beyond \(maxOutput >> 20) MiB") }
+    }
+
+    func pushBuffer() { buffers.append(JinjaText()); bufferSizes.append(0) }
+    func popBuffer() -> JinjaText { bufferSizes.removeLast(); return buffers.removeLast() }
+
     func tick() throws {
-        steps += 1
-        if steps > maxSteps { throw fail("the template ran for more than \(maxSteps) steps") }
+        budget.steps += 1
+        if budget.steps > maxSteps { throw fail("the template ran for more than \(maxSteps) steps") }
     }
 
     // MARK: Statements
@@ -120,9 +139,9 @@ final class JinjaRenderer {
                 }
             case let .setBlock(name, body, l):
                 line = l
-                buffers.append(JinjaText())
+                pushBuffer()
                 _ = try execute(body)
-                scopes[scopes.count - 1][name] = .string(buffers.removeLast())
+                scopes[scopes.count - 1][name] = .string(popBuffer())
             case let .macro(name, parameters, body, _):
                 scopes[scopes.count - 1][name] = .function(name) { [unowned self] args, kwargs in
                     try self.callMacro(name: name, parameters: parameters, body: body, args: args, kwargs: kwargs)
@@ -146,10 +165,10 @@ final class JinjaRenderer {
             else { scope[p] = .undefined(p) }
         }
         scopes.append(scope)
-        buffers.append(JinjaText())
+        pushBuffer()
         defer { scopes.removeLast() }
         _ = try execute(body)
-        return .string(buffers.removeLast())
+        return .string(popBuffer())
     }
 
     private func runLoop(targets: [String], sequence: JinjaValue, filter: JinjaExpr?, body: [JinjaNode], otherwise: [JinjaNode]) throws {
@@ -194,7 +213,7 @@ final class JinjaRenderer {
         case .undefined: return []
         case let .list(l): return l
         case let .dict(d): return d.map { .text($0.0) }
-        case let .string(s): return s.string.map { .string(JinjaText(String($0), isData: s.containsData)) }
+        case let .string(s): return s.scalars.map { .string(JinjaText(String($0), isData: s.containsData)) }
         default: throw fail("a \(value.typeName) cannot be iterated")
         }
     }
@@ -206,7 +225,10 @@ final class JinjaRenderer {
         switch e {
         case let .literal(v): return v
         case let .name(n): return lookup(n)
-        case let .list(items): return .list(try items.map(evaluate))
+        case let .list(items):
+            let value = JinjaValue.list(try items.map(evaluate))
+            guard value.depth() <= JinjaValue.maxDepth else { throw fail("lists and dicts nest deeper than \(JinjaValue.maxDepth)") }
+            return value
         case let .dict(pairs):
             var d: [(String, JinjaValue)] = []
             for (k, v) in pairs {
@@ -215,6 +237,7 @@ final class JinjaRenderer {
                 let value = try evaluate(v)
                 if let i = d.firstIndex(where: { $0.0 == s.string }) { d[i].1 = value } else { d.append((s.string, value)) }
             }
+            guard JinjaValue.dict(d).depth() <= JinjaValue.maxDepth else { throw fail("lists and dicts nest deeper than \(JinjaValue.maxDepth)") }
             return .dict(d)
         case let .attribute(target, name):
             return try attribute(try evaluate(target), name, preferItem: false)
@@ -242,7 +265,9 @@ final class JinjaRenderer {
             case "not": return .bool(!v.truthy)
             case "-":
                 switch v {
-                case let .int(i): return .int(-i)
+                case let .int(i):
+                    guard i != Int.min else { throw fail("negating \(i) overflows an integer") }
+                    return .int(-i)
                 case let .double(d): return .double(-d)
                 case let .bool(b): return .int(b ? -1 : 0)
                 default: throw fail("cannot negate a \(v.typeName)")
@@ -284,7 +309,7 @@ final class JinjaRenderer {
             let k = i < 0 ? l.count + i : i
             return k >= 0 && k < l.count ? l[k] : .undefined("list object has no element \(i)")
         case let (.string(s), .int(i)):
-            let chars = Array(s.string)
+            let chars = s.scalars
             let k = i < 0 ? chars.count + i : i
             return k >= 0 && k < chars.count ? .string(JinjaText(String(chars[k]), isData: s.containsData)) : .undefined("string index \(i)")
         default:
@@ -315,8 +340,10 @@ final class JinjaRenderer {
         switch object {
         case let .list(l): return .list(try indices(l.count).map { l[$0] })
         case let .string(s):
-            let chars = Array(s.string)
-            return .string(JinjaText(String(try indices(chars.count).map { chars[$0] }), isData: s.containsData))
+            let chars = s.scalars
+            var view = String.UnicodeScalarView()
+            for k in try indices(chars.count) { view.append(chars[k]) }
+            return .string(JinjaText(String(view), isData: s.containsData))
         case let .undefined(n): throw fail("'\(n)' is undefined (slicing it)")
         default: throw fail("a \(object.typeName) cannot be sliced")
         }
@@ -328,7 +355,10 @@ final class JinjaRenderer {
         case "!=": return .bool(!a.equals(b))
         case "in": return .bool(try contains(b, a))
         case "not in": return .bool(!(try contains(b, a)))
-        case "~": return .string(a.printed + b.printed)
+        case "~":
+            let x = a.printed, y = b.printed
+            try checkSize(x.string.utf8.count + y.string.utf8.count)
+            return .string(x + y)
         case "<", ">", "<=", ">=":
             let order: Int
             if case let .string(x) = a, case let .string(y) = b {
@@ -347,32 +377,83 @@ final class JinjaRenderer {
         if case .undefined(let n) = a { throw fail("'\(n)' is undefined (used with '\(op)')") }
         if case .undefined(let n) = b { throw fail("'\(n)' is undefined (used with '\(op)')") }
         switch (op, a, b) {
-        case let ("+", .string(x), .string(y)): return .string(x + y)
-        case let ("+", .list(x), .list(y)): return .list(x + y)
+        case let ("+", .string(x), .string(y)):
+            try checkSize(x.string.utf8.count + y.string.utf8.count)
+            return .string(x + y)
+        case let ("+", .list(x), .list(y)):
+            try checkSize((x.count + y.count) * 8)
+            return .list(x + y)
         case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)):
             guard n <= 0 || x.string.utf8.count <= maxOutput / n else { throw fail("a repeated string would exceed \(maxOutput >> 20) MiB") }
             return .string(JinjaText(String(repeating: x.string, count: max(0, n)), isData: x.containsData))
         default: break
         }
+        if let x = Self.integer(a), let y = Self.integer(b) { return try integerArithmetic(op, x, y) }
         guard let x = a.numeric, let y = b.numeric else { throw fail("cannot apply '\(op)' to a \(a.typeName) and a \(b.typeName)") }
-        let bothInt: Bool = { if case .double = a { return false }; if case .double = b { return false }; return true }()
         switch op {
-        case "+": return bothInt ? .int(Int(x) &+ Int(y)) : .double(x + y)
-        case "-": return bothInt ? .int(Int(x) &- Int(y)) : .double(x - y)
-        case "*": return bothInt ? .int(Int(x) &* Int(y)) : .double(x * y)
+        case "+": return .double(x + y)
+        case "-": return .double(x - y)
+        case "*": return .double(x * y)
         case "/":
             guard y != 0 else { throw fail("division by zero") }
             return .double(x / y)
         case "//":
             guard y != 0 else { throw fail("division by zero") }
-            return bothInt ? .int(Int((x / y).rounded(.down))) : .double((x / y).rounded(.down))
+            return .double((x / y).rounded(.down))
         case "%":
             guard y != 0 else { throw fail("modulo by zero") }
-            if bothInt { let m = Int(x) % Int(y); return .int(m != 0 && (m < 0) != (Int(y) < 0) ? m + Int(y) : m) }
             return .double(x - y * (x / y).rounded(.down))
-        case "**": return bothInt && y >= 0 ? .int(Int(pow(x, y))) : .double(pow(x, y))
+        case "**": return .double(pow(x, y))
         default: throw fail("unknown operator '\(op)'")
         }
+    }
+
+    /// Integers and booleans as Int; nil for anything else.
+    static func integer(_ v: JinjaValue) -> Int? {
+        switch v {
+        case let .int(i): return i
+        case let .bool(b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+
+    /// Python's integer arithmetic within 64 bits: an overflow is an error, not a wrap or a trap.
+    private func integerArithmetic(_ op: String, _ x: Int, _ y: Int) throws -> JinjaValue {
+        func checked(_ r: (partialValue: Int, overflow: Bool)) throws -> JinjaValue {
+            guard !r.overflow else { throw fail("'\(op)' overflows a 64-bit integer") }
+            return .int(r.partialValue)
+        }
+        switch op {
+        case "+": return try checked(x.addingReportingOverflow(y))
+        case "-": return try checked(x.subtractingReportingOverflow(y))
+        case "*": return try checked(x.multipliedReportingOverflow(by: y))
+        case "/":
+            guard y != 0 else { throw fail("division by zero") }
+            return .double(Double(x) / Double(y))
+        case "//", "%":
+            guard y != 0 else { throw fail(op == "%" ? "modulo by zero" : "division by zero") }
+            let q = x.dividedReportingOverflow(by: y), r = x.remainderReportingOverflow(dividingBy: y)
+            guard !q.overflow, !r.overflow else { throw fail("'\(op)' overflows a 64-bit integer") }
+            // Python floors: the remainder takes the divisor's sign
+            let floors = r.partialValue != 0 && (r.partialValue < 0) != (y < 0)
+            return .int(op == "//" ? q.partialValue - (floors ? 1 : 0) : r.partialValue + (floors ? y : 0))
+        case "**":
+            guard y >= 0 else { return .double(pow(Double(x), Double(y))) }
+            var result = 1, base = x, exponent = y
+            while exponent > 0 {
+                if exponent & 1 == 1 { result = try Self.multiplied(result, base, fail("'**' overflows a 64-bit integer")) }
+                exponent >>= 1
+                if exponent > 0 { base = try Self.multiplied(base, base, fail("'**' overflows a 64-bit integer")) }
+            }
+            return .int(result)
+        default: throw fail("unknown operator '\(op)'")
+        }
+    }
+
+    private static func multiplied(_ a: Int, _ b: Int, _ error: @autoclosure () -> JinjaError) throws -> Int {
+        let r = a.multipliedReportingOverflow(by: b)
+        guard !r.overflow else { throw error() }
+        return r.partialValue
     }
 
     func contains(_ container: JinjaValue, _ element: JinjaValue) throws -> Bool {

@@ -39,8 +39,16 @@ struct JinjaLexer {
         case tag(isStatement: Bool, tokens: [JinjaToken], line: Int)
     }
 
+    /// Tokens one tag may hold, and how deep brackets, `not` and unary signs may nest in it:
+    /// far beyond real templates, and low enough that parsing and evaluating stay well inside the stack.
+    static let maxTokensPerTag = 600
+    static let maxNesting = 100
+
     static func items(_ source: String) throws -> [Item] {
-        let chars = Array(source)
+        // Jinja2 reads \r\n and \r as \n, and drops one trailing newline (keep_trailing_newline=False).
+        var normalised = source.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        if normalised.hasSuffix("\n") { normalised.removeLast() }
+        let chars = Array(normalised)
         var raw: [(text: String, tag: (kind: Character, body: String, left: Character?, right: Character?, line: Int)?)] = []
         var i = 0, line = 1, text = ""
         while i < chars.count {
@@ -51,6 +59,7 @@ struct JinjaLexer {
                 if j < chars.count, chars[j] == "-" || chars[j] == "+" { left = chars[j]; j += 1 }
                 let closer: Character = kind == "{" ? "}" : (kind == "%" ? "%" : "#")
                 var body = "", quote: Character?, closed = false
+                var brackets = 0  // as Jinja2's lexer, a closer inside ( [ { does not end the tag
                 while j < chars.count {
                     let c = chars[j]
                     if let q = quote {
@@ -59,9 +68,12 @@ struct JinjaLexer {
                         if c == q { quote = nil }
                     } else if kind != "#" && (c == "'" || c == "\"") {
                         quote = c; body.append(c)
-                    } else if c == closer, j + 1 < chars.count, chars[j + 1] == "}" {
+                    } else if c == closer, j + 1 < chars.count, chars[j + 1] == "}", brackets == 0 || kind == "#" {
                         closed = true; break
                     } else {
+                        if kind != "#" {
+                            if "([{".contains(c) { brackets += 1 } else if ")]}".contains(c) { brackets = max(0, brackets - 1) }
+                        }
                         body.append(c)
                     }
                     if c == "\n" { line += 1 }
@@ -80,8 +92,11 @@ struct JinjaLexer {
         }
         raw.append((text, nil))
 
-        // Whitespace control, then tokens.
+        // Whitespace control, then tokens. A text starts a line at the template's start and
+        // after a tag whose trailing whitespace control removed a newline (Jinja2's line_starting).
         var texts = raw.map(\.text)
+        var startsLine = [Bool](repeating: false, count: raw.count)
+        startsLine[0] = true
         for (k, entry) in raw.enumerated() {
             guard let tag = entry.tag else { continue }
             let isBlock = tag.kind != "{"
@@ -91,23 +106,30 @@ struct JinjaLexer {
                 // lstrip_blocks: spaces and tabs from the start of the tag's line
                 let before = texts[k]
                 let lastLine = before.split(separator: "\n", omittingEmptySubsequences: false).last ?? ""
-                if lastLine.allSatisfy({ $0 == " " || $0 == "\t" }) && (before.contains("\n") || k == 0) {
+                if lastLine.allSatisfy({ $0 == " " || $0 == "\t" }) && (before.contains("\n") || startsLine[k]) {
                     texts[k].removeLast(lastLine.count)
                 }
             }
             if tag.right == "-" {
-                texts[k + 1] = String(texts[k + 1].drop { $0.isWhitespace })
-            } else if isBlock && tag.right != "+" {
+                let following = texts[k + 1]
+                let dropped = following.prefix { $0.isWhitespace }
+                texts[k + 1] = String(following.dropFirst(dropped.count))
+                startsLine[k + 1] = dropped.last == "\n"
+            } else if isBlock && tag.right != "+", texts[k + 1].hasPrefix("\n") {
                 // trim_blocks: the first newline after a block tag
-                if texts[k + 1].hasPrefix("\r\n") { texts[k + 1].removeFirst(2) }  // "\r\n" is one Character
-                else if texts[k + 1].hasPrefix("\n") { texts[k + 1].removeFirst() }
+                texts[k + 1].removeFirst()
+                startsLine[k + 1] = true
             }
         }
         var items: [Item] = []
         for (k, entry) in raw.enumerated() {
             if !texts[k].isEmpty { items.append(.text(texts[k])) }
             guard let tag = entry.tag, tag.kind != "#" else { continue }
-            items.append(.tag(isStatement: tag.kind == "%", tokens: try JinjaToken.tokenize(tag.body, line: tag.line), line: tag.line))
+            let tokens = try JinjaToken.tokenize(tag.body, line: tag.line)
+            guard tokens.count <= maxTokensPerTag else {
+                throw JinjaError.syntax(line: tag.line, message: "a tag of \(tokens.count) tokens (at most \(maxTokensPerTag))")
+            }
+            items.append(.tag(isStatement: tag.kind == "%", tokens: tokens, line: tag.line))
         }
         return items
     }
@@ -197,6 +219,7 @@ enum JinjaToken: Equatable {
 struct JinjaParser {
     private var items: [JinjaLexer.Item]
     private var position = 0
+    private var depth = 0
 
     init(source: String) throws { items = try JinjaLexer.items(source) }
 
@@ -208,6 +231,11 @@ struct JinjaParser {
 
     /// Nodes up to one of the `until` keywords (returned with that tag's expression parser).
     private mutating func parseBody(until: Set<String>) throws -> ([JinjaNode], (keyword: String, line: Int, tokens: TokenStream)?) {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= JinjaLexer.maxNesting else {
+            throw JinjaError.syntax(line: 0, message: "blocks nest deeper than \(JinjaLexer.maxNesting)")
+        }
         var nodes: [JinjaNode] = []
         while position < items.count {
             let item = items[position]; position += 1
@@ -341,6 +369,13 @@ struct TokenStream {
     var tokens: [JinjaToken]
     let line: Int
     var index = 0
+    private var depth = 0
+
+    /// Counts one level of nesting (brackets, `not`, unary signs, conditional branches).
+    private mutating func nest() throws {
+        depth += 1
+        guard depth <= JinjaLexer.maxNesting else { throw error("an expression nests deeper than \(JinjaLexer.maxNesting)") }
+    }
 
     init(tokens: [JinjaToken], line: Int) { self.tokens = tokens; self.line = line }
 
@@ -371,6 +406,8 @@ struct TokenStream {
     }
 
     mutating func expression() throws -> JinjaExpr {
+        try nest()
+        defer { depth -= 1 }
         let value = try orExpression()
         guard peek() == .name("if") else { return value }
         _ = next()
@@ -394,7 +431,12 @@ struct TokenStream {
         return left
     }
     private mutating func notExpression() throws -> JinjaExpr {
-        if peek() == .name("not") { _ = next(); return .unary("not", try notExpression()) }
+        if peek() == .name("not") {
+            _ = next()
+            try nest()
+            defer { depth -= 1 }
+            return .unary("not", try notExpression())
+        }
         return try comparison()
     }
     private mutating func comparison() throws -> JinjaExpr {
@@ -439,6 +481,8 @@ struct TokenStream {
     private mutating func unary(withFilters: Bool = true) throws -> JinjaExpr {
         if case let .op(o)? = peek(), o == "-" || o == "+" {
             _ = next()
+            try nest()
+            defer { depth -= 1 }
             let operand = try unary(withFilters: false)
             return withFilters ? try filters(.unary(o, operand)) : .unary(o, operand)
         }

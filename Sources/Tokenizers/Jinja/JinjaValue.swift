@@ -20,7 +20,8 @@ public struct JinjaText: Equatable, Sendable {
 
     public mutating func append(_ other: JinjaText) {
         for chunk in other.chunks {
-            if let last = chunks.last, last.isData == chunk.isData { chunks[chunks.count - 1].text += chunk.text } else { chunks.append(chunk) }
+            // Compared in place: a copy of the last chunk would share its text and make += copy it whole.
+            if !chunks.isEmpty, chunks[chunks.count - 1].isData == chunk.isData { chunks[chunks.count - 1].text += chunk.text } else { chunks.append(chunk) }
         }
     }
 
@@ -29,24 +30,34 @@ public struct JinjaText: Equatable, Sendable {
     /// A transformation of the whole text: the result is data if any part was.
     func mapped(_ transform: (String) -> String) -> JinjaText { JinjaText(transform(string), isData: containsData) }
 
-    /// Removes leading and/or trailing characters in `set` across chunks, keeping provenance.
-    func stripped(_ set: Set<Character>, leading: Bool, trailing: Bool) -> JinjaText {
+    /// Removes leading and/or trailing Unicode scalars in `set` across chunks, keeping
+    /// provenance (Python's str.strip works on code points, so "\r\n" is two of them).
+    func stripped(_ set: Set<Unicode.Scalar>, leading: Bool, trailing: Bool) -> JinjaText {
         var result = chunks
         if leading {
             while let first = result.first {
-                let kept = first.text.drop { set.contains($0) }
-                if kept.isEmpty { result.removeFirst() } else { result[0].text = String(kept); break }
+                var scalars = Substring(first.text).unicodeScalars[...]
+                while let c = scalars.first, set.contains(c) { scalars = scalars.dropFirst() }
+                if scalars.isEmpty { result.removeFirst() } else { result[0].text = String(String.UnicodeScalarView(scalars)); break }
             }
         }
         if trailing {
             while let last = result.last {
-                var text = Substring(last.text)
-                while let c = text.last, set.contains(c) { text = text.dropLast() }
-                if text.isEmpty { result.removeLast() } else { result[result.count - 1].text = String(text); break }
+                var scalars = Substring(last.text).unicodeScalars[...]
+                while let c = scalars.last, set.contains(c) { scalars = scalars.dropLast() }
+                if scalars.isEmpty { result.removeLast() } else { result[result.count - 1].text = String(String.UnicodeScalarView(scalars)); break }
             }
         }
         var t = JinjaText(); t.chunks = result; return t
     }
+
+    /// Python's whitespace (str.isspace): what strip() and trim remove by default.
+    static let pythonWhitespace: Set<Unicode.Scalar> = Set(
+        [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004,
+         0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000].compactMap(Unicode.Scalar.init(_:)))
+
+    /// Code points, as Python indexes and counts a str.
+    var scalars: [Unicode.Scalar] { Array(string.unicodeScalars) }
 }
 
 /// A mutable attribute holder (`namespace(...)`): assignments to it inside a loop are seen after it.
@@ -81,6 +92,19 @@ indirect enum JinjaValue {
     static func text(_ s: String, isData: Bool = false) -> JinjaValue { .string(JinjaText(s, isData: isData)) }
 
     var isDefined: Bool { if case .undefined = self { return false }; return true }
+
+    /// How deep lists and dicts may nest: printing, comparing and freeing a value recurse.
+    static let maxDepth = 64
+
+    /// Nesting depth of lists and dicts, counted up to `limit` (then `limit`).
+    func depth(limit: Int = maxDepth + 1) -> Int {
+        guard limit > 0 else { return 0 }
+        switch self {
+        case let .list(l): return 1 + (l.map { $0.depth(limit: limit - 1) }.max() ?? 0)
+        case let .dict(d): return 1 + (d.map { $0.1.depth(limit: limit - 1) }.max() ?? 0)
+        default: return 0
+        }
+    }
 
     var truthy: Bool {
         switch self {
@@ -203,7 +227,8 @@ indirect enum JinjaValue {
     }
 
     /// Python's json.dumps with ensure_ascii=False (transformers' tojson).
-    func json(indent: Int?, sortKeys: Bool, itemSeparator: String? = nil, keySeparator: String = ": ", level: Int = 0) throws -> String {
+    func json(indent: Int?, sortKeys: Bool, itemSeparator: String? = nil, keySeparator: String = ": ", ensureASCII: Bool = false, level: Int = 0) throws -> String {
+        guard level < JinjaValue.maxDepth else { throw JinjaError.render(line: 0, message: "tojson: values nest deeper than \(JinjaValue.maxDepth)") }
         let separator = itemSeparator ?? (indent == nil ? ", " : ",")
         func newline(_ depth: Int) -> String { indent.map { "\n" + String(repeating: " ", count: $0 * depth) } ?? "" }
         switch self {
@@ -214,22 +239,22 @@ indirect enum JinjaValue {
             if d.isNaN { return "NaN" }
             if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
             return Self.pythonFloat(d)
-        case let .string(s): return Self.jsonString(s.string)
+        case let .string(s): return Self.jsonString(s.string, ensureASCII: ensureASCII)
         case let .list(l):
             if l.isEmpty { return "[]" }
-            return "[" + newline(level + 1) + (try l.map { try $0.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator, level: level + 1) })
+            return "[" + newline(level + 1) + (try l.map { try $0.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator, ensureASCII: ensureASCII, level: level + 1) })
                 .joined(separator: separator + newline(level + 1)) + newline(level) + "]"
         case let .dict(d):
             if d.isEmpty { return "{}" }
             let items = sortKeys ? d.sorted { $0.0 < $1.0 } : d
-            return "{" + newline(level + 1) + (try items.map { Self.jsonString($0.0) + keySeparator + (try $0.1.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator, level: level + 1)) })
+            return "{" + newline(level + 1) + (try items.map { Self.jsonString($0.0, ensureASCII: ensureASCII) + keySeparator + (try $0.1.json(indent: indent, sortKeys: sortKeys, itemSeparator: itemSeparator, keySeparator: keySeparator, ensureASCII: ensureASCII, level: level + 1)) })
                 .joined(separator: separator + newline(level + 1)) + newline(level) + "}"
         case .namespace, .function:
             throw JinjaError.render(line: 0, message: "tojson cannot write a \(typeName)")
         }
     }
 
-    static func jsonString(_ s: String) -> String {
+    static func jsonString(_ s: String, ensureASCII: Bool = false) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -241,7 +266,13 @@ indirect enum JinjaValue {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 || (ensureASCII && scalar.value == 0x7F) {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else if ensureASCII && scalar.value > 0x7F {
+                    for unit in String(scalar).utf16 { out += String(format: "\\u%04x", unit) }
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out + "\""

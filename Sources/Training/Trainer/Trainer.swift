@@ -444,7 +444,7 @@ public final class Trainer {
     /// With objective dpo the loss is the mean DPO loss over the step's pairs, and the mean
     /// reward margin and the reward accuracy (over pairs that carry a preference; nil when
     /// none does) come back too.
-    private func optimizerStep() throws -> (loss: Double, gradNorm: Double, tokens: Int, preference: (accuracy: Double?, margin: Double)?) {
+    private func optimizerStep() throws -> (loss: Double, gradNorm: Double, tokens: Int, preference: (accuracy: Double?, margin: Double?)?) {
         let batches = try (0..<config.training.gradientAccumulation).map { _ in try nextMicroBatch() }
         let totalTargets = batches.reduce(0) { $0 + $1.targetCount }
         let totalPairs = batches.reduce(0) { $0 + $1.exampleCount }
@@ -453,7 +453,7 @@ public final class Trainer {
             ? batches.reduce(0) { $0 + $1.exampleRows.joined().filter { trainExamples[$0].pairBoundary != nil }.count } : 0
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
-        var preference: (accuracy: Double?, margin: Double)?
+        var preference: (accuracy: Double?, margin: Double?)?
         // Every rank draws every micro-batch's dropout seed, so the stream (and each batch's
         // mask) is the one a single process uses; each runs only its own share of the batches.
         let accumulator = GradientAccumulator(parameters: lora.parameters, cluster: cluster, microBatches: batches.count,
@@ -488,7 +488,8 @@ public final class Trainer {
         lossSum = sums[0..<n].reduce(0, +)
         tokens = Int(sums[2 * n]); judged = Int(sums[2 * n + 1]); correct = Int(sums[2 * n + 2])
         if config.training.objective == .dpo {
-            preference = (judged > 0 ? Double(correct) / Double(judged) : nil, sums[n..<2 * n].reduce(0, +) / Double(max(preferencePairs, 1)))
+            preference = (judged > 0 ? Double(correct) / Double(judged) : nil,
+                          preferencePairs > 0 ? sums[n..<2 * n].reduce(0, +) / Double(preferencePairs) : nil)
         }
         accumulator.finish()
         lastReduceSeconds = Date().timeIntervalSince(reduceStart)
