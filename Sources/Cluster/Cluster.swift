@@ -29,8 +29,10 @@ public final class Cluster: @unchecked Sendable {
     /// Each rank's host, for messages about a lost rank.
     public private(set) var hosts: [String] = ["localhost"]
     /// How long a collective may wait for the other ranks before the job stops naming the ones
-    /// that never arrived (THOUGHTCRIME_MPI_TIMEOUT seconds; 300 by default).
-    public let collectiveTimeout: Double
+    /// that never arrived (THOUGHTCRIME_MPI_TIMEOUT seconds); nil, the default, waits as long as
+    /// it takes. A deadline cannot tell a lost rank from one still busy with a longer share
+    /// (an uneven evaluation), so it is set by whoever knows the job's largest imbalance.
+    public let collectiveTimeout: Double?
     private var collectiveCount: Int32 = 0
 
     /// Rank 0: the one that writes files and talks to the user.
@@ -56,7 +58,7 @@ public final class Cluster: @unchecked Sendable {
     /// A job of one process, for tests and for commands that never distribute.
     public static let single = Cluster(rank: 0, size: 1)
 
-    private init(rank: Int, size: Int, localRank: Int = 0, localSize: Int = 1, usesMPI: Bool = false, collectiveTimeout: Double = 300) {
+    private init(rank: Int, size: Int, localRank: Int = 0, localSize: Int = 1, usesMPI: Bool = false, collectiveTimeout: Double? = nil) {
         self.rank = rank
         self.size = size
         self.localRank = localRank
@@ -65,10 +67,9 @@ public final class Cluster: @unchecked Sendable {
         self.collectiveTimeout = collectiveTimeout
     }
 
-    /// THOUGHTCRIME_MPI_TIMEOUT as seconds; 300 when unset. Five minutes is longer than any wait
-    /// of a healthy job (a checkpoint written by rank 0, an unbalanced last batch).
-    static func collectiveTimeout(_ e: [String: String]) throws -> Double {
-        guard let text = e["THOUGHTCRIME_MPI_TIMEOUT"] else { return 300 }
+    /// THOUGHTCRIME_MPI_TIMEOUT as seconds; nil (no deadline) when unset.
+    static func collectiveTimeout(_ e: [String: String]) throws -> Double? {
+        guard let text = e["THOUGHTCRIME_MPI_TIMEOUT"] else { return nil }
         guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= 86_400 else {
             throw ClusterError.badTimeout(text)
         }
@@ -237,7 +238,7 @@ public final class Cluster: @unchecked Sendable {
     private static let arrivalTag: Int32 = 7_301
 
     /// Starts a nonblocking collective and waits for it, polling, at most `collectiveTimeout`
-    /// seconds. Open MPI does not notice a rank whose network went away (TCP keeps retrying),
+    /// seconds when one is set. Open MPI does not notice a rank whose network went away (TCP keeps retrying),
     /// so a plain blocking collective would wait for ever; past the deadline the job stops with
     /// an error naming each rank whose arrival token did not come.
     private func watched(_ call: String, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) {
@@ -255,7 +256,7 @@ public final class Cluster: @unchecked Sendable {
         }
         var request: MPI_Request?
         check(start(&request), call)
-        let deadline = Date().addingTimeInterval(collectiveTimeout)
+        let deadline = collectiveTimeout.map { Date().addingTimeInterval($0) } ?? .distantFuture
         func wait(_ done: () -> Bool) {
             var spins = 0
             while !done() {
@@ -291,8 +292,8 @@ public final class Cluster: @unchecked Sendable {
     private func lostContact(call: String, missing: [Int]) -> Never {
         let named = missing.map { "rank \($0) (\(hosts.indices.contains($0) ? hosts[$0] : "?"))" }.joined(separator: ", ")
         let reason = missing.isEmpty
-            ? "every rank reached collective #\(collectiveCount) (\(call)) but it did not complete within \(ConfigSeconds.text(collectiveTimeout)): the network between the ranks failed"
-            : "lost contact with \(named): it did not reach collective #\(collectiveCount) (\(call)) within \(ConfigSeconds.text(collectiveTimeout)) (THOUGHTCRIME_MPI_TIMEOUT)"
+            ? "every rank reached collective #\(collectiveCount) (\(call)) but it did not complete within \(ConfigSeconds.text(collectiveTimeout ?? 0)): the network between the ranks failed"
+            : "lost contact with \(named): it did not reach collective #\(collectiveCount) (\(call)) within \(ConfigSeconds.text(collectiveTimeout ?? 0)) (THOUGHTCRIME_MPI_TIMEOUT)"
         let message = "error: rank \(rank) (\(hosts.indices.contains(rank) ? hosts[rank] : "?")): \(reason). The job stops; the run directory keeps its last checkpoint, and `thoughtcrime resume RUN_DIR` continues from it, with any number of processes.\n"
         FileHandle.standardError.write(Data(message.utf8))
         _exit(70)
@@ -349,7 +350,7 @@ public enum ClusterError: Error, CustomStringConvertible {
         case let .launcherWithoutMPI(tasks):
             return "started as one of \(tasks) Slurm tasks without MPI: each task would train alone. Launch with `srun --mpi=pmix` (or mpirun); docs/distributed.md"
         case let .badTimeout(text):
-            return "THOUGHTCRIME_MPI_TIMEOUT is '\(text)': give the seconds a collective may wait for the other ranks, 1 to 86400 (300 when unset)"
+            return "THOUGHTCRIME_MPI_TIMEOUT is '\(text)': give the seconds a collective may wait for the other ranks, 1 to 86400 (unset: no deadline)"
         case let .mpiFailed(call, code):
             return "\(call) failed with MPI error \(code): is Open MPI installed (libopenmpi-dev, openmpi-bin) and the job started with mpirun?"
         }
