@@ -4,7 +4,6 @@
 #   bash scripts/fuzz.sh TARGET SECONDS   fuzz one target (or "all", SECONDS each) from its seed corpus
 #   bash scripts/fuzz.sh ci SECONDS       every target except those with a known unfixed crash
 #   bash scripts/fuzz.sh --regressions    run every seed and every committed crash reproducer once
-#   bash scripts/fuzz.sh --build          only build the harness (CI builds it while the tests run)
 #   bash scripts/fuzz.sh --list           list the targets
 #   FUZZ_SEED=N fixes libFuzzer's seed (CI uses 1, so its short pass is repeatable; 0 = random).
 #
@@ -23,8 +22,6 @@ if [[ "${1:-}" == "--list" ]]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 
 swift build --package-path Fuzz --scratch-path "$SCRATCH" -c release \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >&2
-
-if [[ "${1:-}" == "--build" ]]; then exit 0; fi
 
 export OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 mkdir -p .fuzz-work/crashes
