@@ -32,7 +32,7 @@ public final class Cluster: @unchecked Sendable {
     /// that never arrived (THOUGHTCRIME_MPI_TIMEOUT seconds); nil, the default, waits as long as
     /// it takes. A deadline cannot tell a lost rank from one still busy with a longer share
     /// (an uneven evaluation), so it is set by whoever knows the job's largest imbalance.
-    public let collectiveTimeout: Double?
+    public private(set) var collectiveTimeout: Double?
     private var collectiveCount: Int32 = 0
 
     /// Rank 0: the one that writes files and talks to the user.
@@ -101,6 +101,11 @@ public final class Cluster: @unchecked Sendable {
         self.init(rank: Int(r), size: Int(n), localRank: local?.rank ?? 0, localSize: local?.size ?? 1, usesMPI: true,
                   collectiveTimeout: try Self.collectiveTimeout(environment))
         hosts = gatherHostNames()
+        // Every rank must send arrival tokens or none: the largest setting any rank has applies to
+        // all (mpirun passes the environment to remote ranks only with -x).
+        var seconds = collectiveTimeout ?? 0
+        check(MPI_Allreduce(tc_mpi_in_place(), &seconds, 1, tc_mpi_double(), tc_mpi_max(), tc_mpi_comm_world()), "MPI_Allreduce")
+        collectiveTimeout = seconds > 0 ? seconds : nil
     }
 
     /// Every rank's processor name (its host), gathered once at start.
@@ -243,7 +248,8 @@ public final class Cluster: @unchecked Sendable {
     /// an error naming each rank whose arrival token did not come.
     private func watched(_ call: String, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) {
         collectiveCount &+= 1
-        let peers = (0..<size).filter { $0 != rank }
+        // Arrival tokens only name the missing ranks after a deadline; without one they are not sent.
+        let peers = collectiveTimeout == nil ? [] : (0..<size).filter { $0 != rank }
         let sent = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         let arrived = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, peers.count))
         let tokens = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: max(1, 2 * peers.count))

@@ -20,6 +20,9 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     public let bosToken: String?
     public let eosToken: String?
     private let template: ParsedTemplate
+    /// A short exchange rendered once, where the end-of-turn token is looked up (nil when the
+    /// template refuses it).
+    private var endOfTurnSample: JinjaText?
 
     /// The parsed tree holds no functions (those appear only while rendering), so it can be shared.
     private struct ParsedTemplate: @unchecked Sendable { let template: JinjaTemplate }
@@ -27,6 +30,7 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     public init(source: String, bosToken: String?, eosToken: String?) throws {
         self.source = source; self.bosToken = bosToken; self.eosToken = eosToken
         template = ParsedTemplate(template: try JinjaTemplate(source: source))
+        endOfTurnSample = try? text([ChatMessage(.user, "Hi"), ChatMessage(.assistant, "Hello")], addGenerationPrompt: false)
     }
 
     public static func == (a: JinjaChatTemplate, b: JinjaChatTemplate) -> Bool {
@@ -139,7 +143,10 @@ public struct JinjaChatTemplate: Sendable, Equatable {
         for i in assistantIndices {
             let marked = assistantTurns == .all || i == assistantIndices.last
             do {
-                let span = try assistantSpan(turns, i, mode: mode, whole: wholeString, marker: marker, tokenizer: tokenizer, budget: spanBudget)
+                // Through the last turn, without a generation prompt, is the whole text already rendered.
+                let through = !addGenerationPrompt && i == turns.count - 1 ? whole : nil
+                let span = try assistantSpan(turns, i, mode: mode, whole: wholeString, through: through, marker: marker,
+                                             tokenizer: tokenizer, budget: spanBudget)
                 cuts.append(span)
                 if marked { spans.append(span) }
             } catch where addGenerationPrompt {
@@ -153,10 +160,10 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     }
 
     /// Assistant turn `i`: from the end of its prompt to the end of its end-of-turn token.
-    private func assistantSpan(_ turns: [ChatMessage], _ i: Int, mode: ChainOfThought, whole: String, marker: String?,
-                               tokenizer: BPETokenizer, budget: JinjaStepBudget) throws -> Range<Int> {
+    private func assistantSpan(_ turns: [ChatMessage], _ i: Int, mode: ChainOfThought, whole: String, through rendered: JinjaText?,
+                               marker: String?, tokenizer: BPETokenizer, budget: JinjaStepBudget) throws -> Range<Int> {
         let prompt = try promptBefore(Array(turns[..<i]), mode, budget: budget).string
-        let through = try text(Array(turns[...i]), addGenerationPrompt: false, enableThinking: enableThinking(mode), budget: budget)
+        let through = try rendered ?? text(Array(turns[...i]), addGenerationPrompt: false, enableThinking: enableThinking(mode), budget: budget)
         let throughString = through.string
         // Bytes, not characters: a reply opening with a combining mark still follows its prompt.
         guard throughString.utf8.starts(with: prompt.utf8) else {
@@ -171,32 +178,29 @@ public struct JinjaChatTemplate: Sendable, Equatable {
     }
 
     /// The spelling of the control token the template writes right after an assistant's
-    /// content (`<|eot_id|>`, `<end_of_turn>`, `<|im_end|>`), found by rendering a short
-    /// exchange; nil when it writes none.
+    /// content (`<|eot_id|>`, `<end_of_turn>`, `<|im_end|>`), found in a short exchange rendered
+    /// once; nil when it writes none.
     func endOfTurnMarker(tokenizer: BPETokenizer) -> String? {
-        let sample = [ChatMessage(.user, "Hi"), ChatMessage(.assistant, "Hello")]
-        guard let rendered = try? text(sample, addGenerationPrompt: false) else { return nil }
-        let whole = rendered.string
+        guard let sample = endOfTurnSample else { return nil }
+        let whole = sample.string
         guard let at = whole.range(of: "Hello", options: .backwards) else { return nil }
         let start = whole.utf8.distance(from: whole.utf8.startIndex, to: at.upperBound)
-        var offset = 0
-        for chunk in rendered.chunks {
-            defer { offset += chunk.text.utf8.count }
-            guard !chunk.isData else { continue }
-            for (range, id) in tokenizer.specialTokenRanges(in: chunk.text) where offset + range.lowerBound >= start && tokenizer.isSpecial(id) {
-                return String(decoding: Array(chunk.text.utf8)[range], as: UTF8.self)
-            }
-        }
-        return nil
+        guard let token = Self.endOfTurnToken(sample, after: start, marker: nil, tokenizer: tokenizer) else { return nil }
+        return String(decoding: Array(whole.utf8)[token], as: UTF8.self)
     }
 
     /// Which assistant turns the mask marks.
     public enum AssistantTurns: Sendable { case all, last }
 
-    /// The end (UTF-8 offset) of the first end-of-turn token (`marker`, or any control token
-    /// when there is no marker) in the template's own markup at or after `start`; the end of the
-    /// text when there is none.
+    /// The end (UTF-8 offset) of the first end-of-turn token after `start`; the end of the text
+    /// when there is none.
     static func endOfTurn(_ text: JinjaText, after start: Int, marker: String?, tokenizer: BPETokenizer) -> Int {
+        endOfTurnToken(text, after: start, marker: marker, tokenizer: tokenizer)?.upperBound ?? text.string.utf8.count
+    }
+
+    /// Where (UTF-8 range) the first end-of-turn token (`marker`, or any control token when
+    /// there is no marker) stands in the template's own markup at or after `start`.
+    static func endOfTurnToken(_ text: JinjaText, after start: Int, marker: String?, tokenizer: BPETokenizer) -> Range<Int>? {
         var offset = 0
         for chunk in text.chunks {
             let length = chunk.text.utf8.count
@@ -205,10 +209,10 @@ public struct JinjaChatTemplate: Sendable, Equatable {
             let bytes = Array(chunk.text.utf8)
             for (range, id) in tokenizer.specialTokenRanges(in: chunk.text) where offset + range.lowerBound >= start && tokenizer.isSpecial(id) {
                 if let marker, String(decoding: bytes[range], as: UTF8.self) != marker { continue }
-                return offset + range.upperBound
+                return (offset + range.lowerBound)..<(offset + range.upperBound)
             }
         }
-        return text.string.utf8.count
+        return nil
     }
 
     /// Token ids of `text`, cut at control tokens inside markup and at the span edges.
